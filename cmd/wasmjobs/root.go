@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/hibiken/asynq"
+	"github.com/spf13/cobra"
+	"github.com/wasmjobs/wasmjobs/blob"
+	"github.com/wasmjobs/wasmjobs/worker"
+)
+
+// globalFlags are shared by every subcommand; each has an env equivalent.
+type globalFlags struct {
+	redisURL    string
+	s3          blob.Config
+	cacheDir    string
+	guestBucket string
+	logLevel    string
+	logFormat   string
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "wasmjobs",
+		Short: "Run image and text jobs through sandboxed WebAssembly guests at queue scale",
+		Long: `wasmjobs runs image and text jobs through sandboxed WebAssembly guests.
+Producers enqueue jobs into Redis in asynq's format; workers pull them, read the
+input from S3-compatible storage, run a WASI guest on wazero and write the result back.
+
+Every flag marked [$VAR] may also be set through that environment variable.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return g.setupLogging()
+		},
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&g.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL: redis://, rediss://, redis-socket:// or redis-sentinel:// [$REDIS_URL]")
+	f.StringVar(&g.s3.Endpoint, "s3-endpoint", envOr("S3_ENDPOINT", "127.0.0.1:9000"), "S3 endpoint host:port [$S3_ENDPOINT]")
+	f.StringVar(&g.s3.AccessKey, "s3-access-key", envOr("S3_ACCESS_KEY", ""), "S3 access key [$S3_ACCESS_KEY]")
+	f.StringVar(&g.s3.SecretKey, "s3-secret-key", envOr("S3_SECRET_KEY", ""), "S3 secret key [$S3_SECRET_KEY]")
+	f.StringVar(&g.s3.Region, "s3-region", envOr("S3_REGION", "us-east-1"), "S3 region [$S3_REGION]")
+	f.BoolVar(&g.s3.UseSSL, "s3-use-ssl", envBool("S3_USE_SSL"), "use https for S3 [$S3_USE_SSL]")
+	f.StringVar(&g.cacheDir, "cache-dir", envOr("WASMJOBS_CACHE_DIR", defaultCacheDir()), "compiled-guest cache directory; empty disables the disk cache [$WASMJOBS_CACHE_DIR]")
+	f.StringVar(&g.guestBucket, "guest-bucket", envOr("WASMJOBS_GUEST_BUCKET", worker.DefaultGuestBucket), "bucket holding registered guests [$WASMJOBS_GUEST_BUCKET]")
+	f.StringVar(&g.logLevel, "log-level", envOr("WASMJOBS_LOG_LEVEL", "info"), "log level: debug, info, warn, error [$WASMJOBS_LOG_LEVEL]")
+	f.StringVar(&g.logFormat, "log-format", envOr("WASMJOBS_LOG_FORMAT", "text"), "log format: text or json [$WASMJOBS_LOG_FORMAT]")
+
+	root.AddCommand(
+		newWorkerCmd(g),
+		newEnqueueCmd(g),
+		newRunCmd(g),
+		newGuestCmd(g),
+		newDevCmd(g),
+	)
+	return root
+}
+
+func (g *globalFlags) setupLogging() error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", g.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch g.logFormat {
+	case "text":
+		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, opts)))
+	case "json":
+		slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, opts)))
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", g.logFormat)
+	}
+	return nil
+}
+
+func (g *globalFlags) redisOpt() (asynq.RedisConnOpt, error) {
+	opt, err := asynq.ParseRedisURI(g.redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("--redis %q: %w", redactURL(g.redisURL), err)
+	}
+	return opt, nil
+}
+
+func (g *globalFlags) store() (*blob.Store, error) { return blob.New(g.s3) }
+
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+func envBool(key string) bool {
+	b, _ := strconv.ParseBool(os.Getenv(key))
+	return b
+}
+
+func defaultCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "wasmjobs")
+}
+
+// redactURL hides a password in a Redis URL for error messages.
+func redactURL(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		if at := strings.LastIndex(s, "@"); at > i {
+			return s[:i+3] + "…@" + s[at+1:]
+		}
+	}
+	return s
+}
+
+// parseParams turns repeated k=v flags into a map.
+func parseParams(kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--param %q: want key=value", kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}

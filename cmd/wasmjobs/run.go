@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/wasmjobs/wasmjobs/worker/sandbox"
+)
+
+func newRunCmd(g *globalFlags) *cobra.Command {
+	var (
+		rf     runFlags
+		params []string
+	)
+	cmd := &cobra.Command{
+		Use:   "run GUEST.wasm [--param k=v]... < input",
+		Short: "Run a guest locally on stdin, like a worker would",
+		Long: `run executes a guest once in the same sandbox and limits a worker uses: stdin is
+the input, --param values become argv and WASMJOBS_PARAMS, the guest's stdout is
+printed, its stderr passed through. The exit code is the guest's own (or 1 for a
+trap, timeout or limit).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			ps, err := parseParams(params)
+			if err != nil {
+				return err
+			}
+			wasm, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			input, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), rf.maxInput+1))
+			if err != nil {
+				return fmt.Errorf("read stdin: %w", err)
+			}
+			if int64(len(input)) > rf.maxInput {
+				return fmt.Errorf("input is over --max-input (%d bytes)", rf.maxInput)
+			}
+			scfg, err := rf.sandboxConfig(g.cacheDir)
+			if err != nil {
+				return err
+			}
+			rt, err := sandbox.New(ctx, scfg)
+			if err != nil {
+				return err
+			}
+			defer rt.Close(context.Background())
+			mod, err := rt.Compile(ctx, wasm, "")
+			if err != nil {
+				return err
+			}
+			res, err := rt.Run(ctx, mod, sandbox.RunOptions{
+				Stdin:      input,
+				Params:     ps,
+				Name:       args[0],
+				Timeout:    rf.guestTimeout,
+				MaxOutput:  rf.maxOutput,
+				StderrTail: 64 << 10,
+			})
+			var ge *sandbox.GuestError
+			if errors.As(err, &ge) {
+				if ge.Stderr != "" {
+					fmt.Fprintln(cmd.ErrOrStderr(), ge.Stderr)
+				}
+				if errors.Is(err, sandbox.ErrExit) {
+					return exitError{code: int(ge.ExitCode)}
+				}
+				ge.Stderr = ""
+				return ge
+			}
+			if err != nil {
+				return err
+			}
+			if res.Stderr != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), res.Stderr)
+			}
+			_, err = cmd.OutOrStdout().Write(res.Stdout)
+			return err
+		},
+	}
+	rf.register(cmd)
+	cmd.Flags().StringArrayVar(&params, "param", nil, "guest parameter key=value (repeatable)")
+	return cmd
+}

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Builds the Rust guests with Debian's packaged toolchain and crates (offline)
+# and copies the modules to where the Go packages embed them.
+set -eu
+cd "$(dirname "$0")"
+
+RUSTC="${RUSTC:-/usr/bin/rustc}"
+CARGO="${CARGO:-/usr/bin/cargo}"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+export RUSTC CARGO_TARGET_DIR
+
+"$CARGO" build --release --target wasm32-wasi --offline
+
+out="$CARGO_TARGET_DIR/wasm32-wasi/release"
+mkdir -p wasm guesttest/wasm
+cp "$out/hello.wasm" wasm/hello.wasm
+cp "$out/wordcount.wasm" wasm/wordcount.wasm
+cp "$out/misbehave.wasm" guesttest/wasm/misbehave.wasm
+cp "$out/badimport.wasm" guesttest/wasm/badimport.wasm

@@ -1,0 +1,200 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultResultRetention is how long an inline job's result stays readable
+// when the job gives no Retention option.
+const DefaultResultRetention = 24 * time.Hour
+
+// Errors returned by [Client.Result] and [Client.Run].
+var (
+	// ErrNotDone means the job exists but has not completed yet.
+	ErrNotDone = errors.New("job not done yet")
+	// ErrJobFailed means the job was archived; the error text carries the reason.
+	ErrJobFailed = errors.New("job failed")
+	// ErrJobNotFound means no such job exists (or its retention expired).
+	ErrJobNotFound = errors.New("job not found")
+)
+
+// Enqueue errors, the same values asynq returns.
+var (
+	// ErrTaskIDConflict: a job with the given TaskID already exists.
+	ErrTaskIDConflict = asynq.ErrTaskIDConflict
+	// ErrDuplicateTask: a job with the same Unique lock is already queued.
+	ErrDuplicateTask = asynq.ErrDuplicateTask
+)
+
+// Option is a per-enqueue setting; it is asynq's own option type.
+type Option = asynq.Option
+
+// Enqueue options, mapped one to one onto asynq's.
+var (
+	// Queue puts the job on a named queue (default "default").
+	Queue = asynq.Queue
+	// MaxRetry bounds retries of transient failures (default 25).
+	MaxRetry = asynq.MaxRetry
+	// Timeout bounds one processing attempt.
+	Timeout = asynq.Timeout
+	// Deadline bounds processing to an absolute time.
+	Deadline = asynq.Deadline
+	// Unique rejects duplicates of the same type, queue and payload for a TTL.
+	Unique = asynq.Unique
+	// ProcessAt schedules the job for a time.
+	ProcessAt = asynq.ProcessAt
+	// ProcessIn schedules the job after a delay.
+	ProcessIn = asynq.ProcessIn
+	// Retention keeps the completed job (and its result) for a duration.
+	Retention = asynq.Retention
+	// TaskID sets the job's id instead of a random UUID.
+	TaskID = asynq.TaskID
+	// Group adds the job to an aggregation group.
+	Group = asynq.Group
+)
+
+// TaskInfo describes an enqueued job; it is asynq's type.
+type TaskInfo = asynq.TaskInfo
+
+// Client enqueues jobs and reads their results. It is safe for concurrent
+// use. Create it with [NewClient] and close it with Close.
+type Client struct {
+	rdb       redis.UniversalClient
+	client    *asynq.Client
+	inspector *asynq.Inspector
+}
+
+// NewClient returns a Client on the Redis named by opt (for example the
+// result of asynq.ParseRedisURI).
+func NewClient(opt asynq.RedisConnOpt) (*Client, error) {
+	rc, ok := opt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, fmt.Errorf("jobs: unsupported Redis connection option %T", opt)
+	}
+	return &Client{
+		rdb:       rc,
+		client:    asynq.NewClientFromRedisClient(rc),
+		inspector: asynq.NewInspectorFromRedisClient(rc),
+	}, nil
+}
+
+// Close releases the Redis connections.
+func (c *Client) Close() error { return c.rdb.Close() }
+
+// Ping checks that Redis answers.
+func (c *Client) Ping(ctx context.Context) error { return c.rdb.Ping(ctx).Err() }
+
+// EnqueueImage enqueues an image job (task type [TypeImage]).
+func (c *Client) EnqueueImage(ctx context.Context, p Payload, opts ...Option) (*TaskInfo, error) {
+	return c.Enqueue(ctx, TypeImage, p, opts...)
+}
+
+// EnqueueText enqueues a text job (task type [TypeText]).
+func (c *Client) EnqueueText(ctx context.Context, p Payload, opts ...Option) (*TaskInfo, error) {
+	return c.Enqueue(ctx, TypeText, p, opts...)
+}
+
+// Enqueue validates p and enqueues it as a task of taskType, which must be
+// [TypeImage] or [TypeText].
+//
+// An inline job without an output is retained for [DefaultResultRetention]
+// unless opts set Retention, so that its result can be read back.
+func (c *Client) Enqueue(ctx context.Context, taskType string, p Payload, opts ...Option) (*TaskInfo, error) {
+	task, opts, err := NewTask(taskType, p, opts...)
+	if err != nil {
+		return nil, err
+	}
+	info, err := c.client.EnqueueContext(ctx, task, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: enqueue %s: %w", taskType, err)
+	}
+	return info, nil
+}
+
+// NewTask builds the asynq task for a job without enqueueing it, with the
+// options Enqueue would use. It is what Enqueue does before talking to Redis.
+func NewTask(taskType string, p Payload, opts ...Option) (*asynq.Task, []Option, error) {
+	if taskType != TypeImage && taskType != TypeText {
+		return nil, nil, fmt.Errorf("%w: task type %q: want %q or %q", ErrInvalidPayload, taskType, TypeImage, TypeText)
+	}
+	body, err := p.Encode()
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Data != nil && p.Output == "" && !hasOption(opts, asynq.RetentionOpt) {
+		opts = append(opts[:len(opts):len(opts)], asynq.Retention(DefaultResultRetention))
+	}
+	return asynq.NewTask(taskType, body), opts, nil
+}
+
+func hasOption(opts []Option, t asynq.OptionType) bool {
+	for _, o := range opts {
+		if o.Type() == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Result returns the result of a completed job: for an inline job without
+// output the guest's stdout, otherwise the worker's JSON summary naming the
+// output object. It returns ErrNotDone while the job is pending or running,
+// an error wrapping ErrJobFailed with the reason once it is archived, and
+// ErrJobNotFound when no such job exists.
+func (c *Client) Result(ctx context.Context, queue, id string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	info, err := c.inspector.GetTaskInfo(queue, id)
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		return nil, fmt.Errorf("jobs: %s/%s: %w", queue, id, ErrJobNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("jobs: read %s/%s: %w", queue, id, err)
+	}
+	switch info.State {
+	case asynq.TaskStateCompleted:
+		return info.Result, nil
+	case asynq.TaskStateArchived:
+		return nil, fmt.Errorf("jobs: %s/%s: %w: %s", queue, id, ErrJobFailed, info.LastErr)
+	default:
+		return nil, fmt.Errorf("jobs: %s/%s is %s: %w", queue, id, info.State, ErrNotDone)
+	}
+}
+
+// Run enqueues a job and waits until it completes, returning its result as
+// [Client.Result] does. It gives up when ctx ends; the job itself keeps its
+// own fate. Give inline jobs (Data) to get the guest's output back directly.
+func (c *Client) Run(ctx context.Context, taskType string, p Payload, opts ...Option) ([]byte, error) {
+	info, err := c.Enqueue(ctx, taskType, p, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return c.Wait(ctx, info.Queue, info.ID)
+}
+
+// Wait polls until the job completes or is archived and returns what
+// [Client.Result] returns then. It gives up when ctx ends.
+func (c *Client) Wait(ctx context.Context, queue, id string) ([]byte, error) {
+	wait := 2 * time.Millisecond
+	for {
+		res, err := c.Result(ctx, queue, id)
+		if !errors.Is(err, ErrNotDone) {
+			return res, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("jobs: waiting for %s/%s: %w", queue, id, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(wait*2, 100*time.Millisecond)
+	}
+}

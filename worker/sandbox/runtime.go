@@ -1,0 +1,466 @@
+package sandbox
+
+import (
+	"bytes"
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// HostModule is a host module guests may import, such as wasi_ephemeral_nn.
+type HostModule interface {
+	// Name is the import module name.
+	Name() string
+	// Instantiate defines the module's functions in r.
+	Instantiate(ctx context.Context, r wazero.Runtime) error
+}
+
+// Config configures a Runtime. The zero value is usable.
+type Config struct {
+	// CacheDir holds wazero's compilation cache, so that a restarted process
+	// does not compile a guest again. Empty means no disk cache.
+	CacheDir string
+	// MemoryLimitPages caps every guest's linear memory in 64 KiB pages.
+	// Defaults to 4096 (256 MiB).
+	MemoryLimitPages uint32
+	// MaxModules bounds the compiled modules kept in memory. Defaults to 64.
+	MaxModules int
+	// HostModules are importable in addition to wasi_snapshot_preview1.
+	HostModules []HostModule
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.MemoryLimitPages == 0 {
+		c.MemoryLimitPages = 4096
+	}
+	if c.MaxModules <= 0 {
+		c.MaxModules = 64
+	}
+	return c
+}
+
+// Stats counts what the in-memory module cache did.
+type Stats struct {
+	// Hits are Compile calls answered from memory.
+	Hits uint64
+	// Misses are Compile calls that went to wazero (and its disk cache).
+	Misses uint64
+	// Cached is the number of modules held now.
+	Cached int
+}
+
+// Runtime compiles and runs guests. It is safe for concurrent use.
+type Runtime struct {
+	cfg   Config
+	rt    wazero.Runtime
+	cache wazero.CompilationCache
+	// allowed maps module name → function name → true.
+	allowed map[string]map[string]bool
+	base    wazero.ModuleConfig
+
+	mu      sync.Mutex
+	modules map[string]*list.Element // digest → element holding *Module
+	lru     *list.List
+	// compiling deduplicates concurrent compiles of one digest.
+	compiling map[string]*compileCall
+
+	hits, misses atomic.Uint64
+	closed       atomic.Bool
+}
+
+type compileCall struct {
+	done chan struct{}
+	mod  *Module
+	err  error
+}
+
+// Module is a compiled guest. It stays usable while it is cached or while a
+// run holds it.
+type Module struct {
+	// Digest is "sha256:<hex>" of the module bytes.
+	Digest string
+	// Size is the module's size in bytes.
+	Size int
+
+	compiled wazero.CompiledModule
+	rt       *Runtime
+	refs     int  // runs in progress + 1 while cached; guarded by rt.mu
+	evicted  bool // guarded by rt.mu
+}
+
+// Digest returns "sha256:<hex>" of wasm.
+func Digest(wasm []byte) string {
+	sum := sha256.Sum256(wasm)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// New creates a Runtime.
+func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	cfg = cfg.WithDefaults()
+	rc := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(cfg.MemoryLimitPages)
+	var cache wazero.CompilationCache
+	if cfg.CacheDir != "" {
+		var err error
+		if cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {
+			return nil, fmt.Errorf("sandbox: cache dir %s: %w", cfg.CacheDir, err)
+		}
+		rc = rc.WithCompilationCache(cache)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	r := &Runtime{
+		cfg:       cfg,
+		rt:        rt,
+		cache:     cache,
+		allowed:   map[string]map[string]bool{},
+		modules:   map[string]*list.Element{},
+		lru:       list.New(),
+		compiling: map[string]*compileCall{},
+		// No FS, no sockets, fake clocks, deterministic random: wazero's
+		// defaults. No start functions: Run calls _start itself so that a
+		// trapped instance can still be inspected.
+		base: wazero.NewModuleConfig().WithName("").WithStartFunctions(),
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("sandbox: WASI: %w", err)
+	}
+	if err := r.allow(wasi_snapshot_preview1.ModuleName); err != nil {
+		_ = rt.Close(ctx)
+		return nil, err
+	}
+	for _, hm := range cfg.HostModules {
+		if err := hm.Instantiate(ctx, rt); err != nil {
+			_ = rt.Close(ctx)
+			return nil, fmt.Errorf("sandbox: host module %s: %w", hm.Name(), err)
+		}
+		if err := r.allow(hm.Name()); err != nil {
+			_ = rt.Close(ctx)
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func (r *Runtime) allow(module string) error {
+	m := r.rt.Module(module)
+	if m == nil {
+		return fmt.Errorf("sandbox: host module %s was not instantiated", module)
+	}
+	fns := map[string]bool{}
+	for name := range m.ExportedFunctionDefinitions() {
+		fns[name] = true
+	}
+	r.allowed[module] = fns
+	return nil
+}
+
+// Close releases all compiled modules and the runtime. Runs in progress are
+// stopped.
+func (r *Runtime) Close(ctx context.Context) error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	err := r.rt.Close(ctx)
+	if r.cache != nil {
+		err = errors.Join(err, r.cache.Close(ctx))
+	}
+	return err
+}
+
+// Stats returns cache counters.
+func (r *Runtime) Stats() Stats {
+	r.mu.Lock()
+	n := r.lru.Len()
+	r.mu.Unlock()
+	return Stats{Hits: r.hits.Load(), Misses: r.misses.Load(), Cached: n}
+}
+
+// Cached returns the compiled module for digest if it is in memory.
+func (r *Runtime) Cached(digest string) (*Module, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if el, ok := r.modules[digest]; ok {
+		r.lru.MoveToFront(el)
+		r.hits.Add(1)
+		return el.Value.(*Module), true
+	}
+	return nil, false
+}
+
+// Compile validates and compiles wasm, or returns the cached module of the
+// same digest. When want is not empty it must equal the digest of wasm.
+func (r *Runtime) Compile(ctx context.Context, wasm []byte, want string) (*Module, error) {
+	digest := Digest(wasm)
+	if want != "" && want != digest {
+		return nil, &GuestError{Kind: ErrDigestMismatch, Detail: fmt.Sprintf("expected %s, bytes hash to %s", want, digest)}
+	}
+	r.mu.Lock()
+	if el, ok := r.modules[digest]; ok {
+		r.lru.MoveToFront(el)
+		r.mu.Unlock()
+		r.hits.Add(1)
+		return el.Value.(*Module), nil
+	}
+	if call, ok := r.compiling[digest]; ok {
+		r.mu.Unlock()
+		select {
+		case <-call.done:
+			return call.mod, call.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	call := &compileCall{done: make(chan struct{})}
+	r.compiling[digest] = call
+	r.mu.Unlock()
+	r.misses.Add(1)
+
+	call.mod, call.err = r.compile(ctx, wasm, digest)
+
+	r.mu.Lock()
+	delete(r.compiling, digest)
+	if call.err == nil {
+		call.mod.refs = 1
+		r.modules[digest] = r.lru.PushFront(call.mod)
+		r.evictLocked(ctx)
+	}
+	r.mu.Unlock()
+	close(call.done)
+	return call.mod, call.err
+}
+
+func (r *Runtime) evictLocked(ctx context.Context) {
+	for r.lru.Len() > r.cfg.MaxModules {
+		el := r.lru.Back()
+		m := el.Value.(*Module)
+		r.lru.Remove(el)
+		delete(r.modules, m.Digest)
+		m.evicted = true
+		r.releaseLocked(ctx, m)
+	}
+}
+
+// releaseLocked drops one reference; the last one closes the module.
+func (r *Runtime) releaseLocked(ctx context.Context, m *Module) {
+	m.refs--
+	if m.refs == 0 {
+		_ = m.compiled.Close(context.WithoutCancel(ctx))
+	}
+}
+
+func (r *Runtime) compile(ctx context.Context, wasm []byte, digest string) (*Module, error) {
+	cm, err := r.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, &GuestError{Kind: ErrInvalidModule, Detail: err.Error(), Err: err}
+	}
+	if err := r.checkModule(cm); err != nil {
+		_ = cm.Close(ctx)
+		return nil, err
+	}
+	return &Module{Digest: digest, Size: len(wasm), compiled: cm, rt: r}, nil
+}
+
+// checkModule enforces guest ABI v1: a command module exporting _start and
+// memory, importing only functions the sandbox provides.
+func (r *Runtime) checkModule(cm wazero.CompiledModule) error {
+	var bad []string
+	for _, def := range cm.ImportedFunctions() {
+		mod, name, _ := def.Import()
+		if fns, ok := r.allowed[mod]; !ok || !fns[name] {
+			bad = append(bad, mod+"."+name)
+		}
+	}
+	for _, def := range cm.ImportedMemories() {
+		mod, name, _ := def.Import()
+		bad = append(bad, mod+"."+name+" (memory)")
+	}
+	if len(bad) > 0 {
+		slices.Sort(bad)
+		return &GuestError{Kind: ErrImportNotAllowed, Detail: fmt.Sprintf("%s; guests may import only %s",
+			strings.Join(bad, ", "), strings.Join(slices.Sorted(maps.Keys(r.allowed)), " and "))}
+	}
+	if _, ok := cm.ExportedFunctions()["_start"]; !ok {
+		return &GuestError{Kind: ErrInvalidModule, Detail: "no _start export: a guest must be a WASI command module (a program with main)"}
+	}
+	if _, ok := cm.ExportedMemories()["memory"]; !ok {
+		return &GuestError{Kind: ErrInvalidModule, Detail: "no exported memory named \"memory\""}
+	}
+	return nil
+}
+
+// RunOptions are the per-job inputs of Run.
+type RunOptions struct {
+	// Stdin is the job's input.
+	Stdin []byte
+	// Params become argv[1..] as key=value (sorted by key) and the JSON
+	// environment variable WASMJOBS_PARAMS.
+	Params map[string]string
+	// Name is argv[0]. Defaults to "guest".
+	Name string
+	// Timeout bounds the run. Defaults to 30 s.
+	Timeout time.Duration
+	// MaxOutput caps stdout in bytes. Defaults to 64 MiB.
+	MaxOutput int
+	// StderrTail is how many trailing bytes of stderr to keep. Defaults to 2 KiB.
+	StderrTail int
+}
+
+// Result is what a successful run produced.
+type Result struct {
+	Stdout []byte
+	// Stderr is the tail of the guest's stderr.
+	Stderr string
+	// Duration covers instantiation, the run and closing the instance.
+	Duration time.Duration
+}
+
+// Run executes m once in a fresh instance. A guest failure is returned as a
+// *GuestError; an error that is not one (ctx canceled by the caller, runtime
+// closed) says the run did not happen and may be retried.
+func (r *Runtime) Run(ctx context.Context, m *Module, opts RunOptions) (*Result, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	if opts.MaxOutput <= 0 {
+		opts.MaxOutput = 64 << 20
+	}
+	if opts.StderrTail <= 0 {
+		opts.StderrTail = 2 << 10
+	}
+	if opts.Name == "" {
+		opts.Name = "guest"
+	}
+	r.mu.Lock()
+	if m.refs == 0 {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("sandbox: module %s was released", m.Digest)
+	}
+	m.refs++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.releaseLocked(ctx, m)
+		r.mu.Unlock()
+	}()
+
+	start := time.Now()
+	stdout := &cappedBuffer{max: opts.MaxOutput}
+	stderr := &tailBuffer{max: opts.StderrTail}
+	args, env, err := argvEnv(opts.Name, opts.Params)
+	if err != nil {
+		return nil, err
+	}
+	cfg := r.base.
+		WithStdin(bytes.NewReader(opts.Stdin)).
+		WithStdout(stdout).
+		WithStderr(stderr).
+		WithArgs(args...).
+		WithEnv("WASMJOBS_PARAMS", env)
+
+	runCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	mod, err := r.rt.InstantiateModule(runCtx, m.compiled, cfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("sandbox: run stopped: %w", ctx.Err())
+		}
+		return nil, r.classify(runCtx, nil, err, opts, stderr)
+	}
+	defer mod.Close(context.WithoutCancel(ctx))
+	_, err = mod.ExportedFunction("_start").Call(runCtx)
+	if err != nil {
+		var exit *sys.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 0 {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("sandbox: run stopped: %w", ctx.Err())
+			}
+			return nil, r.classify(runCtx, mod, err, opts, stderr)
+		}
+	}
+	if stdout.overflow {
+		return nil, &GuestError{Kind: ErrOutputTooLarge, Detail: fmt.Sprintf("limit %d bytes", opts.MaxOutput), Stderr: stderr.String()}
+	}
+	return &Result{Stdout: stdout.buf.Bytes(), Stderr: stderr.String(), Duration: time.Since(start)}, nil
+}
+
+// classify turns a failed run into a GuestError.
+func (r *Runtime) classify(runCtx context.Context, mod api.Module, err error, opts RunOptions, stderr *tailBuffer) error {
+	tail := stderr.String()
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded:
+			return &GuestError{Kind: ErrTimeout, Detail: fmt.Sprintf("stopped after %s", opts.Timeout), Stderr: tail, Err: err}
+		case sys.ExitCodeContextCanceled:
+			return fmt.Errorf("sandbox: run canceled: %w", err)
+		}
+		return &GuestError{Kind: ErrExit, ExitCode: exit.ExitCode(), Stderr: tail}
+	}
+	if errors.Is(runCtx.Err(), context.DeadlineExceeded) {
+		return &GuestError{Kind: ErrTimeout, Detail: fmt.Sprintf("stopped after %s", opts.Timeout), Stderr: tail, Err: err}
+	}
+	if mod != nil && r.nearMemoryLimit(mod) {
+		return &GuestError{Kind: ErrMemoryLimit, Detail: fmt.Sprintf("limit %d MiB, guest held %d MiB when it failed",
+			r.cfg.MemoryLimitPages/16, mod.Memory().Size()>>20), Stderr: tail, Err: err}
+	}
+	if mod == nil {
+		if strings.Contains(err.Error(), "memory") && strings.Contains(err.Error(), "limit") {
+			return &GuestError{Kind: ErrMemoryLimit, Detail: err.Error(), Stderr: tail, Err: err}
+		}
+		return &GuestError{Kind: ErrInvalidModule, Detail: "instantiate: " + err.Error(), Stderr: tail, Err: err}
+	}
+	return &GuestError{Kind: ErrTrap, Detail: firstLine(err.Error()), Stderr: tail, Err: err}
+}
+
+// nearMemoryLimit reports whether the instance's memory reached three
+// quarters of the limit: a trap there is almost always a failed allocation.
+func (r *Runtime) nearMemoryLimit(mod api.Module) bool {
+	mem := mod.Memory()
+	if mem == nil {
+		return false
+	}
+	pages := uint64(mem.Size()) / 65536
+	return pages*4 >= uint64(r.cfg.MemoryLimitPages)*3
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// argvEnv builds argv and the WASMJOBS_PARAMS value for params.
+func argvEnv(name string, params map[string]string) ([]string, string, error) {
+	args := make([]string, 0, len(params)+1)
+	args = append(args, name)
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		args = append(args, k+"="+params[k])
+	}
+	if len(params) == 0 {
+		return args, "{}", nil
+	}
+	env, err := json.Marshal(params)
+	if err != nil {
+		return nil, "", fmt.Errorf("sandbox: params: %w", err)
+	}
+	return args, string(env), nil
+}
