@@ -386,6 +386,10 @@ func (r *Runtime) Run(ctx context.Context, m *Module, opts RunOptions) (*Result,
 	}
 	defer mod.Close(context.WithoutCancel(ctx))
 	_, err = mod.ExportedFunction("_start").Call(runCtx)
+	if stdout.overflow {
+		// Whatever the guest did after its write failed, the cause is the cap.
+		return nil, &GuestError{Kind: ErrOutputTooLarge, Detail: fmt.Sprintf("limit %d bytes", opts.MaxOutput), Stderr: stderr.String()}
+	}
 	if err != nil {
 		var exit *sys.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 0 {
@@ -394,9 +398,6 @@ func (r *Runtime) Run(ctx context.Context, m *Module, opts RunOptions) (*Result,
 			}
 			return nil, r.classify(runCtx, mod, err, opts, stderr)
 		}
-	}
-	if stdout.overflow {
-		return nil, &GuestError{Kind: ErrOutputTooLarge, Detail: fmt.Sprintf("limit %d bytes", opts.MaxOutput), Stderr: stderr.String()}
 	}
 	return &Result{Stdout: stdout.buf.Bytes(), Stderr: stderr.String(), Duration: time.Since(start)}, nil
 }

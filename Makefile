@@ -1,0 +1,60 @@
+# wasmjobs — the front door. `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/wasmjobs
+PKGS  := ./...
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/wasmjobs
+	$(GO) build -o $(BIN) ./cmd/wasmjobs
+
+.PHONY: run
+run: ## run everything in-process (embedded Redis and S3) on a sample dataset
+	$(GO) run ./cmd/wasmjobs dev
+
+.PHONY: tools
+tools: ## install what the tests need, if missing (redis-server, MinIO, Rust wasm32 toolchain)
+	@scripts/ensure-tools.sh
+
+.PHONY: guests
+guests: ## rebuild the Rust guests into guest/wasm (Debian's toolchain)
+	@scripts/ensure-tools.sh
+	sh guest/build.sh
+
+.PHONY: guests-check
+guests-check: guests ## rebuild the guests and fail unless they equal the committed modules
+	@git diff --quiet -- guest/wasm guest/guesttest/wasm || { \
+		echo "guest modules differ from the committed ones after a rebuild:" >&2; \
+		git diff --stat -- guest/wasm guest/guesttest/wasm >&2; exit 1; }
+
+.PHONY: test
+test: tools guests-check ## install what is missing, start Redis and MinIO, run all tests
+	scripts/with-services.sh $(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+.PHONY: test-short
+test-short: ## unit tests only, no services
+	$(GO) test -short $(PKGS)
+
+.PHONY: bench
+bench: tools ## run the benchmarks and write BENCH.md
+	scripts/with-services.sh scripts/bench.sh
+
+.PHONY: fmt
+fmt: ## format the Go code and tidy go.mod
+	gofmt -w $$(git ls-files '*.go')
+	$(GO) mod tidy
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+.PHONY: check
+check: fmt lint ## fail if formatting or tidying changes anything
+	@git diff --exit-code -- '*.go' go.mod go.sum || { echo "make fmt changed files: commit them" >&2; exit 1; }
