@@ -1,11 +1,14 @@
 package jobs
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Task types, stable strings shared with the Node client and the workers.
@@ -31,8 +34,9 @@ type Payload struct {
 	// Input is the input object as an s3://bucket/key URL.
 	Input string `json:"input,omitempty"`
 	// Data is a small input carried inline (base64 in JSON), at most
-	// MaxInlineBytes.
-	Data []byte `json:"data,omitempty"`
+	// MaxInlineBytes. A non-nil empty Data is an empty inline input and
+	// travels as "data": "".
+	Data []byte `json:"data,omitzero"`
 	// Output is the output object as an s3://bucket/key URL. When empty, a
 	// job with an S3 input writes to the worker's default output location and
 	// an inline job returns its result through asynq's result writer.
@@ -91,9 +95,16 @@ func (p *Payload) Validate() error {
 		if strings.IndexByte(v, 0) >= 0 {
 			return fmt.Errorf("%w: param %q contains a NUL byte", ErrInvalidPayload, k)
 		}
+		// JSON would silently replace invalid bytes with U+FFFD.
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("%w: param %q is not valid UTF-8", ErrInvalidPayload, k)
+		}
 	}
 	if len(p.Batch) > 128 {
 		return fmt.Errorf("%w: batch id longer than 128 bytes", ErrInvalidPayload)
+	}
+	if !utf8.ValidString(p.Batch) {
+		return fmt.Errorf("%w: batch id is not valid UTF-8", ErrInvalidPayload)
 	}
 	return nil
 }
@@ -114,21 +125,60 @@ func ValidateGuestRef(ref string) error {
 	return nil
 }
 
-// DecodePayload parses and validates a task payload.
+// payloadFields are the payload's JSON keys, matched exactly (encoding/json
+// alone would also accept "Guest" or "INPUT").
+var payloadFields = map[string]bool{
+	"guest": true, "input": true, "data": true, "output": true, "params": true, "batch": true,
+}
+
+// DecodePayload parses and validates a task payload: exactly one JSON object
+// with only the documented keys, spelled exactly.
 func DecodePayload(b []byte) (*Payload, error) {
-	var p Payload
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	var fields map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&fields); err != nil {
 		return nil, fmt.Errorf("%w: not a JSON job object: %w", ErrInvalidPayload, err)
 	}
-	if dec.More() {
+	if fields == nil {
+		return nil, fmt.Errorf("%w: not a JSON job object: null", ErrInvalidPayload)
+	}
+	// dec.More would miss a stray '}' or ']'.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidPayload)
+	}
+	for k := range fields {
+		if !payloadFields[k] {
+			return nil, fmt.Errorf("%w: unknown field %q", ErrInvalidPayload, k)
+		}
+	}
+	var p Payload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("%w: not a JSON job object: %w", ErrInvalidPayload, err)
 	}
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// payloadWire is Payload's JSON form: Data is a pointer so that an empty
+// inline input is written as "data":"" rather than dropped.
+type payloadWire struct {
+	Guest  string            `json:"guest"`
+	Input  string            `json:"input,omitempty"`
+	Data   *[]byte           `json:"data,omitempty"`
+	Output string            `json:"output,omitempty"`
+	Params map[string]string `json:"params,omitempty"`
+	Batch  string            `json:"batch,omitempty"`
+}
+
+// MarshalJSON writes the wire form, keeping an empty inline input.
+func (p Payload) MarshalJSON() ([]byte, error) {
+	w := payloadWire{Guest: p.Guest, Input: p.Input, Output: p.Output, Params: p.Params, Batch: p.Batch}
+	if p.Data != nil {
+		w.Data = &p.Data
+	}
+	return json.Marshal(w)
 }
 
 // Encode validates p and returns its JSON encoding.
