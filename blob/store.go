@@ -133,7 +133,8 @@ func (s *Store) Stat(ctx context.Context, u jobs.ObjectURL) (ObjectInfo, error) 
 }
 
 // Get reads a whole object of at most limit bytes. An object larger than
-// limit is refused with ErrTooLarge before its body is read.
+// limit is refused with ErrTooLarge before its body is read; a negative
+// limit means no limit.
 func (s *Store) Get(ctx context.Context, u jobs.ObjectURL, limit int64) ([]byte, ObjectInfo, error) {
 	obj, err := s.mc.GetObject(ctx, u.Bucket, u.Key, minio.GetObjectOptions{})
 	if err != nil {
@@ -164,6 +165,13 @@ func (s *Store) Put(ctx context.Context, u jobs.ObjectURL, data []byte, contentT
 	_, err := s.mc.PutObject(ctx, u.Bucket, u.Key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
 		ContentType:  contentType,
 		UserMetadata: metadata,
+		// minio-go signs an empty body as an aws-chunked stream but sends
+		// it with Transfer-Encoding: chunked and no Content-Length, which
+		// servers other than MinIO (gofakes3, some gateways) refuse with
+		// MissingContentLength. Without the streaming signature an empty
+		// put goes out with "Content-Length: 0"; there is no payload to
+		// protect.
+		DisableContentSha256: len(data) == 0,
 	})
 	return translate("put", u, err)
 }
@@ -177,9 +185,13 @@ func (s *Store) Delete(ctx context.Context, u jobs.ObjectURL) error {
 // holding the listing in memory.
 func (s *Store) List(ctx context.Context, prefix jobs.ObjectURL) iter.Seq2[ObjectInfo, error] {
 	return func(yield func(ObjectInfo, error) bool) {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel() // stops minio's lister when the caller breaks out
-		for oi := range s.mc.ListObjects(ctx, prefix.Bucket, minio.ListObjectsOptions{Prefix: prefix.Key, Recursive: true}) {
+		// ListObjectsIter, not ListObjects: the channel version feeds the
+		// listing from a goroutine that, once the context is cancelled,
+		// blocks forever sending ctx.Err() into its full channel unless the
+		// caller drains it, so breaking out of the loop leaked a goroutine
+		// and the page it held. The iterator runs in the caller's goroutine
+		// and simply stops.
+		for oi := range s.mc.ListObjectsIter(ctx, prefix.Bucket, minio.ListObjectsOptions{Prefix: prefix.Key, Recursive: true}) {
 			if oi.Err != nil {
 				yield(ObjectInfo{}, translate("list", prefix, oi.Err))
 				return

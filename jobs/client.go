@@ -171,7 +171,14 @@ func (c *Client) Result(ctx context.Context, queue, id string) ([]byte, error) {
 // Run enqueues a job and waits until it completes, returning its result as
 // [Client.Result] does. It gives up when ctx ends; the job itself keeps its
 // own fate. Give inline jobs (Data) to get the guest's output back directly.
+//
+// Unless opts set Retention, Run keeps the completed job for
+// [DefaultResultRetention]: without retention asynq deletes a completed job
+// at once and its result could not be read back.
 func (c *Client) Run(ctx context.Context, taskType string, p Payload, opts ...Option) ([]byte, error) {
+	if !hasOption(opts, asynq.RetentionOpt) {
+		opts = append(opts[:len(opts):len(opts)], asynq.Retention(DefaultResultRetention))
+	}
 	info, err := c.Enqueue(ctx, taskType, p, opts...)
 	if err != nil {
 		return nil, err

@@ -38,7 +38,7 @@ type envConfig struct {
 	memoryPages uint32
 }
 
-func newEnv(t *testing.T, cfg envConfig) *env {
+func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
 	e := &env{redis: testenv.Redis(t)}
 	e.store, e.bucket = testenv.Store(t)

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wasmjobs/wasmjobs/guest"
+	"github.com/wasmjobs/wasmjobs/guest/guesttest"
+	"github.com/wasmjobs/wasmjobs/internal/testenv"
+)
+
+// execute runs the CLI with args and stdin, returning stdout.
+func execute(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetArgs(append(args, "--cache-dir", t.TempDir()))
+	cmd.SetIn(strings.NewReader(stdin))
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func writeWasm(t *testing.T, wasm []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "g.wasm")
+	if err := os.WriteFile(p, wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestDev is `make run`: everything in-process, every sample processed.
+func TestDev(t *testing.T) {
+	out, err := execute(t, "", "dev")
+	if err != nil {
+		t.Fatalf("dev: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"registered guest hello",
+		"s3://samples/results/texts/poem.txt.wordcount.json",
+		`{"lines":3,"words":14,`,
+		`{"greeting":"Hello, NodeJS!"}`,
+		"all 8 sample jobs done",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dev output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestRun(t *testing.T) {
+	t.Parallel()
+	hello := writeWasm(t, guest.Hello)
+	out, err := execute(t, "Ada", "run", hello)
+	if err != nil || out != `{"greeting":"Hello, Ada!"}` {
+		t.Fatalf("run hello = %q, %v", out, err)
+	}
+	out, err = execute(t, "", "run", hello, "--param", "name=Param")
+	if err != nil || out != `{"greeting":"Hello, Param!"}` {
+		t.Fatalf("run hello with param = %q, %v", out, err)
+	}
+
+	// The guest's exit code becomes ours, with its stderr shown.
+	bad := writeWasm(t, guesttest.Misbehave)
+	out, err = execute(t, "", "run", bad, "--param", "mode=exit")
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 3 || !strings.Contains(out, "asked to fail") {
+		t.Fatalf("run misbehave exit = %q, %v; want exit code 3 and the stderr", out, err)
+	}
+	_, err = execute(t, "", "run", bad, "--param", "mode=loop", "--guest-timeout", "200ms")
+	if err == nil || !strings.Contains(err.Error(), "deadline") {
+		t.Fatalf("run loop: %v, want a deadline error", err)
+	}
+	_, err = execute(t, "", "run", writeWasm(t, guesttest.BadImport))
+	if err == nil || !strings.Contains(err.Error(), "env.steal_secrets") {
+		t.Fatalf("run badimport: %v, want the import named", err)
+	}
+	_, err = execute(t, "", "run", hello, "--param", "novalue")
+	if err == nil || !strings.Contains(err.Error(), "key=value") {
+		t.Fatalf("bad --param: %v", err)
+	}
+}
+
+func TestEnqueueValidatesBeforeConnecting(t *testing.T) {
+	t.Parallel()
+	// Nothing listens on port 1: a validation error must come first.
+	for _, args := range [][]string{
+		{"enqueue", "text", "--guest", "hello", "--input", "http://x/y", "--redis", "redis://127.0.0.1:1"},
+		{"enqueue", "text", "--guest", "Bad Name", "--input", "s3://data/a", "--redis", "redis://127.0.0.1:1"},
+		{"enqueue", "video", "--guest", "hello", "--input", "s3://data/a"},
+	} {
+		_, err := execute(t, "", args...)
+		if err == nil || strings.Contains(err.Error(), "connect") {
+			t.Errorf("%v: err = %v, want a validation error", args, err)
+		}
+	}
+}
+
+// TestCLIAgainstServices pushes a guest, runs a worker and enqueues through
+// the CLI against the real Redis and MinIO.
+func TestCLIAgainstServices(t *testing.T) {
+	redis := testenv.Redis(t)
+	s3 := testenv.S3Config(t)
+	_, bucket := testenv.Store(t)
+	common := []string{
+		"--redis", "redis://" + redis.Addr + "/" + strconv.Itoa(redis.DB),
+		"--s3-endpoint", s3.Endpoint, "--s3-access-key", s3.AccessKey, "--s3-secret-key", s3.SecretKey,
+		"--guest-bucket", bucket,
+	}
+	out, err := execute(t, "", append([]string{"guest", "push", writeWasm(t, guest.Hello), "--name", "hello"}, common...)...)
+	if err != nil || !strings.Contains(out, "pushed hello sha256:") {
+		t.Fatalf("guest push: %q, %v", out, err)
+	}
+	_, err = execute(t, "", append([]string{"guest", "push", writeWasm(t, guesttest.BadImport), "--name", "bad"}, common...)...)
+	if err == nil || !strings.Contains(err.Error(), "env.steal_secrets") {
+		t.Fatalf("push of a bad guest: %v, want it rejected", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		cmd := newRootCmd()
+		cmd.SetArgs(append([]string{"worker", "--concurrency", "2", "--cache-dir", t.TempDir()}, common...))
+		cmd.SetOut(&bytes.Buffer{})
+		done <- cmd.ExecuteContext(ctx)
+	}()
+	out, err = execute(t, "Worker", append([]string{"enqueue", "text", "--guest", "hello", "--data-file", "-", "--wait", "30s"}, common...)...)
+	if err != nil || out != `{"greeting":"Hello, Worker!"}` {
+		t.Errorf("enqueue --wait = %q, %v", out, err)
+	}
+	cancel() // SIGTERM equivalent: the worker drains and returns
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("worker did not stop")
+	}
+}
