@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -68,6 +69,8 @@ type Client struct {
 	rdb       redis.UniversalClient
 	client    *asynq.Client
 	inspector *asynq.Inspector
+	// published remembers queues EnqueueMany added to asynq:queues.
+	published sync.Map
 }
 
 // NewClient returns a Client on the Redis named by opt (for example the
