@@ -161,26 +161,6 @@ func DecodePayload(b []byte) (*Payload, error) {
 	return &p, nil
 }
 
-// payloadWire is Payload's JSON form: Data is a pointer so that an empty
-// inline input is written as "data":"" rather than dropped.
-type payloadWire struct {
-	Guest  string            `json:"guest"`
-	Input  string            `json:"input,omitempty"`
-	Data   *[]byte           `json:"data,omitempty"`
-	Output string            `json:"output,omitempty"`
-	Params map[string]string `json:"params,omitempty"`
-	Batch  string            `json:"batch,omitempty"`
-}
-
-// MarshalJSON writes the wire form, keeping an empty inline input.
-func (p Payload) MarshalJSON() ([]byte, error) {
-	w := payloadWire{Guest: p.Guest, Input: p.Input, Output: p.Output, Params: p.Params, Batch: p.Batch}
-	if p.Data != nil {
-		w.Data = &p.Data
-	}
-	return json.Marshal(w)
-}
-
 // Encode validates p and returns its JSON encoding.
 func (p *Payload) Encode() ([]byte, error) {
 	if err := p.Validate(); err != nil {
