@@ -176,6 +176,13 @@ func (s *Store) Put(ctx context.Context, u jobs.ObjectURL, data []byte, contentT
 	return translate("put", u, err)
 }
 
+// PutStream writes an object of unknown length from r (multipart upload
+// for large ones).
+func (s *Store) PutStream(ctx context.Context, u jobs.ObjectURL, r io.Reader, contentType string) error {
+	_, err := s.mc.PutObject(ctx, u.Bucket, u.Key, r, -1, minio.PutObjectOptions{ContentType: contentType, PartSize: 16 << 20})
+	return translate("put", u, err)
+}
+
 // Delete removes an object; a missing object is not an error.
 func (s *Store) Delete(ctx context.Context, u jobs.ObjectURL) error {
 	return translate("delete", u, s.mc.RemoveObject(ctx, u.Bucket, u.Key, minio.RemoveObjectOptions{}))

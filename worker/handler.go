@@ -45,6 +45,31 @@ type HandlerConfig struct {
 	OutputPrefix jobs.ObjectURL
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Batches records the outcome of jobs that belong to a batch. Nil means
+	// batch jobs run like any other.
+	Batches BatchRecorder
+}
+
+// BatchRecorder keeps dataset runs' progress: the handler reports each batch
+// job's final outcome and asks whether its batch was canceled.
+type BatchRecorder interface {
+	// Canceled reports whether the batch was canceled.
+	Canceled(ctx context.Context, batchID string) (bool, error)
+	// Finished records a job's final outcome. It may be called more than
+	// once for the same item (at-least-once delivery); later calls are no-ops.
+	Finished(ctx context.Context, batchID string, out BatchOutcome) error
+}
+
+// BatchOutcome is the final outcome of one batch job.
+type BatchOutcome struct {
+	// Key is the input object's key.
+	Key    string
+	TaskID string
+	// Status is jobs.ItemDone, jobs.ItemFailed or jobs.ItemCanceled.
+	Status   string
+	Output   string
+	Error    string
+	Duration time.Duration
 }
 
 func (c HandlerConfig) withDefaults() HandlerConfig {
@@ -102,7 +127,10 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	start := time.Now()
 	taskID, _ := asynq.GetTaskID(ctx)
 	log := h.cfg.Logger.With("task", taskID, "type", t.Type())
-	err := h.process(ctx, t, taskID)
+	p, err := h.process(ctx, t, taskID)
+	if p != nil && p.Batch != "" && h.cfg.Batches != nil {
+		err = h.recordBatch(ctx, p, taskID, time.Since(start), err)
+	}
 	switch {
 	case err == nil:
 		log.Debug("job done", "duration", time.Since(start))
@@ -114,14 +142,67 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	return err
 }
 
-func (h *Handler) process(ctx context.Context, t *asynq.Task, taskID string) error {
+// process runs the job; it returns the payload once decoded, with the
+// job's error.
+func (h *Handler) process(ctx context.Context, t *asynq.Task, taskID string) (*jobs.Payload, error) {
 	if t.Type() != jobs.TypeImage && t.Type() != jobs.TypeText {
-		return permanent(fmt.Errorf("unsupported task type %q", t.Type()))
+		return nil, permanent(fmt.Errorf("unsupported task type %q", t.Type()))
 	}
 	p, err := jobs.DecodePayload(t.Payload())
 	if err != nil {
-		return permanent(err)
+		return nil, permanent(err)
 	}
+	if p.Batch != "" && h.cfg.Batches != nil {
+		canceled, err := h.cfg.Batches.Canceled(ctx, p.Batch)
+		if err != nil {
+			return p, fmt.Errorf("batch %s: %w", p.Batch, err)
+		}
+		if canceled {
+			return p, errBatchCanceled
+		}
+	}
+	return p, h.run(ctx, t, taskID, p)
+}
+
+var errBatchCanceled = errors.New("batch canceled")
+
+// recordBatch reports a batch job's final outcome; a retryable error with
+// retries left is not final.
+func (h *Handler) recordBatch(ctx context.Context, p *jobs.Payload, taskID string, d time.Duration, jobErr error) error {
+	out := BatchOutcome{TaskID: taskID, Output: p.Output, Duration: d}
+	if u, err := jobs.ParseObjectURL(p.Input); err == nil {
+		out.Key = u.Key
+	}
+	switch {
+	case jobErr == nil:
+		out.Status = jobs.ItemDone
+	case errors.Is(jobErr, errBatchCanceled):
+		out.Status, out.Error, out.Output = jobs.ItemCanceled, "batch canceled", ""
+		jobErr = nil // nothing to retry: the job completes without work
+	case errors.Is(jobErr, asynq.SkipRetry) || lastAttempt(ctx):
+		out.Status, out.Error, out.Output = jobs.ItemFailed, jobErr.Error(), ""
+	default:
+		return jobErr
+	}
+	if err := h.cfg.Batches.Finished(ctx, p.Batch, out); err != nil {
+		// Retried either way (recording is idempotent): a failure the batch
+		// does not know about would leave it unfinished forever.
+		if jobErr != nil {
+			return fmt.Errorf("record batch outcome: %w (the job failed: %s)", err, jobErr.Error())
+		}
+		return fmt.Errorf("record batch outcome: %w", err)
+	}
+	return jobErr
+}
+
+// lastAttempt reports whether a failure now archives the task.
+func lastAttempt(ctx context.Context) bool {
+	retried, ok1 := asynq.GetRetryCount(ctx)
+	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && retried >= maxRetry
+}
+
+func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs.Payload) error {
 	var in jobs.ObjectURL
 	if p.Input != "" {
 		in, _ = jobs.ParseObjectURL(p.Input) // validated by DecodePayload

@@ -31,6 +31,8 @@ type ServerConfig struct {
 	PollInterval time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Extra handles more task types (such as batch plans) on the same server.
+	Extra map[string]asynq.Handler
 }
 
 // Server pulls tasks from Redis and runs them with a Handler.
@@ -77,6 +79,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	mux := asynq.NewServeMux()
 	mux.Handle(jobs.TypeImage, cfg.Handler)
 	mux.Handle(jobs.TypeText, cfg.Handler)
+	for typ, h := range cfg.Extra {
+		mux.Handle(typ, h)
+	}
 	return &Server{srv: srv, mux: mux}, nil
 }
 

@@ -58,6 +58,7 @@ Every flag marked [$VAR] may also be set through that environment variable.`,
 		newRunCmd(g),
 		newGuestCmd(g),
 		newDevCmd(g),
+		newBatchCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,135 @@
+package batch
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/wasmjobs/wasmjobs/jobs"
+	"github.com/wasmjobs/wasmjobs/worker"
+)
+
+// ManifestWriter is the part of blob.Store manifests are written with.
+type ManifestWriter interface {
+	PutStream(ctx context.Context, u jobs.ObjectURL, r io.Reader, contentType string) error
+}
+
+// ManifestLine is one line of _manifest.jsonl.
+type ManifestLine struct {
+	Key        string `json:"key"`
+	Status     string `json:"status"`
+	Output     string `json:"output,omitempty"`
+	Error      string `json:"error,omitempty"`
+	DurationMS int64  `json:"duration_ms,omitempty"`
+}
+
+// WriteManifest writes <output>/_manifest.jsonl (one line per input
+// object) and <output>/_summary.json (the batch record), streaming the
+// items so that memory stays flat.
+func WriteManifest(ctx context.Context, c *jobs.Client, w ManifestWriter, id string) error {
+	st, err := c.BatchStatus(ctx, id)
+	if err != nil {
+		return err
+	}
+	out, err := jobs.ParsePrefixURL(st.Spec.Output)
+	if err != nil {
+		return err
+	}
+	join := func(name string) jobs.ObjectURL {
+		k := out.Key
+		if k != "" && k[len(k)-1] != '/' {
+			k += "/"
+		}
+		return jobs.ObjectURL{Bucket: out.Bucket, Key: k + name}
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		bw := bufio.NewWriterSize(pw, 64<<10)
+		enc := json.NewEncoder(bw)
+		for it, err := range c.BatchItems(ctx, id) {
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			line := ManifestLine{Key: it.Key, Status: it.Status, Output: it.Output, Error: it.Error, DurationMS: it.DurationMS}
+			if it.Status != jobs.ItemDone {
+				line.Output = ""
+			}
+			if err := enc.Encode(line); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+		pw.CloseWithError(bw.Flush())
+	}()
+	if err := w.PutStream(ctx, join("_manifest.jsonl"), pr, "application/x-ndjson"); err != nil {
+		pr.CloseWithError(err)
+		return fmt.Errorf("batch %s: manifest: %w", id, err)
+	}
+	sum, _ := json.MarshalIndent(st, "", "  ")
+	if err := w.PutStream(ctx, join("_summary.json"), bytes.NewReader(sum), "application/json"); err != nil {
+		return fmt.Errorf("batch %s: summary: %w", id, err)
+	}
+	return c.SetBatchManifestWritten(ctx, id)
+}
+
+// Recorder implements worker.BatchRecorder on Redis, writing the manifest
+// when the last item of a batch finishes.
+type Recorder struct {
+	Client *jobs.Client
+	Store  ManifestWriter
+	Logger *slog.Logger
+}
+
+var _ worker.BatchRecorder = (*Recorder)(nil)
+
+// Canceled reports whether the batch was canceled.
+func (r *Recorder) Canceled(ctx context.Context, batchID string) (bool, error) {
+	return r.Client.BatchCancelRequested(ctx, batchID)
+}
+
+// Finished records the outcome and writes the manifest if it was the last.
+func (r *Recorder) Finished(ctx context.Context, batchID string, o worker.BatchOutcome) error {
+	finished, err := r.Client.FinishBatchItem(ctx, batchID, jobs.BatchItem{
+		Key: o.Key, Status: o.Status, TaskID: o.TaskID, Output: o.Output, Error: o.Error,
+		DurationMS: o.Duration.Milliseconds(),
+	})
+	if err != nil {
+		return err
+	}
+	if !finished {
+		// A repeated report (the job retried after a failed manifest write)
+		// must still get the manifest written.
+		st, err := r.Client.BatchStatus(ctx, batchID)
+		if err != nil || st.Finished.IsZero() || st.ManifestWritten {
+			return err
+		}
+	}
+	return r.batchEnded(ctx, batchID)
+}
+
+// EnsureManifest writes the manifest of a finished batch unless it was
+// written already.
+func EnsureManifest(ctx context.Context, c *jobs.Client, w ManifestWriter, id string) error {
+	st, err := c.BatchStatus(ctx, id)
+	if err != nil || st.Finished.IsZero() || st.ManifestWritten {
+		return err
+	}
+	return WriteManifest(ctx, c, w, id)
+}
+
+func (r *Recorder) batchEnded(ctx context.Context, batchID string) error {
+	start := time.Now()
+	if err := WriteManifest(ctx, r.Client, r.Store, batchID); err != nil {
+		return err
+	}
+	if r.Logger != nil {
+		r.Logger.Info("batch finished; manifest written", "batch", batchID, "took", time.Since(start))
+	}
+	return nil
+}

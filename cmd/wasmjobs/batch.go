@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/wasmjobs/wasmjobs/batch"
+	"github.com/wasmjobs/wasmjobs/blob"
+	"github.com/wasmjobs/wasmjobs/jobs"
+	"golang.org/x/term"
+)
+
+func newBatchCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "batch",
+		Short: "Process a whole S3 prefix: one job per object, with progress and a manifest",
+	}
+	cmd.AddCommand(newBatchRunCmd(g), newBatchStatusCmd(g), newBatchListCmd(g), newBatchRetryCmd(g), newBatchCancelCmd(g))
+	return cmd
+}
+
+// batchClients connects to Redis (and S3 when store is true).
+func batchClients(g *globalFlags, withStore bool) (*jobs.Client, *blob.Store, error) {
+	ropt, err := g.redisOpt()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := jobs.NewClient(ropt)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !withStore {
+		return c, nil, nil
+	}
+	store, err := g.store()
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, store, nil
+}
+
+func newBatchRunCmd(g *globalFlags) *cobra.Command {
+	var (
+		spec     jobs.BatchSpec
+		kind     string
+		params   []string
+		maxRetry int
+		wait     bool
+		chunk    int
+		rateCap  float64
+	)
+	cmd := &cobra.Command{
+		Use:   "run s3://bucket/prefix/ --guest NAME --type image|text",
+		Short: "Enqueue one job per object under a prefix (resumable), optionally waiting for the end",
+		Long: `run lists the prefix and enqueues one job per object. Task ids derive from the batch id,
+the object key and its ETag, so running the same command again resumes: nothing is
+enqueued twice and nothing is skipped. Workers keep the batch's progress in Redis; when the
+last job ends, <out>/_manifest.jsonl and <out>/_summary.json are written.
+
+With --wait it shows progress (a bar on a terminal, plain lines otherwise) and exits
+non-zero if any job failed.`,
+		Example: `  wasmjobs batch run s3://data/books/ --guest wordcount --type text --wait
+  wasmjobs batch run s3://scans/2026/ --guest ocr --type image --include '*.png' --out s3://results/scans/`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			spec.Input, spec.Type = args[0], kind
+			var err error
+			if spec.Params, err = parseParams(params); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("max-retry") {
+				spec.MaxRetry = &maxRetry
+			}
+			if spec, err = spec.WithDefaults(); err != nil {
+				return err
+			}
+			c, store, err := batchClients(g, true)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if _, err := c.CreateBatch(ctx, spec); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "batch %s: %s → %s (guest %s)\n", spec.ID, spec.Input, spec.Output, spec.Guest)
+			start := time.Now()
+			res, err := batch.Plan(ctx, c, store, spec, batch.PlanConfig{ChunkSize: chunk, Rate: rateCap})
+			if err != nil {
+				return fmt.Errorf("batch %s: %w (run the same command again to resume)", spec.ID, err)
+			}
+			took := time.Since(start)
+			fmt.Fprintf(out, "listed %d objects in %s: %d enqueued now, %d already enqueued, %d skipped (%.0f objects/s)\n",
+				res.Listed, took.Round(time.Millisecond), res.Enqueued, res.Resumed, res.Skipped, float64(res.Listed)/took.Seconds())
+			if res.Finished {
+				if err := batch.EnsureManifest(ctx, c, store, spec.ID); err != nil {
+					return err
+				}
+			}
+			if !wait {
+				fmt.Fprintf(out, "follow it with: wasmjobs batch status %s\n", spec.ID)
+				return nil
+			}
+			st, err := waitBatch(ctx, c, spec.ID, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if err := batch.EnsureManifest(ctx, c, store, spec.ID); err != nil {
+				return err
+			}
+			printStatus(out, st)
+			if st.Failed > 0 {
+				return exitError{code: 2}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&spec.Guest, "guest", "", "guest name or sha256:<hex> (required)")
+	f.StringVar(&kind, "type", "", "job type: image or text (required)")
+	f.StringVar(&spec.Output, "out", "", "output prefix s3://bucket/prefix/ (default s3://<input bucket>/wasmjobs-results/<batch id>/)")
+	f.StringVar(&spec.Include, "include", "", "only keys matching this glob (relative key or base name)")
+	f.Int64Var(&spec.MaxSize, "max-size", 0, "skip objects larger than this many bytes (listed as skipped)")
+	f.StringVar(&spec.Queue, "queue", "default", "queue for the jobs")
+	f.StringVar(&spec.ID, "id", "", "batch id (default: derived from the arguments, so a rerun resumes)")
+	f.StringArrayVar(&params, "param", nil, "guest parameter key=value (repeatable)")
+	f.IntVar(&maxRetry, "max-retry", 25, "retries of transient failures per job")
+	f.BoolVar(&wait, "wait", false, "wait for the batch to finish, showing progress")
+	f.IntVar(&chunk, "chunk", 1000, "objects enqueued per pipelined round trip")
+	f.Float64Var(&rateCap, "rate", 0, "cap enqueueing at this many jobs per second (0: no cap)")
+	_ = cmd.MarkFlagRequired("guest")
+	_ = cmd.MarkFlagRequired("type")
+	return cmd
+}
+
+// waitBatch shows progress until the batch finishes: a bar on a terminal,
+// a plain line every few seconds otherwise.
+func waitBatch(ctx context.Context, c *jobs.Client, id string, w io.Writer) (*jobs.BatchStatus, error) {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	if !tty {
+		last := time.Time{}
+		start := time.Now()
+		return batch.Wait(ctx, c, id, 500*time.Millisecond, func(st *jobs.BatchStatus) {
+			if time.Since(last) < 5*time.Second && st.Finished.IsZero() {
+				return
+			}
+			last = time.Now()
+			fin := st.Done + st.Failed + st.Canceled + st.Skipped
+			rate := float64(fin) / time.Since(start).Seconds()
+			eta := "?"
+			if rate > 0 && st.Listed {
+				eta = (time.Duration(float64(st.Remaining())/rate) * time.Second).String()
+			}
+			fmt.Fprintf(w, "batch %s: %d/%d done, %d failed, %.1f jobs/s, eta %s\n", id, st.Done, st.Total, st.Failed, rate, eta)
+		})
+	}
+	bar := progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("batch "+id),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("jobs"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionFullWidth(),
+	)
+	defer fmt.Fprintln(w)
+	return batch.Wait(ctx, c, id, 200*time.Millisecond, func(st *jobs.BatchStatus) {
+		if st.Listed && bar.GetMax64() != st.Total {
+			bar.ChangeMax64(st.Total)
+		}
+		bar.Describe(fmt.Sprintf("batch %s (%d failed)", id, st.Failed))
+		_ = bar.Set64(st.Done + st.Failed + st.Canceled + st.Skipped)
+	})
+}
+
+func printStatus(w io.Writer, st *jobs.BatchStatus) {
+	state := "running"
+	switch {
+	case !st.Finished.IsZero():
+		state = "finished " + st.Finished.Format(time.RFC3339)
+	case st.Cancel:
+		state = "canceling"
+	case !st.Listed:
+		state = "listing"
+	}
+	fmt.Fprintf(w, "batch %s: %s\n  guest %s, %s → %s\n  total %d, enqueued %d, done %d, failed %d, canceled %d, skipped %d, %d input bytes\n",
+		st.ID, state, st.Spec.Guest, st.Spec.Input, st.Spec.Output, st.Total, st.Enqueued, st.Done, st.Failed, st.Canceled, st.Skipped, st.Bytes)
+	if st.ManifestWritten {
+		fmt.Fprintf(w, "  manifest: %s_manifest.jsonl\n", withSlash(st.Spec.Output))
+	}
+}
+
+func withSlash(s string) string {
+	if len(s) > 0 && s[len(s)-1] != '/' {
+		return s + "/"
+	}
+	return s
+}
+
+func newBatchStatusCmd(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status ID",
+		Short: "Show a batch's progress",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := batchClients(g, false)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			st, err := c.BatchStatus(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(st)
+			}
+			printStatus(cmd.OutOrStdout(), st)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the record as JSON")
+	return cmd
+}
+
+func newBatchListCmd(g *globalFlags) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List recent batches",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, _, err := batchClients(g, false)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			all, err := c.ListBatches(cmd.Context(), limit)
+			if err != nil {
+				return err
+			}
+			for _, st := range all {
+				state := "running"
+				if !st.Finished.IsZero() {
+					state = "finished"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%-20s %-9s %6d/%-6d failed %-5d %s %s\n", st.ID, state, st.Done, st.Total, st.Failed, st.Spec.Guest, st.Spec.Input)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 50, "how many batches")
+	return cmd
+}
+
+func newBatchRetryCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "retry-failed ID",
+		Short: "Run a batch's failed objects again (and only those)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := batchClients(g, false)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			n, err := c.RetryFailed(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "batch %s: %d failed jobs queued again\n", args[0], n)
+			return nil
+		},
+	}
+}
+
+func newBatchCancelCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Stop a batch: delete its pending jobs (running ones finish)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, store, err := batchClients(g, true)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			n, finished, err := c.CancelBatch(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "batch %s: %d pending jobs canceled\n", args[0], n)
+			if finished {
+				return batch.EnsureManifest(cmd.Context(), c, store, args[0])
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,333 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// BatchItem is the record of one object of a batch.
+type BatchItem struct {
+	Key        string `json:"key"`
+	Status     string `json:"status"`
+	TaskID     string `json:"task_id,omitempty"`
+	Output     string `json:"output,omitempty"`
+	Error      string `json:"error,omitempty"`
+	DurationMS int64  `json:"duration_ms,omitempty"`
+	Bytes      int64  `json:"bytes,omitempty"`
+}
+
+// finishedCheck marks the batch finished once listing is done and no item
+// is left; it returns 2 when this call finished it.
+const finishedCheck = `
+local function finished(rec)
+	if redis.call("HGET", rec, "listed") ~= "1" or redis.call("HEXISTS", rec, "finished") == 1 then
+		return false
+	end
+	local n = {}
+	for _, f in ipairs({"total", "done", "failed", "canceled", "skipped"}) do
+		n[f] = tonumber(redis.call("HGET", rec, f) or "0")
+	end
+	if n.total - n.done - n.failed - n.canceled - n.skipped <= 0 then
+		redis.call("HSET", rec, "finished", ARGV[#ARGV])
+		return true
+	end
+	return false
+end
+`
+
+// markItemScript records an item as pending (a job exists) or skipped,
+// unless it already has a state. KEYS: record, status, items. ARGV: key,
+// state, item JSON, bytes, now.
+var markItemScript = redis.NewScript(finishedCheck + `
+if redis.call("HSETNX", KEYS[2], ARGV[1], ARGV[2]) == 0 then
+	return 0
+end
+redis.call("HSET", KEYS[3], ARGV[1], ARGV[3])
+if ARGV[2] == "skipped" then
+	redis.call("HINCRBY", KEYS[1], "skipped", 1)
+else
+	redis.call("HINCRBY", KEYS[1], "enqueued", 1)
+	redis.call("HINCRBY", KEYS[1], "bytes", ARGV[4])
+end
+return 1
+`)
+
+// finishItemScript records a final state, once. KEYS: record, status,
+// items. ARGV: key, state, item JSON, now. Returns 0 (already final), 1, or
+// 2 (this call finished the batch).
+var finishItemScript = redis.NewScript(finishedCheck + `
+local cur = redis.call("HGET", KEYS[2], ARGV[1])
+if cur and cur ~= "pending" then
+	return 0
+end
+if not cur then
+	redis.call("HINCRBY", KEYS[1], "enqueued", 1)
+end
+redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
+local old = redis.call("HGET", KEYS[3], ARGV[1])
+if old then
+	local o = cjson.decode(old)
+	local n = cjson.decode(ARGV[3])
+	if (n.task_id == nil or n.task_id == "") and o.task_id then n.task_id = o.task_id end
+	if (n.output == nil or n.output == "") and o.output then n.output = o.output end
+	redis.call("HSET", KEYS[3], ARGV[1], cjson.encode(n))
+else
+	redis.call("HSET", KEYS[3], ARGV[1], ARGV[3])
+end
+redis.call("HINCRBY", KEYS[1], ARGV[2], 1)
+if finished(KEYS[1]) then return 2 end
+return 1
+`)
+
+// listedScript sets the total once listing is complete. KEYS: record.
+// ARGV: total, now.
+var listedScript = redis.NewScript(finishedCheck + `
+redis.call("HSET", KEYS[1], "total", ARGV[1], "listed", "1")
+if finished(KEYS[1]) then return 2 end
+return 1
+`)
+
+// retryItemScript moves a failed item back to pending. KEYS: record,
+// status. ARGV: key.
+var retryItemScript = redis.NewScript(`
+if redis.call("HGET", KEYS[2], ARGV[1]) ~= "failed" then
+	return 0
+end
+redis.call("HSET", KEYS[2], ARGV[1], "pending")
+redis.call("HINCRBY", KEYS[1], "failed", -1)
+redis.call("HDEL", KEYS[1], "finished")
+return 1
+`)
+
+func batchKeys(id string) []string {
+	return []string{batchKey(id), batchStatusKey(id), batchItemsKey(id)}
+}
+
+// MissingBatchItems reports, for each key, whether the batch has no record
+// of it yet.
+func (c *Client) MissingBatchItems(ctx context.Context, id string, keys []string) ([]bool, error) {
+	vals, err := c.rdb.HMGet(ctx, batchStatusKey(id), keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("jobs: batch %s items: %w", id, err)
+	}
+	missing := make([]bool, len(vals))
+	for i, v := range vals {
+		missing[i] = v == nil
+	}
+	return missing, nil
+}
+
+// MarkBatchItems records items as pending or skipped (pipelined); items
+// that already have a state are left alone.
+func (c *Client) MarkBatchItems(ctx context.Context, id string, items []BatchItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	keys := batchKeys(id)
+	now := time.Now().UnixMilli()
+	run := func() ([]redis.Cmder, error) {
+		pipe := c.rdb.Pipeline()
+		for _, it := range items {
+			js, _ := json.Marshal(it)
+			markItemScript.EvalSha(ctx, pipe, keys, it.Key, it.Status, js, it.Bytes, now)
+		}
+		return pipe.Exec(ctx)
+	}
+	_, err := run()
+	if isNoScript(err) {
+		if err = markItemScript.Load(ctx, c.rdb).Err(); err == nil {
+			_, err = run()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("jobs: batch %s: mark items: %w", id, err)
+	}
+	return nil
+}
+
+// FinishBatchItem records an item's final state (done, failed or
+// canceled). It is idempotent: a second report of the same item changes
+// nothing. finished is true when this call completed the batch.
+func (c *Client) FinishBatchItem(ctx context.Context, id string, it BatchItem) (finished bool, err error) {
+	js, _ := json.Marshal(it)
+	n, err := finishItemScript.Run(ctx, c.rdb, batchKeys(id), it.Key, it.Status, js, time.Now().UnixMilli()).Int64()
+	if err != nil {
+		return false, fmt.Errorf("jobs: batch %s: finish %s: %w", id, it.Key, err)
+	}
+	return n == 2, nil
+}
+
+// SetBatchListed records that listing found total objects. finished is
+// true when every item was already final.
+func (c *Client) SetBatchListed(ctx context.Context, id string, total int64) (finished bool, err error) {
+	n, err := listedScript.Run(ctx, c.rdb, []string{batchKey(id)}, total, time.Now().UnixMilli()).Int64()
+	if err != nil {
+		return false, fmt.Errorf("jobs: batch %s: listed: %w", id, err)
+	}
+	return n == 2, nil
+}
+
+// BatchCancelRequested reports whether the batch was canceled.
+func (c *Client) BatchCancelRequested(ctx context.Context, id string) (bool, error) {
+	v, err := c.rdb.HGet(ctx, batchKey(id), "cancel").Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("jobs: batch %s: %w", id, err)
+	}
+	return v == "1", nil
+}
+
+// BatchItems streams every item of a batch (in no particular order).
+func (c *Client) BatchItems(ctx context.Context, id string) iter.Seq2[BatchItem, error] {
+	return func(yield func(BatchItem, error) bool) {
+		var cursor uint64
+		for {
+			kvs, next, err := c.rdb.HScan(ctx, batchStatusKey(id), cursor, "", 1000).Result()
+			if err != nil {
+				yield(BatchItem{}, fmt.Errorf("jobs: batch %s items: %w", id, err))
+				return
+			}
+			keys := make([]string, 0, len(kvs)/2)
+			for i := 0; i+1 < len(kvs); i += 2 {
+				keys = append(keys, kvs[i])
+			}
+			var details []any
+			if len(keys) > 0 {
+				if details, err = c.rdb.HMGet(ctx, batchItemsKey(id), keys...).Result(); err != nil {
+					yield(BatchItem{}, fmt.Errorf("jobs: batch %s items: %w", id, err))
+					return
+				}
+			}
+			for i, k := range keys {
+				it := BatchItem{Key: k}
+				if s, ok := details[i].(string); ok {
+					_ = json.Unmarshal([]byte(s), &it)
+				}
+				it.Key, it.Status = k, kvs[2*i+1]
+				if !yield(it, nil) {
+					return
+				}
+			}
+			if cursor = next; cursor == 0 {
+				return
+			}
+		}
+	}
+}
+
+// CancelBatch stops a batch: its pending, scheduled and retrying jobs are
+// deleted and recorded as canceled, and workers skip its jobs from now on.
+// Jobs already running finish. It returns the number of jobs canceled.
+func (c *Client) CancelBatch(ctx context.Context, id string) (canceled int, finished bool, err error) {
+	st, err := c.BatchStatus(ctx, id)
+	if err != nil {
+		return 0, false, err
+	}
+	if err := c.rdb.HSet(ctx, batchKey(id), "cancel", "1").Err(); err != nil {
+		return 0, false, fmt.Errorf("jobs: cancel batch %s: %w", id, err)
+	}
+	var pending []BatchItem
+	for it, err := range c.BatchItems(ctx, id) {
+		if err != nil {
+			return 0, false, err
+		}
+		if it.Status == ItemPending && it.TaskID != "" {
+			pending = append(pending, it)
+		}
+	}
+	for _, it := range pending {
+		err := c.inspector.DeleteTask(st.Spec.Queue, it.TaskID)
+		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			continue // active: it finishes on its own
+		}
+		f, err := c.FinishBatchItem(ctx, id, BatchItem{Key: it.Key, Status: ItemCanceled, TaskID: it.TaskID, Error: "batch canceled"})
+		if err != nil {
+			return canceled, false, err
+		}
+		canceled++
+		finished = finished || f
+	}
+	return canceled, finished, nil
+}
+
+// RetryFailed puts a batch's failed items back to work: archived jobs run
+// again, and jobs no longer in Redis are enqueued anew. It returns the
+// number of items retried.
+func (c *Client) RetryFailed(ctx context.Context, id string) (int, error) {
+	st, err := c.BatchStatus(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	var failed []BatchItem
+	for it, err := range c.BatchItems(ctx, id) {
+		if err != nil {
+			return 0, err
+		}
+		if it.Status == ItemFailed {
+			failed = append(failed, it)
+		}
+	}
+	retried := 0
+	for _, it := range failed {
+		n, err := retryItemScript.Run(ctx, c.rdb, []string{batchKey(id), batchStatusKey(id)}, it.Key).Int64()
+		if err != nil {
+			return retried, fmt.Errorf("jobs: batch %s: retry %s: %w", id, it.Key, err)
+		}
+		if n == 0 {
+			continue
+		}
+		err = c.inspector.RunTask(st.Spec.Queue, it.TaskID)
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) || it.TaskID == "" {
+			job := st.Spec.ItemJob(it.Key)
+			if it.TaskID != "" {
+				job.Options = append(job.Options, TaskID(it.TaskID))
+			}
+			_, err = c.Enqueue(ctx, job.Type, job.Payload, job.Options...)
+		}
+		if err != nil {
+			return retried, fmt.Errorf("jobs: batch %s: retry %s: %w", id, it.Key, err)
+		}
+		retried++
+	}
+	return retried, nil
+}
+
+// ItemJob is the job for the object key of a batch whose spec has its
+// defaults (see WithDefaults). Its task id does not depend on the object's
+// version; planners use ItemTaskID with the ETag instead.
+func (s BatchSpec) ItemJob(key string) Job {
+	in, _ := ParsePrefixURL(s.Input)
+	out, _ := ParsePrefixURL(s.Output)
+	rel := strings.TrimPrefix(key, in.Key)
+	guest := s.Guest
+	if hex, ok := strings.CutPrefix(guest, "sha256:"); ok {
+		guest = hex[:12]
+	}
+	outKey := path.Join(out.Key, rel+"."+guest+".json")
+	opts := []Option{Queue(s.Queue)}
+	if s.MaxRetry != nil {
+		opts = append(opts, MaxRetry(*s.MaxRetry))
+	}
+	return Job{
+		Type: s.Type,
+		Payload: Payload{
+			Guest:  s.Guest,
+			Input:  ObjectURL{Bucket: in.Bucket, Key: key}.String(),
+			Output: ObjectURL{Bucket: out.Bucket, Key: outKey}.String(),
+			Params: s.Params,
+			Batch:  s.ID,
+		},
+		Options: opts,
+	}
+}
