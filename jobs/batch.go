@@ -156,9 +156,9 @@ type BatchStatus struct {
 	Listed   bool      `json:"listed"`
 	Cancel   bool      `json:"cancel_requested"`
 	// ManifestWritten is set once _manifest.jsonl and _summary.json exist.
-	ManifestWritten bool `json:"manifest_written"`
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished,omitzero"`
+	ManifestWritten bool      `json:"manifest_written"`
+	Started         time.Time `json:"started"`
+	Finished        time.Time `json:"finished,omitzero"`
 }
 
 // Remaining is the number of items not yet in a final state.
