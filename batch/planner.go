@@ -56,43 +56,65 @@ func Plan(ctx context.Context, c *jobs.Client, store Lister, spec jobs.BatchSpec
 	if err != nil {
 		return PlanResult{}, err
 	}
-	var res PlanResult
-	chunk := make([]blob.ObjectInfo, 0, cfg.ChunkSize)
-	flush := func() error {
-		if len(chunk) == 0 {
-			return nil
+	// Listing runs ahead of enqueueing by a couple of chunks, so the two
+	// round trips overlap while memory stays bounded.
+	chunks := make(chan []blob.ObjectInfo, 2)
+	listErr := make(chan error, 1)
+	listCtx, stopListing := context.WithCancel(ctx)
+	defer stopListing()
+	go func() {
+		defer close(chunks)
+		chunk := make([]blob.ObjectInfo, 0, cfg.ChunkSize)
+		for obj, err := range store.List(listCtx, in) {
+			if err != nil {
+				listErr <- fmt.Errorf("list %s: %w", spec.Input, err)
+				return
+			}
+			if !included(spec, in.Key, obj.Key) {
+				continue
+			}
+			chunk = append(chunk, obj)
+			if len(chunk) == cfg.ChunkSize {
+				select {
+				case chunks <- chunk:
+				case <-listCtx.Done():
+					return
+				}
+				chunk = make([]blob.ObjectInfo, 0, cfg.ChunkSize)
+			}
 		}
+		if len(chunk) > 0 {
+			select {
+			case chunks <- chunk:
+			case <-listCtx.Done():
+			}
+		}
+	}()
+	var res PlanResult
+	for chunk := range chunks {
+		res.Listed += int64(len(chunk))
 		if limiter != nil {
 			if err := limiter.WaitN(ctx, len(chunk)); err != nil {
-				return err
+				return res, err
 			}
 		}
 		n, resumed, skipped, err := enqueueChunk(ctx, c, spec, chunk)
 		res.Enqueued += n
 		res.Resumed += resumed
 		res.Skipped += skipped
-		chunk = chunk[:0]
+		if err != nil {
+			return res, err
+		}
 		if cfg.Progress != nil {
 			cfg.Progress(res.Listed, res.Enqueued)
 		}
-		return err
 	}
-	for obj, err := range store.List(ctx, in) {
-		if err != nil {
-			return res, fmt.Errorf("list %s: %w", spec.Input, err)
-		}
-		if !included(spec, in.Key, obj.Key) {
-			continue
-		}
-		res.Listed++
-		chunk = append(chunk, obj)
-		if len(chunk) == cfg.ChunkSize {
-			if err := flush(); err != nil {
-				return res, err
-			}
-		}
+	select {
+	case err := <-listErr:
+		return res, err
+	default:
 	}
-	if err := flush(); err != nil {
+	if err := ctx.Err(); err != nil {
 		return res, err
 	}
 	res.Finished, err = c.SetBatchListed(ctx, spec.ID, res.Listed)
