@@ -183,6 +183,16 @@ func (s *Store) PutStream(ctx context.Context, u jobs.ObjectURL, r io.Reader, co
 	return translate("put", u, err)
 }
 
+// PresignGet returns a URL that reads the object without credentials until
+// it expires.
+func (s *Store) PresignGet(ctx context.Context, u jobs.ObjectURL, expiry time.Duration) (string, error) {
+	url, err := s.mc.PresignedGetObject(ctx, u.Bucket, u.Key, expiry, nil)
+	if err != nil {
+		return "", translate("presign", u, err)
+	}
+	return url.String(), nil
+}
+
 // Delete removes an object; a missing object is not an error.
 func (s *Store) Delete(ctx context.Context, u jobs.ObjectURL) error {
 	return translate("delete", u, s.mc.RemoveObject(ctx, u.Bucket, u.Key, minio.RemoveObjectOptions{}))

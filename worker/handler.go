@@ -45,6 +45,8 @@ type HandlerConfig struct {
 	OutputPrefix jobs.ObjectURL
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Metrics, when set, count jobs and time guest runs.
+	Metrics *Metrics
 	// Batches records the outcome of jobs that belong to a batch. Nil means
 	// batch jobs run like any other.
 	Batches BatchRecorder
@@ -134,10 +136,13 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	switch {
 	case err == nil:
 		log.Debug("job done", "duration", time.Since(start))
+		h.cfg.Metrics.job(t.Type(), "done")
 	case errors.Is(err, asynq.SkipRetry):
 		log.Warn("job failed permanently", "err", err)
+		h.cfg.Metrics.job(t.Type(), "failed")
 	default:
 		log.Warn("job failed, will retry", "err", err)
+		h.cfg.Metrics.job(t.Type(), "retry")
 	}
 	return err
 }
@@ -243,6 +248,7 @@ func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs
 		input = []byte{}
 	}
 
+	runStart := time.Now()
 	res, err := h.cfg.Runtime.Run(ctx, mod, sandbox.RunOptions{
 		Stdin:     input,
 		Params:    p.Params,
@@ -250,6 +256,17 @@ func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs
 		Timeout:   h.cfg.GuestTimeout,
 		MaxOutput: h.cfg.MaxOutputBytes,
 	})
+	outcome, outBytes := "ok", 0
+	if err != nil {
+		outcome = "error"
+		var ge *sandbox.GuestError
+		if errors.As(err, &ge) {
+			outcome = guestOutcome(ge.Kind)
+		}
+	} else {
+		outBytes = len(res.Stdout)
+	}
+	h.cfg.Metrics.run(p.Guest, outcome, time.Since(runStart), len(input), outBytes)
 	if err != nil {
 		return classify(err)
 	}
@@ -321,6 +338,23 @@ func writeResult(t *asynq.Task, b []byte) error {
 		return fmt.Errorf("write result: %w", err)
 	}
 	return nil
+}
+
+// guestOutcome names a guest failure kind for metrics.
+func guestOutcome(kind error) string {
+	switch kind {
+	case sandbox.ErrExit:
+		return "exit"
+	case sandbox.ErrTrap:
+		return "trap"
+	case sandbox.ErrTimeout:
+		return "timeout"
+	case sandbox.ErrMemoryLimit:
+		return "memory_limit"
+	case sandbox.ErrOutputTooLarge:
+		return "output_too_large"
+	}
+	return "invalid"
 }
 
 // classify maps guest and registry errors to permanent failures and leaves

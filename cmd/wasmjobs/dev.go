@@ -62,6 +62,12 @@ until interrupted, so you can enqueue more jobs against the printed endpoints.`,
 }
 
 func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, serve bool) error {
+	// The shipped models, where `make models` put them; without them the
+	// inference guests fail but hello and wordcount still run.
+	rf.nn.defaults = shippedModelPaths("models")
+	if len(rf.nn.defaults) == 0 {
+		fmt.Fprintln(out, "no models/ directory: inference guests (ocr, langid) will not find their models; run `make models`")
+	}
 	mr := miniredis.NewMiniRedis()
 	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
 		return fmt.Errorf("in-process Redis: %w", err)
@@ -92,7 +98,7 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	if err != nil {
 		return err
 	}
-	defer st.rt.Close(context.Background())
+	defer st.close()
 	for _, name := range slices.Sorted(maps.Keys(guest.Builtin())) {
 		digest, err := st.guests.Push(ctx, name, guest.Builtin()[name])
 		if err != nil {

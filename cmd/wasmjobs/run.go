@@ -17,12 +17,13 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		params []string
 	)
 	cmd := &cobra.Command{
-		Use:   "run GUEST.wasm [--param k=v]... < input",
+		Use:   "run GUEST.wasm [--param k=v]... [--model name=path]... < input",
 		Short: "Run a guest locally on stdin, like a worker would",
 		Long: `run executes a guest once in the same sandbox and limits a worker uses: stdin is
 the input, --param values become argv and WASMJOBS_PARAMS, the guest's stdout is
 printed, its stderr passed through. The exit code is the guest's own (or 1 for a
-trap, timeout or limit).`,
+trap, timeout or limit). Models registered with --model are what the guest's
+WASI-NN load_by_name finds, as on a worker.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -41,10 +42,11 @@ trap, timeout or limit).`,
 			if int64(len(input)) > rf.maxInput {
 				return fmt.Errorf("input is over --max-input (%d bytes)", rf.maxInput)
 			}
-			scfg, err := rf.sandboxConfig(g.cacheDir)
+			scfg, nnMod, err := rf.sandboxConfig(ctx, g.cacheDir)
 			if err != nil {
 				return err
 			}
+			defer nnMod.Close()
 			rt, err := sandbox.New(ctx, scfg)
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/blob"
 	"github.com/wasmjobs/wasmjobs/jobs"
 	"github.com/wasmjobs/wasmjobs/worker"
+	"github.com/wasmjobs/wasmjobs/worker/nn"
 	"github.com/wasmjobs/wasmjobs/worker/sandbox"
 )
 
@@ -21,6 +22,7 @@ type runFlags struct {
 	guestTimeout time.Duration
 	maxInput     int64
 	maxOutput    int
+	nn           nnFlags
 }
 
 func (r *runFlags) register(cmd *cobra.Command) {
@@ -29,24 +31,32 @@ func (r *runFlags) register(cmd *cobra.Command) {
 	f.DurationVar(&r.guestTimeout, "guest-timeout", 60*time.Second, "deadline of one guest run")
 	f.Int64Var(&r.maxInput, "max-input", 64<<20, "largest input object in bytes")
 	f.IntVar(&r.maxOutput, "max-output", 64<<20, "largest guest output in bytes")
+	r.nn.register(cmd)
 }
 
-func (r *runFlags) sandboxConfig(cacheDir string) (sandbox.Config, error) {
+// sandboxConfig returns the sandbox's configuration with the WASI-NN host
+// module; the caller closes the module after the runtime.
+func (r *runFlags) sandboxConfig(ctx context.Context, cacheDir string) (sandbox.Config, *nn.Module, error) {
 	if r.memoryMiB == 0 || r.memoryMiB > 4096 {
-		return sandbox.Config{}, fmt.Errorf("--memory-limit %d: want 1 to 4096 MiB", r.memoryMiB)
+		return sandbox.Config{}, nil, fmt.Errorf("--memory-limit %d: want 1 to 4096 MiB", r.memoryMiB)
 	}
-	return sandbox.Config{CacheDir: cacheDir, MemoryLimitPages: r.memoryMiB * 16}, nil
+	mod, err := r.nn.module(ctx)
+	if err != nil {
+		return sandbox.Config{}, nil, err
+	}
+	return sandbox.Config{CacheDir: cacheDir, MemoryLimitPages: r.memoryMiB * 16, HostModules: []sandbox.HostModule{mod}}, mod, nil
 }
 
 // stack is a worker's runtime, registry and handler.
 type stack struct {
 	rt      *sandbox.Runtime
+	nn      *nn.Module
 	guests  *worker.Registry
 	handler *worker.Handler
 }
 
 func newStack(ctx context.Context, g *globalFlags, r *runFlags, store *blob.Store, outputPrefix string) (*stack, error) {
-	scfg, err := r.sandboxConfig(g.cacheDir)
+	scfg, nnMod, err := r.sandboxConfig(ctx, g.cacheDir)
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +72,7 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, store *blob.Stor
 	}
 	rt, err := sandbox.New(ctx, scfg)
 	if err != nil {
+		nnMod.Close()
 		return nil, err
 	}
 	guests := worker.NewRegistry(store, g.guestBucket, rt, 0)
@@ -76,9 +87,16 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, store *blob.Stor
 	})
 	if err != nil {
 		_ = rt.Close(ctx)
+		nnMod.Close()
 		return nil, err
 	}
-	return &stack{rt: rt, guests: guests, handler: h}, nil
+	return &stack{rt: rt, nn: nnMod, guests: guests, handler: h}, nil
+}
+
+// close stops the runtime, then releases the models.
+func (s *stack) close() {
+	_ = s.rt.Close(context.Background())
+	_ = s.nn.Close()
 }
 
 func newWorkerCmd(g *globalFlags) *cobra.Command {
@@ -116,7 +134,7 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 			if err != nil {
 				return err
 			}
-			defer st.rt.Close(context.Background())
+			defer st.close()
 			srv, err := worker.NewServer(worker.ServerConfig{
 				Redis:           ropt,
 				Handler:         st.handler,

@@ -3,6 +3,7 @@ package nn
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // TensorType is a WASI-NN tensor element type, numbered as WasmEdge's
@@ -19,6 +20,40 @@ const (
 	I64 TensorType = 5
 )
 
+// Size returns the size of one element in bytes, or 0 for an unknown type.
+func (t TensorType) Size() int {
+	switch t {
+	case U8:
+		return 1
+	case F16:
+		return 2
+	case F32, I32:
+		return 4
+	case F64, I64:
+		return 8
+	}
+	return 0
+}
+
+// String returns the type's WASI-NN name, e.g. "f32".
+func (t TensorType) String() string {
+	switch t {
+	case F16:
+		return "f16"
+	case F32:
+		return "f32"
+	case F64:
+		return "f64"
+	case U8:
+		return "u8"
+	case I32:
+		return "i32"
+	case I64:
+		return "i64"
+	}
+	return fmt.Sprintf("tensor_type(%d)", uint8(t))
+}
+
 // Encoding is a WASI-NN graph encoding (WasmEdge numbering).
 type Encoding uint32
 
@@ -28,7 +63,9 @@ const (
 	EncodingAutodetect Encoding = 5
 )
 
-// Target is a WASI-NN execution target (WasmEdge numbering).
+// Target is a WASI-NN execution target (WasmEdge numbering). The host
+// validates it but the device is chosen per process (--nn-device), not per
+// guest.
 type Target uint32
 
 // Execution targets.
@@ -46,7 +83,8 @@ type Tensor struct {
 	Data []byte
 }
 
-// Backend errors; the host module maps them to WASI-NN errno values.
+// Backend errors; the host module maps them to WASI-NN errno values (see
+// ErrnoOf). Backends wrap them with %w and a message saying what was wrong.
 var (
 	ErrInvalidArgument = errors.New("invalid argument")
 	ErrInvalidEncoding = errors.New("invalid encoding")
@@ -54,6 +92,8 @@ var (
 	ErrTooLarge        = errors.New("too large")
 	ErrNotFound        = errors.New("not found")
 	ErrRuntime         = errors.New("runtime error")
+	// ErrBusy says a resource is exhausted for now (a cap was reached).
+	ErrBusy = errors.New("busy")
 )
 
 // Backend loads graphs of one kind (ONNX, fastText).

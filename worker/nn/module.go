@@ -1,0 +1,541 @@
+package nn
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// ModuleName is the import module name guests use.
+const ModuleName = "wasi_ephemeral_nn"
+
+// Config configures a Module. The zero value is usable: no models, no
+// guest-supplied loads.
+type Config struct {
+	// Models are the models guests load by name (load_by_name).
+	Models map[string]Model
+	// Backends by name ("onnx", "fasttext"). The text backend is always
+	// present; an entry named "text" replaces it.
+	Backends map[string]Backend
+	// AllowLoad lets guests load models from their own bytes (load). Off by
+	// default: a worker runs the models its operator registered.
+	AllowLoad bool
+	// MaxLoadBytes caps a guest-supplied model. Defaults to 256 MiB.
+	MaxLoadBytes uint64
+	// MaxContexts caps the live execution contexts of one guest instance.
+	// Defaults to 64.
+	MaxContexts int
+	// MaxGraphs caps the graph handles of one guest instance. Defaults to 64.
+	MaxGraphs int
+	// MaxTensorBytes caps the input bytes one guest instance holds in all
+	// its contexts together. Defaults to 512 MiB.
+	MaxTensorBytes uint64
+	// MaxDims caps a tensor's rank. Defaults to 8.
+	MaxDims uint32
+	// MaxElements caps a tensor's element count. Defaults to 1<<28.
+	MaxElements uint64
+	// Logger receives why a call failed (at debug level: a guest's mistake
+	// is not the operator's problem) and model loads. Defaults to
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.MaxLoadBytes == 0 {
+		c.MaxLoadBytes = 256 << 20
+	}
+	if c.MaxContexts <= 0 {
+		c.MaxContexts = 64
+	}
+	if c.MaxGraphs <= 0 {
+		c.MaxGraphs = 64
+	}
+	if c.MaxTensorBytes == 0 {
+		c.MaxTensorBytes = 512 << 20
+	}
+	if c.MaxDims == 0 {
+		c.MaxDims = 8
+	}
+	if c.MaxElements == 0 {
+		c.MaxElements = 1 << 28
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Module is the wasi_ephemeral_nn host module. It implements
+// sandbox.HostModule and sandbox.InstanceScoped (checked in the sandbox's
+// tests, which may import this package; this one may not import them).
+type Module struct {
+	cfg Config
+	reg *registry
+	lim Limits
+	log *slog.Logger
+}
+
+// New creates the module. It checks that every model's file exists and that
+// its backend is configured; models are loaded on first use (Preload loads
+// them at once).
+func New(cfg Config) (*Module, error) {
+	cfg = cfg.WithDefaults()
+	backends := map[string]Backend{TextBackendName: TextBackend{}}
+	maps.Copy(backends, cfg.Backends)
+	reg, err := newRegistry(cfg.Models, backends, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Backends = backends
+	return &Module{
+		cfg: cfg,
+		reg: reg,
+		log: cfg.Logger,
+		lim: Limits{
+			MaxDims:        cfg.MaxDims,
+			MaxElements:    cfg.MaxElements,
+			MaxTensorBytes: cfg.MaxTensorBytes,
+			MaxBuilders:    16,
+			MaxLoadBytes:   cfg.MaxLoadBytes,
+			MaxNameBytes:   4096,
+		},
+	}, nil
+}
+
+// Name returns "wasi_ephemeral_nn".
+func (m *Module) Name() string { return ModuleName }
+
+// Models returns the registered model names, sorted.
+func (m *Module) Models() []string { return slices.Sorted(maps.Keys(m.reg.models)) }
+
+// Preload loads every registered model now instead of on first use.
+func (m *Module) Preload(ctx context.Context) error {
+	for _, name := range m.Models() {
+		if _, err := m.reg.get(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Graph returns the shared graph of a registered model, loading it if
+// needed. It is what load_by_name hands a guest; tests and tools use it to
+// run a model from Go.
+func (m *Module) Graph(ctx context.Context, name string) (Graph, error) {
+	return m.reg.get(ctx, name)
+}
+
+// Close releases the loaded models. Guests must no longer run.
+func (m *Module) Close() error { return m.reg.close() }
+
+// instanceKey keys the per-instance state in a context.
+type instanceKey struct{}
+
+// BeginInstance returns ctx carrying a fresh handle table for one guest
+// instance; release closes the contexts and guest-loaded graphs left in it.
+func (m *Module) BeginInstance(ctx context.Context) (context.Context, func()) {
+	inst := &instance{contexts: map[uint32]*execState{}}
+	return context.WithValue(ctx, instanceKey{}, inst), func() { inst.release(m.log) }
+}
+
+// instance is the handle table of one guest instance. A guest instance runs
+// on one goroutine, but release may follow from another, hence the mutex.
+type instance struct {
+	mu          sync.Mutex
+	graphs      []graphRef
+	contexts    map[uint32]*execState
+	nextContext uint32
+	tensorBytes uint64
+	released    bool
+}
+
+type graphRef struct {
+	g     Graph
+	name  string // registered name; empty for a guest-loaded graph
+	owned bool   // loaded from guest bytes: closed with the instance
+	live  bool   // false after unload
+}
+
+type execState struct {
+	exec   ExecContext
+	inputs map[uint32]uint64 // input index → bytes held
+}
+
+func (in *instance) release(log *slog.Logger) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.released {
+		return
+	}
+	in.released = true
+	for id, c := range in.contexts {
+		if err := c.exec.Close(); err != nil {
+			log.Warn("wasi-nn: close execution context", "context", id, "err", err)
+		}
+	}
+	in.contexts = nil
+	for i, g := range in.graphs {
+		if g.owned {
+			if err := g.g.Close(); err != nil {
+				log.Warn("wasi-nn: close guest-loaded graph", "graph", i, "err", err)
+			}
+		}
+	}
+	in.graphs = nil
+}
+
+// Instantiate defines the host functions in r.
+func (m *Module) Instantiate(ctx context.Context, r wazero.Runtime) error {
+	b := r.NewHostModuleBuilder(ModuleName)
+	i32 := api.ValueTypeI32
+	def := func(name string, nparams int, fn func(ctx context.Context, in *instance, mem Memory, p []uint32) error) {
+		params := slices.Repeat([]api.ValueType{i32}, nparams)
+		b.NewFunctionBuilder().
+			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+				stack[0] = uint64(m.call(ctx, name, mod, stack[:nparams], fn))
+			}), params, []api.ValueType{i32}).
+			WithParameterNames(paramNames[name]...).
+			Export(name)
+	}
+	def("load", 5, m.load)
+	def("load_by_name", 3, m.loadByName)
+	def("load_by_name_with_config", 5, m.loadByNameWithConfig)
+	def("init_execution_context", 2, m.initExecutionContext)
+	def("set_input", 3, m.setInput)
+	def("compute", 1, m.compute)
+	def("get_output", 5, m.getOutput)
+	def("finalize_execution_context", 1, m.finalizeExecutionContext)
+	def("unload", 1, m.unload)
+	for name, n := range unsupported {
+		def(name, n, func(context.Context, *instance, Memory, []uint32) error {
+			return errf(ErrUnsupported, "%s is not implemented by this host (only WasmEdge's GGML backends have it)", name)
+		})
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+// unsupported are functions WasmEdge exports that no backend of ours has;
+// defined so that guests importing them still instantiate.
+var unsupported = map[string]int{
+	"compute_single":    1,
+	"get_output_single": 5,
+	"fini_single":       1,
+}
+
+var paramNames = map[string][]string{
+	"load":                       {"builder_ptr", "builder_len", "encoding", "target", "graph_ptr"},
+	"load_by_name":               {"name_ptr", "name_len", "graph_ptr"},
+	"load_by_name_with_config":   {"name_ptr", "name_len", "config_ptr", "config_len", "graph_ptr"},
+	"init_execution_context":     {"graph", "context_ptr"},
+	"set_input":                  {"context", "index", "tensor_ptr"},
+	"compute":                    {"context"},
+	"get_output":                 {"context", "index", "out_ptr", "out_max", "written_ptr"},
+	"finalize_execution_context": {"context"},
+	"unload":                     {"graph"},
+	"compute_single":             {"context"},
+	"get_output_single":          {"context", "index", "out_ptr", "out_max", "written_ptr"},
+	"fini_single":                {"context"},
+}
+
+// call runs one host function and turns its error into an errno. A panic in
+// a backend is recovered into a runtime error: a guest can never take the
+// worker down through this module.
+func (m *Module) call(ctx context.Context, name string, mod api.Module, stack []uint64, fn func(context.Context, *instance, Memory, []uint32) error) (errno Errno) {
+	defer func() {
+		if p := recover(); p != nil {
+			m.log.Error("wasi-nn: host function panicked", "func", name, "panic", p, "stack", string(debug.Stack()))
+			errno = ErrnoRuntimeError
+		}
+	}()
+	in, _ := ctx.Value(instanceKey{}).(*instance)
+	if in == nil {
+		m.log.Error("wasi-nn: called outside a sandbox run (no instance state)", "func", name)
+		return ErrnoRuntimeError
+	}
+	mem := mod.Memory()
+	if mem == nil {
+		return ErrnoMissingMemory
+	}
+	p := make([]uint32, len(stack))
+	for i, v := range stack {
+		p[i] = api.DecodeU32(v)
+	}
+	err := fn(ctx, in, mem, p)
+	errno = ErrnoOf(err)
+	if err != nil {
+		m.log.Debug("wasi-nn: call failed", "func", name, "errno", errno.String(), "err", err)
+	}
+	return errno
+}
+
+// Call runs host function name with params against mem and the instance
+// state in ctx, as a guest's call would. It exists for tests and fuzzing of
+// the ABI without a wasm runtime.
+func (m *Module) Call(ctx context.Context, mem Memory, name string, params ...uint32) Errno {
+	fns := map[string]func(context.Context, *instance, Memory, []uint32) error{
+		"load": m.load, "load_by_name": m.loadByName, "load_by_name_with_config": m.loadByNameWithConfig,
+		"init_execution_context": m.initExecutionContext, "set_input": m.setInput, "compute": m.compute,
+		"get_output": m.getOutput, "finalize_execution_context": m.finalizeExecutionContext, "unload": m.unload,
+	}
+	fn, ok := fns[name]
+	if !ok {
+		if _, ok := unsupported[name]; ok {
+			return ErrnoUnsupportedOperation
+		}
+		return ErrnoInvalidArgument
+	}
+	if len(params) != len(paramNames[name]) {
+		return ErrnoInvalidArgument
+	}
+	in, _ := ctx.Value(instanceKey{}).(*instance)
+	if in == nil {
+		return ErrnoRuntimeError
+	}
+	return ErrnoOf(fn(ctx, in, mem, params))
+}
+
+// Functions. Each checks its result pointers before acting, so that a call
+// that fails leaves no handle behind.
+
+func (m *Module) load(ctx context.Context, in *instance, mem Memory, p []uint32) error {
+	builderPtr, builderLen, encoding, target, graphPtr := p[0], p[1], Encoding(p[2]), Target(p[3]), p[4]
+	if err := checkWritable(mem, graphPtr, 4, "load graph"); err != nil {
+		return err
+	}
+	if target > TargetAuto {
+		return errf(ErrInvalidArgument, "load: execution target %d: want 0 (cpu) to 3 (auto)", target)
+	}
+	if !m.cfg.AllowLoad {
+		m.log.Info("wasi-nn: a guest called load with its own model bytes, which this worker refuses; register the model by name (--model) or start the worker with --nn-allow-load")
+		return errf(ErrUnsupported, "load from guest bytes is disabled (--nn-allow-load)")
+	}
+	var backend Backend
+	switch encoding {
+	case EncodingONNX, EncodingAutodetect:
+		backend = m.cfg.Backends["onnx"]
+	}
+	if backend == nil {
+		return errf(ErrInvalidEncoding, "load: encoding %d: this worker loads ONNX (1) or autodetect (5) models", encoding)
+	}
+	builders, err := DecodeBuilders(mem, builderPtr, builderLen, m.lim)
+	if err != nil {
+		return err
+	}
+	if len(builders) != 1 {
+		return errf(ErrInvalidArgument, "load: an ONNX model is one builder, got %d", len(builders))
+	}
+	in.mu.Lock()
+	full := len(in.graphs) >= m.cfg.MaxGraphs
+	in.mu.Unlock()
+	if full {
+		return errf(ErrBusy, "load: %d graphs per instance", m.cfg.MaxGraphs)
+	}
+	g, err := backend.LoadBytes(ctx, builders[0])
+	if err != nil {
+		return err
+	}
+	id, err := in.addGraph(graphRef{g: g, owned: true}, m.cfg.MaxGraphs)
+	if err != nil {
+		_ = g.Close()
+		return err
+	}
+	return writeUint32(mem, graphPtr, id, "load")
+}
+
+func (m *Module) loadByName(ctx context.Context, in *instance, mem Memory, p []uint32) error {
+	return m.byName(ctx, in, mem, p[0], p[1], p[2])
+}
+
+// loadByNameWithConfig accepts and ignores the config: our backends take
+// their settings from the worker's flags.
+func (m *Module) loadByNameWithConfig(ctx context.Context, in *instance, mem Memory, p []uint32) error {
+	if _, err := readBytes(mem, p[2], p[3], "load_by_name_with_config config"); err != nil {
+		return err
+	}
+	return m.byName(ctx, in, mem, p[0], p[1], p[4])
+}
+
+func (m *Module) byName(ctx context.Context, in *instance, mem Memory, namePtr, nameLen, graphPtr uint32) error {
+	if err := checkWritable(mem, graphPtr, 4, "load_by_name graph"); err != nil {
+		return err
+	}
+	name, err := ReadString(mem, namePtr, nameLen, m.lim.MaxNameBytes, "load_by_name name")
+	if err != nil {
+		return err
+	}
+	if _, ok := m.reg.models[name]; !ok {
+		return errf(ErrNotFound, "no model named %q (registered: %s)", name, strings.Join(m.Models(), ", "))
+	}
+	// One handle per name and instance: loading a name twice returns the
+	// same handle, as WasmEdge does.
+	in.mu.Lock()
+	for i, g := range in.graphs {
+		if g.live && g.name == name {
+			in.mu.Unlock()
+			return writeUint32(mem, graphPtr, uint32(i), "load_by_name")
+		}
+	}
+	in.mu.Unlock()
+	g, err := m.reg.get(ctx, name)
+	if err != nil {
+		return err
+	}
+	id, err := in.addGraph(graphRef{g: g, name: name}, m.cfg.MaxGraphs)
+	if err != nil {
+		return err
+	}
+	return writeUint32(mem, graphPtr, id, "load_by_name")
+}
+
+func (in *instance) addGraph(g graphRef, max int) (uint32, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.released {
+		return 0, errf(ErrRuntime, "instance is closed")
+	}
+	if len(in.graphs) >= max {
+		return 0, errf(ErrBusy, "%d graphs per instance", max)
+	}
+	g.live = true
+	in.graphs = append(in.graphs, g)
+	return uint32(len(in.graphs) - 1), nil
+}
+
+func (m *Module) initExecutionContext(_ context.Context, in *instance, mem Memory, p []uint32) error {
+	graph, ctxPtr := p[0], p[1]
+	if err := checkWritable(mem, ctxPtr, 4, "init_execution_context context"); err != nil {
+		return err
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.released {
+		return errf(ErrRuntime, "instance is closed")
+	}
+	if uint64(graph) >= uint64(len(in.graphs)) || !in.graphs[graph].live {
+		return errf(ErrInvalidArgument, "init_execution_context: no graph %d", graph)
+	}
+	if len(in.contexts) >= m.cfg.MaxContexts {
+		return errf(ErrBusy, "init_execution_context: %d live contexts per instance; finalize_execution_context the ones you are done with", m.cfg.MaxContexts)
+	}
+	exec, err := in.graphs[graph].g.NewContext()
+	if err != nil {
+		return err
+	}
+	id := in.nextContext
+	in.nextContext++
+	in.contexts[id] = &execState{exec: exec, inputs: map[uint32]uint64{}}
+	return writeUint32(mem, ctxPtr, id, "init_execution_context")
+}
+
+// context returns the state of a live context.
+func (in *instance) context(id uint32, fn string) (*execState, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	c, ok := in.contexts[id]
+	if !ok {
+		return nil, errf(ErrInvalidArgument, "%s: no execution context %d (never created, or finalized)", fn, id)
+	}
+	return c, nil
+}
+
+func (m *Module) setInput(_ context.Context, in *instance, mem Memory, p []uint32) error {
+	id, index, tensorPtr := p[0], p[1], p[2]
+	c, err := in.context(id, "set_input")
+	if err != nil {
+		return err
+	}
+	t, err := DecodeTensor(mem, tensorPtr, m.lim)
+	if err != nil {
+		return err
+	}
+	n := uint64(len(t.Data))
+	in.mu.Lock()
+	total := in.tensorBytes - c.inputs[index] + n
+	if total > m.cfg.MaxTensorBytes {
+		in.mu.Unlock()
+		return errf(ErrTooLarge, "set_input: the instance would hold %d tensor bytes, at most %d", total, m.cfg.MaxTensorBytes)
+	}
+	in.mu.Unlock()
+	if err := c.exec.SetInput(index, t); err != nil {
+		return err
+	}
+	in.mu.Lock()
+	in.tensorBytes = in.tensorBytes - c.inputs[index] + n
+	c.inputs[index] = n
+	in.mu.Unlock()
+	return nil
+}
+
+func (m *Module) compute(ctx context.Context, in *instance, _ Memory, p []uint32) error {
+	c, err := in.context(p[0], "compute")
+	if err != nil {
+		return err
+	}
+	return c.exec.Compute(ctx)
+}
+
+func (m *Module) getOutput(_ context.Context, in *instance, mem Memory, p []uint32) error {
+	id, index, outPtr, outMax, writtenPtr := p[0], p[1], p[2], p[3], p[4]
+	if err := checkWritable(mem, outPtr, outMax, "get_output buffer"); err != nil {
+		return err
+	}
+	if err := checkWritable(mem, writtenPtr, 4, "get_output bytes_written"); err != nil {
+		return err
+	}
+	c, err := in.context(id, "get_output")
+	if err != nil {
+		return err
+	}
+	t, err := c.exec.Output(index)
+	if err != nil {
+		return err
+	}
+	if uint64(len(t.Data)) > uint64(outMax) {
+		// Like WasmEdge: report the size needed, so a guest can retry.
+		_ = writeUint32(mem, writtenPtr, uint32(min(uint64(len(t.Data)), 1<<32-1)), "get_output")
+		return errf(ErrTooLarge, "get_output: output %d is %d bytes, buffer %d", index, len(t.Data), outMax)
+	}
+	if !mem.Write(outPtr, t.Data) {
+		return errf(ErrInvalidArgument, "get_output: buffer at %#x is outside guest memory", outPtr)
+	}
+	return writeUint32(mem, writtenPtr, uint32(len(t.Data)), "get_output")
+}
+
+func (m *Module) finalizeExecutionContext(_ context.Context, in *instance, _ Memory, p []uint32) error {
+	in.mu.Lock()
+	c, ok := in.contexts[p[0]]
+	if ok {
+		delete(in.contexts, p[0])
+		for _, n := range c.inputs {
+			in.tensorBytes -= n
+		}
+	}
+	in.mu.Unlock()
+	if !ok {
+		return errf(ErrInvalidArgument, "finalize_execution_context: no execution context %d", p[0])
+	}
+	return c.exec.Close()
+}
+
+// unload drops the instance's handle. A shared model stays loaded for other
+// instances; a guest-loaded graph is closed when the instance is, since
+// contexts made from it stay usable until finalized, as in WasmEdge.
+func (m *Module) unload(_ context.Context, in *instance, _ Memory, p []uint32) error {
+	in.mu.Lock()
+	if uint64(p[0]) >= uint64(len(in.graphs)) || !in.graphs[p[0]].live {
+		in.mu.Unlock()
+		return errf(ErrInvalidArgument, "unload: no graph %d", p[0])
+	}
+	in.graphs[p[0]].live = false
+	in.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,161 @@
+package nn
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Model is a model registered by name.
+type Model struct {
+	// Backend names the backend that loads Path. Empty means chosen by
+	// extension (BackendForPath).
+	Backend string
+	// Path is the model file.
+	Path string
+}
+
+// BackendForPath returns the backend name for a model file by its
+// extension: .onnx → "onnx", .ftz and .bin → "fasttext", .txt → "text".
+func BackendForPath(path string) (string, bool) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".onnx":
+		return "onnx", true
+	case ".ftz", ".bin":
+		return "fasttext", true
+	case ".txt":
+		return TextBackendName, true
+	}
+	return "", false
+}
+
+// registry loads named models once per process and shares them.
+type registry struct {
+	models   map[string]Model
+	backends map[string]Backend
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	loaded  map[string]Graph
+	loading map[string]*loadCall
+	closed  bool
+}
+
+type loadCall struct {
+	done chan struct{}
+	g    Graph
+	err  error
+}
+
+func newRegistry(models map[string]Model, backends map[string]Backend, log *slog.Logger) (*registry, error) {
+	r := &registry{
+		models:   map[string]Model{},
+		backends: backends,
+		log:      log,
+		loaded:   map[string]Graph{},
+		loading:  map[string]*loadCall{},
+	}
+	for _, name := range slices.Sorted(maps.Keys(models)) {
+		m := models[name]
+		if name == "" {
+			return nil, fmt.Errorf("nn: model with an empty name (%s)", m.Path)
+		}
+		if m.Backend == "" {
+			b, ok := BackendForPath(m.Path)
+			if !ok {
+				return nil, fmt.Errorf("nn: model %s: cannot tell the backend of %s by its extension (want .onnx, .ftz, .bin or .txt)", name, m.Path)
+			}
+			m.Backend = b
+		}
+		if _, ok := backends[m.Backend]; !ok {
+			return nil, fmt.Errorf("nn: model %s (%s): no %q backend in this worker (have %s)", name, m.Path, m.Backend,
+				strings.Join(slices.Sorted(maps.Keys(backends)), ", "))
+		}
+		if _, err := os.Stat(m.Path); err != nil {
+			return nil, fmt.Errorf("nn: model %s: %w", name, err)
+		}
+		r.models[name] = m
+	}
+	return r, nil
+}
+
+// get returns the shared graph of a registered model, loading it on first
+// use. Concurrent first uses share one load; a failed load is not kept, so a
+// later call tries again.
+func (r *registry) get(ctx context.Context, name string) (Graph, error) {
+	m, ok := r.models[name]
+	if !ok {
+		return nil, errf(ErrNotFound, "no model named %q is registered", name)
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, errf(ErrRuntime, "model registry is closed")
+	}
+	if g, ok := r.loaded[name]; ok {
+		r.mu.Unlock()
+		return g, nil
+	}
+	if call, ok := r.loading[name]; ok {
+		r.mu.Unlock()
+		select {
+		case <-call.done:
+			return call.g, call.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	call := &loadCall{done: make(chan struct{})}
+	r.loading[name] = call
+	r.mu.Unlock()
+
+	// The load outlives a canceled caller: others may be waiting on it.
+	g, err := r.backends[m.Backend].LoadFile(context.WithoutCancel(ctx), m.Path)
+	if err != nil {
+		err = fmt.Errorf("nn: load model %s from %s: %w", name, m.Path, err)
+		r.log.Error("wasi-nn: model failed to load", "model", name, "path", m.Path, "err", err)
+	} else {
+		r.log.Info("wasi-nn: model loaded", "model", name, "backend", m.Backend, "path", m.Path)
+	}
+	r.mu.Lock()
+	delete(r.loading, name)
+	if err == nil {
+		if r.closed {
+			_ = g.Close()
+			g, err = nil, errf(ErrRuntime, "model registry is closed")
+		} else {
+			r.loaded[name] = g
+		}
+	}
+	r.mu.Unlock()
+	call.g, call.err = g, err
+	close(call.done)
+	return g, err
+}
+
+// close releases every loaded model.
+func (r *registry) close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	var errs []error
+	for name, g := range r.loaded {
+		if err := g.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("nn: close model %s: %w", name, err))
+		}
+	}
+	r.loaded = nil
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
