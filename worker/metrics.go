@@ -21,9 +21,9 @@ type Metrics struct {
 	inference *prometheus.HistogramVec
 }
 
-// NewMetrics registers the worker's metrics, including the compile cache
-// counters of rt, in a fresh registry.
-func NewMetrics(rt *sandbox.Runtime) *Metrics {
+// NewMetrics registers the worker's metrics in a fresh registry; add the
+// compile cache counters with WatchRuntime.
+func NewMetrics() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -42,17 +42,19 @@ func NewMetrics(rt *sandbox.Runtime) *Metrics {
 	}
 	m.reg.MustRegister(m.jobs, m.guestRun, m.inBytes, m.outBytes, m.inference,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if rt != nil {
-		m.reg.MustRegister(
+	return m
+}
+
+// WatchRuntime exports rt's compile cache counters.
+func (m *Metrics) WatchRuntime(rt *sandbox.Runtime) {
+	m.reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wasmjobs_compile_cache_hits_total",
 				Help: "Guest lookups answered by the in-memory compiled-module cache."}, func() float64 { return float64(rt.Stats().Hits) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wasmjobs_compile_cache_misses_total",
 				Help: "Guest compiles (from wazero's disk cache or from scratch)."}, func() float64 { return float64(rt.Stats().Misses) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wasmjobs_compiled_modules",
-				Help: "Compiled guests held in memory."}, func() float64 { return float64(rt.Stats().Cached) }),
-		)
-	}
-	return m
+			Help: "Compiled guests held in memory."}, func() float64 { return float64(rt.Stats().Cached) }),
+	)
 }
 
 // Registry is where the metrics live, for adding more.

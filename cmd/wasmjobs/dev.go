@@ -94,7 +94,7 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 			return err
 		}
 	}
-	st, err := newStack(ctx, g, rf, store, "results")
+	st, err := newStack(ctx, g, rf, store, "results", nil)
 	if err != nil {
 		return err
 	}

@@ -86,7 +86,7 @@ func (n *nnFlags) modelMap() (map[string]nn.Model, error) {
 // module builds the host module. When ONNX models are registered it loads
 // ONNX Runtime now, so a bad --onnxruntime-lib or an unavailable
 // --nn-device cuda fails at start rather than on the first job.
-func (n *nnFlags) module(_ context.Context) (*nn.Module, error) {
+func (n *nnFlags) module(_ context.Context, onCompute func(string, time.Duration)) (*nn.Module, error) {
 	dev, err := onnx.ParseDevice(n.device)
 	if err != nil {
 		return nil, fmt.Errorf("--nn-device: %w", err)
@@ -126,6 +126,7 @@ func (n *nnFlags) module(_ context.Context) (*nn.Module, error) {
 		Models:    models,
 		Backends:  map[string]nn.Backend{onnx.Name: ob, "fasttext": fasttext.New()},
 		AllowLoad: n.allowLoad,
+		OnCompute: onCompute,
 	})
 	if err != nil {
 		return nil, err

@@ -59,6 +59,7 @@ Every flag marked [$VAR] may also be set through that environment variable.`,
 		newGuestCmd(g),
 		newDevCmd(g),
 		newBatchCmd(g),
+		newWebCmd(g),
 	)
 	return root
 }

@@ -42,7 +42,7 @@ WASI-NN load_by_name finds, as on a worker.`,
 			if int64(len(input)) > rf.maxInput {
 				return fmt.Errorf("input is over --max-input (%d bytes)", rf.maxInput)
 			}
-			scfg, nnMod, err := rf.sandboxConfig(ctx, g.cacheDir)
+			scfg, nnMod, err := rf.sandboxConfig(ctx, g.cacheDir, nil)
 			if err != nil {
 				return err
 			}

@@ -2,13 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
+	"github.com/wasmjobs/wasmjobs/batch"
 	"github.com/wasmjobs/wasmjobs/blob"
 	"github.com/wasmjobs/wasmjobs/jobs"
 	"github.com/wasmjobs/wasmjobs/worker"
@@ -36,27 +43,31 @@ func (r *runFlags) register(cmd *cobra.Command) {
 
 // sandboxConfig returns the sandbox's configuration with the WASI-NN host
 // module; the caller closes the module after the runtime.
-func (r *runFlags) sandboxConfig(ctx context.Context, cacheDir string) (sandbox.Config, *nn.Module, error) {
+func (r *runFlags) sandboxConfig(ctx context.Context, cacheDir string, onCompute func(string, time.Duration)) (sandbox.Config, *nn.Module, error) {
 	if r.memoryMiB == 0 || r.memoryMiB > 4096 {
 		return sandbox.Config{}, nil, fmt.Errorf("--memory-limit %d: want 1 to 4096 MiB", r.memoryMiB)
 	}
-	mod, err := r.nn.module(ctx)
+	mod, err := r.nn.module(ctx, onCompute)
 	if err != nil {
 		return sandbox.Config{}, nil, err
 	}
 	return sandbox.Config{CacheDir: cacheDir, MemoryLimitPages: r.memoryMiB * 16, HostModules: []sandbox.HostModule{mod}}, mod, nil
 }
 
-// stack is a worker's runtime, registry and handler.
+// stack is a worker's runtime, registry, handler and metrics.
 type stack struct {
 	rt      *sandbox.Runtime
 	nn      *nn.Module
 	guests  *worker.Registry
 	handler *worker.Handler
+	metrics *worker.Metrics
 }
 
-func newStack(ctx context.Context, g *globalFlags, r *runFlags, store *blob.Store, outputPrefix string) (*stack, error) {
-	scfg, nnMod, err := r.sandboxConfig(ctx, g.cacheDir)
+// newStack builds a worker's parts; configure, when not nil, adjusts the
+// handler's configuration (batches) before the handler is made.
+func newStack(ctx context.Context, g *globalFlags, r *runFlags, store *blob.Store, outputPrefix string, configure func(*worker.HandlerConfig)) (*stack, error) {
+	metrics := worker.NewMetrics()
+	scfg, nnMod, err := r.sandboxConfig(ctx, g.cacheDir, metrics.ObserveInference)
 	if err != nil {
 		return nil, err
 	}
@@ -75,8 +86,9 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, store *blob.Stor
 		nnMod.Close()
 		return nil, err
 	}
+	metrics.WatchRuntime(rt)
 	guests := worker.NewRegistry(store, g.guestBucket, rt, 0)
-	h, err := worker.NewHandler(worker.HandlerConfig{
+	hcfg := worker.HandlerConfig{
 		Store:          store,
 		Runtime:        rt,
 		Guests:         guests,
@@ -84,13 +96,18 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, store *blob.Stor
 		MaxOutputBytes: r.maxOutput,
 		GuestTimeout:   r.guestTimeout,
 		OutputPrefix:   prefix,
-	})
+		Metrics:        metrics,
+	}
+	if configure != nil {
+		configure(&hcfg)
+	}
+	h, err := worker.NewHandler(hcfg)
 	if err != nil {
 		_ = rt.Close(ctx)
 		nnMod.Close()
 		return nil, err
 	}
-	return &stack{rt: rt, nn: nnMod, guests: guests, handler: h}, nil
+	return &stack{rt: rt, nn: nnMod, guests: guests, handler: h, metrics: metrics}, nil
 }
 
 // close stops the runtime, then releases the models.
@@ -107,6 +124,8 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 		shutdown     time.Duration
 		poll         time.Duration
 		outputPrefix string
+		metricsAddr  string
+		insecure     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -130,11 +149,24 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 			if err != nil {
 				return err
 			}
-			st, err := newStack(ctx, g, &rf, store, outputPrefix)
+			client, err := jobs.NewClient(ropt)
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			recorder := &batch.Recorder{Client: client, Store: store, Logger: slog.Default()}
+			st, err := newStack(ctx, g, &rf, store, outputPrefix, func(c *worker.HandlerConfig) { c.Batches = recorder })
 			if err != nil {
 				return err
 			}
 			defer st.close()
+			if metricsAddr != "" {
+				stop, err := serveOps(ctx, metricsAddr, os.Getenv("WASMJOBS_TOKEN"), insecure, st.metrics.Handler())
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			srv, err := worker.NewServer(worker.ServerConfig{
 				Redis:           ropt,
 				Handler:         st.handler,
@@ -142,6 +174,7 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 				Queues:          qs,
 				ShutdownTimeout: shutdown,
 				PollInterval:    poll,
+				Extra:           map[string]asynq.Handler{jobs.TypeBatch: &batch.PlanHandler{Client: client, Store: store}},
 			})
 			if err != nil {
 				return err
@@ -164,7 +197,40 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 	f.DurationVar(&shutdown, "shutdown-timeout", 30*time.Second, "how long a stop waits for jobs in flight")
 	f.DurationVar(&poll, "poll-interval", 200*time.Millisecond, "how often an idle worker asks Redis for work")
 	f.StringVar(&outputPrefix, "output-prefix", "results", "default output location of S3 inputs: a key prefix in the input's bucket, or s3://bucket/prefix")
+	f.StringVar(&metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address (e.g. :9090); /metrics needs $WASMJOBS_TOKEN when set")
+	f.BoolVar(&insecure, "insecure", false, "allow --metrics-addr beyond loopback without $WASMJOBS_TOKEN")
 	return cmd
+}
+
+// serveOps serves a worker's /metrics (behind the token when one is set)
+// and /healthz. Without a token it binds only to loopback unless insecure.
+func serveOps(ctx context.Context, addr, token string, insecure bool, metrics http.Handler) (stop func(), err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); token == "" && !insecure && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("--metrics-addr %s: refusing to serve metrics beyond loopback without $WASMJOBS_TOKEN (or pass --insecure)", addr)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="wasmjobs"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		metrics.ServeHTTP(w, r)
+	}))
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	slog.Info("worker metrics listening", "addr", ln.Addr().String(), "auth", token != "")
+	return func() { _ = srv.Close() }, nil
 }
 
 // parseQueues parses "name=weight,…"; a name without weight weighs 1.

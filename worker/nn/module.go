@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -41,6 +42,9 @@ type Config struct {
 	MaxDims uint32
 	// MaxElements caps a tensor's element count. Defaults to 1<<28.
 	MaxElements uint64
+	// OnCompute, when set, is told how long each compute of a model took
+	// (guest-loaded graphs are reported as "guest").
+	OnCompute func(model string, d time.Duration)
 	// Logger receives why a call failed (at debug level: a guest's mistake
 	// is not the operator's problem) and model loads. Defaults to
 	// slog.Default().
@@ -165,6 +169,7 @@ type graphRef struct {
 }
 
 type execState struct {
+	model  string // registered name, or "guest"
 	exec   ExecContext
 	inputs map[uint32]uint64 // input index → bytes held
 }
@@ -432,7 +437,11 @@ func (m *Module) initExecutionContext(_ context.Context, in *instance, mem Memor
 	}
 	id := in.nextContext
 	in.nextContext++
-	in.contexts[id] = &execState{exec: exec, inputs: map[uint32]uint64{}}
+	model := in.graphs[graph].name
+	if model == "" {
+		model = "guest"
+	}
+	in.contexts[id] = &execState{model: model, exec: exec, inputs: map[uint32]uint64{}}
 	return writeUint32(mem, ctxPtr, id, "init_execution_context")
 }
 
@@ -480,7 +489,13 @@ func (m *Module) compute(ctx context.Context, in *instance, _ Memory, p []uint32
 	if err != nil {
 		return err
 	}
-	return c.exec.Compute(ctx)
+	if m.cfg.OnCompute == nil {
+		return c.exec.Compute(ctx)
+	}
+	start := time.Now()
+	err = c.exec.Compute(ctx)
+	m.cfg.OnCompute(c.model, time.Since(start))
+	return err
 }
 
 func (m *Module) getOutput(_ context.Context, in *instance, mem Memory, p []uint32) error {

@@ -1,0 +1,132 @@
+package web
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/wasmjobs/wasmjobs/jobs"
+)
+
+var pages = template.Must(template.ParseFS(assets, "templates/*.html"))
+
+// presignFor is how long links on batch pages stay valid.
+const presignFor = time.Hour
+
+type pageData struct {
+	Title    string
+	Auth     bool
+	ReadOnly bool
+	Error    string
+}
+
+func (s *Server) pageRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", s.batchesPage)
+	mux.HandleFunc("POST /batches", s.writeGuard(s.startBatchForm))
+	mux.HandleFunc("GET /batches/{id}", s.batchPage)
+}
+
+func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		s.cfg.Logger.Error("render page", "page", name, "err", err)
+	}
+}
+
+func (s *Server) batchesPage(w http.ResponseWriter, r *http.Request) {
+	s.renderBatches(w, r, http.StatusOK, "")
+}
+
+func (s *Server) renderBatches(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	all, err := s.cfg.Client.ListBatches(r.Context(), 100)
+	if err != nil {
+		msg, status = "Redis is not reachable: "+err.Error(), http.StatusServiceUnavailable
+	}
+	s.render(w, status, "batches.html", struct {
+		pageData
+		Batches []*jobs.BatchStatus
+	}{pageData{Title: "Batches", Auth: s.auth != nil, ReadOnly: s.cfg.ReadOnly, Error: msg}, all})
+}
+
+func (s *Server) startBatchForm(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	spec := jobs.BatchSpec{
+		Input: r.PostFormValue("input"), Guest: r.PostFormValue("guest"), Type: r.PostFormValue("type"),
+		Output: r.PostFormValue("output"), Include: r.PostFormValue("include"),
+	}
+	st, err := s.cfg.Client.StartBatch(r.Context(), spec)
+	if err != nil {
+		status := http.StatusServiceUnavailable
+		if errors.Is(err, jobs.ErrInvalidPayload) {
+			status = http.StatusBadRequest
+		}
+		s.renderBatches(w, r, status, err.Error())
+		return
+	}
+	http.Redirect(w, r, "/batches/"+st.ID, http.StatusSeeOther)
+}
+
+type outputLink struct {
+	jobs.BatchItem
+	URL string
+}
+
+func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	st, err := s.cfg.Client.BatchStatus(ctx, r.PathValue("id"))
+	if err != nil {
+		status := http.StatusServiceUnavailable
+		if errors.Is(err, jobs.ErrBatchNotFound) {
+			status = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
+	limit := 50
+	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n > 0 && n <= 1000 {
+		limit = n
+	}
+	var failures []jobs.BatchItem
+	var outputs []outputLink
+	for it, err := range s.cfg.Client.BatchItems(ctx, st.ID) {
+		if err != nil {
+			break
+		}
+		switch {
+		case it.Status == jobs.ItemFailed && len(failures) < limit:
+			failures = append(failures, it)
+		case it.Status == jobs.ItemDone && len(outputs) < limit:
+			link := outputLink{BatchItem: it}
+			if u, err := jobs.ParseObjectURL(it.Output); err == nil {
+				link.URL, _ = s.cfg.Store.PresignGet(ctx, u, presignFor)
+			}
+			outputs = append(outputs, link)
+		}
+		if len(failures) >= limit && len(outputs) >= limit {
+			break
+		}
+	}
+	data := struct {
+		pageData
+		Batch                   *jobs.BatchStatus
+		Finished                bool
+		Failures                []jobs.BatchItem
+		Outputs                 []outputLink
+		ManifestURL, SummaryURL string
+	}{pageData: pageData{Title: "Batch " + st.ID, Auth: s.auth != nil, ReadOnly: s.cfg.ReadOnly}, Batch: st,
+		Finished: !st.Finished.IsZero(), Failures: failures, Outputs: outputs}
+	if st.ManifestWritten {
+		if out, err := jobs.ParsePrefixURL(st.Spec.Output); err == nil {
+			dir := out.Key
+			if dir != "" && dir[len(dir)-1] != '/' {
+				dir += "/"
+			}
+			data.ManifestURL, _ = s.cfg.Store.PresignGet(ctx, jobs.ObjectURL{Bucket: out.Bucket, Key: dir + "_manifest.jsonl"}, presignFor)
+			data.SummaryURL, _ = s.cfg.Store.PresignGet(ctx, jobs.ObjectURL{Bucket: out.Bucket, Key: dir + "_summary.json"}, presignFor)
+		}
+	}
+	s.render(w, http.StatusOK, "batch.html", data)
+}
