@@ -86,7 +86,9 @@ func New(cfg Config) (*Server, error) {
 	static, _ := fs.Sub(assets, "static")
 	mux := http.NewServeMux()
 	protected := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	mux.HandleFunc("GET /login", s.auth.login)
 	mux.HandleFunc("POST /login", s.auth.login)
 	mux.HandleFunc("POST /logout", s.auth.logout)

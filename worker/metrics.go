@@ -48,11 +48,11 @@ func NewMetrics() *Metrics {
 // WatchRuntime exports rt's compile cache counters.
 func (m *Metrics) WatchRuntime(rt *sandbox.Runtime) {
 	m.reg.MustRegister(
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wasmjobs_compile_cache_hits_total",
-				Help: "Guest lookups answered by the in-memory compiled-module cache."}, func() float64 { return float64(rt.Stats().Hits) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wasmjobs_compile_cache_misses_total",
-				Help: "Guest compiles (from wazero's disk cache or from scratch)."}, func() float64 { return float64(rt.Stats().Misses) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wasmjobs_compiled_modules",
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wasmjobs_compile_cache_hits_total",
+			Help: "Guest lookups answered by the in-memory compiled-module cache."}, func() float64 { return float64(rt.Stats().Hits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wasmjobs_compile_cache_misses_total",
+			Help: "Guest compiles (from wazero's disk cache or from scratch)."}, func() float64 { return float64(rt.Stats().Misses) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wasmjobs_compiled_modules",
 			Help: "Compiled guests held in memory."}, func() float64 { return float64(rt.Stats().Cached) }),
 	)
 }
