@@ -4,6 +4,7 @@
 #   redis-server           Debian package
 #   minio                  `go install` into .tools/bin (about 2.5 minutes, once)
 #   Rust wasm32-wasi       Debian packages (cargo, rustc, the wasm32 std, crates)
+#   chromium               Debian package, for the headless browser test of the web UI
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ apt_install() {
 
 want=()
 command -v redis-server >/dev/null || want+=(redis-server)
+[ -x /usr/bin/chromium ] || want+=(chromium)
 if [ "${1:-}" != "--no-rust" ]; then
 	[ -x /usr/bin/cargo ] || want+=(cargo)
 	[ -x /usr/bin/rustc ] || want+=(rustc)
