@@ -5,68 +5,60 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/spf13/cobra"
+	"github.com/wasmjobs/wasmjobs/batch"
 	"github.com/wasmjobs/wasmjobs/blob"
 	"github.com/wasmjobs/wasmjobs/guest"
 	"github.com/wasmjobs/wasmjobs/jobs"
+	"github.com/wasmjobs/wasmjobs/web"
 	"github.com/wasmjobs/wasmjobs/worker"
 )
 
 // sampleBucket holds the dataset `wasmjobs dev` processes.
 const sampleBucket = "samples"
 
-// sampleTexts is the small dataset of `wasmjobs dev`.
-var sampleTexts = map[string]string{
-	"texts/queue.txt":   "A queue turns a burst of work into a steady stream.\nWorkers take one job at a time, and the queue remembers the rest.\n",
-	"texts/sandbox.txt": "Untrusted bytes are parsed inside the sandbox, never by the host.\nA guest that loops forever is stopped at its deadline.\n",
-	"texts/cache.txt":   "Compile once, run many times: the compiled guest is cached in memory and on disk, so a restarted worker starts its first job in milliseconds.",
-	"texts/greek.txt":   "Η ουρά κρατά τη δουλειά μέχρι να έρθει η σειρά της.\n",
-	"texts/poem.txt":    "small jobs, small guests,\nmany at once, none at rest;\nthe queue hums along.\n",
-}
-
-// sampleNames are greeted by inline hello jobs, whose results come back
-// through the task result rather than S3.
-var sampleNames = []string{"Ada", "Grace", "NodeJS"}
-
 func newDevCmd(g *globalFlags) *cobra.Command {
 	var (
-		rf    runFlags
-		serve bool
+		rf      runFlags
+		serve   bool
+		webAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run everything in one process on an in-process Redis and S3, with a sample dataset",
 		Long: `dev starts an in-process Redis (miniredis) and an in-process S3 (gofakes3), registers
 the shipped guests, seeds a small sample dataset, runs a worker and processes every
-sample end to end, printing each result with its key. With --serve it keeps running
+sample end to end — a batch over the text dataset, inline text jobs and, with the
+models present, OCR image jobs — printing each result with its key. With --serve it keeps running
 until interrupted, so you can enqueue more jobs against the printed endpoints.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDev(cmd.Context(), cmd.OutOrStdout(), g, &rf, serve)
+			return runDev(cmd.Context(), cmd.OutOrStdout(), g, &rf, serve, webAddr)
 		},
 	}
 	rf.register(cmd)
 	cmd.Flags().BoolVar(&serve, "serve", false, "keep running after the samples until Ctrl-C")
+	cmd.Flags().StringVar(&webAddr, "web-addr", "127.0.0.1:8080", "dashboard address (loopback, no token); empty to skip it")
 	return cmd
 }
 
-func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, serve bool) error {
+func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, serve bool, webAddr string) error {
 	// The shipped models, where `make models` put them; without them the
-	// inference guests fail but hello and wordcount still run.
+	// inference guests are left out and hello and wordcount still run.
 	rf.nn.defaults = shippedModelPaths("models")
-	if len(rf.nn.defaults) == 0 {
-		fmt.Fprintln(out, "no models/ directory: inference guests (ocr, langid) will not find their models; run `make models`")
+	withModels := len(rf.nn.defaults) > 0
+	if !withModels {
+		fmt.Fprintln(out, "no models/ directory: skipping the ocr and langid samples (run `make models`)")
 	}
 	mr := miniredis.NewMiniRedis()
 	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
@@ -94,33 +86,53 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 			return err
 		}
 	}
-	st, err := newStack(ctx, g, rf, store, "results", nil)
+	ropt, err := g.redisOpt()
+	if err != nil {
+		return err
+	}
+	client, err := jobs.NewClient(ropt)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	recorder := &batch.Recorder{Client: client, Store: store}
+	st, err := newStack(ctx, g, rf, store, "results", func(c *worker.HandlerConfig) { c.Batches = recorder })
 	if err != nil {
 		return err
 	}
 	defer st.close()
-	for _, name := range slices.Sorted(maps.Keys(guest.Builtin())) {
-		digest, err := st.guests.Push(ctx, name, guest.Builtin()[name])
+	builtin := guest.Builtin()
+	for _, name := range slices.Sorted(maps.Keys(builtin)) {
+		digest, err := st.guests.Push(ctx, name, builtin[name])
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "registered guest %-10s %s\n", name, digest)
 	}
+	_, hasOCR := builtin["ocr"]
+	_, hasLangid := builtin["langid"]
+	hasOCR, hasLangid = hasOCR && withModels, hasLangid && withModels
 	keys := slices.Sorted(maps.Keys(sampleTexts))
 	for _, k := range keys {
-		u := jobs.ObjectURL{Bucket: sampleBucket, Key: k}
-		if err := store.Put(ctx, u, []byte(sampleTexts[k]), "text/plain; charset=utf-8", nil); err != nil {
+		if err := store.Put(ctx, jobs.ObjectURL{Bucket: sampleBucket, Key: k}, []byte(sampleTexts[k]), "text/plain; charset=utf-8", nil); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(out, "seeded %d sample objects under s3://%s/texts/\n", len(keys), sampleBucket)
-
-	ropt, err := g.redisOpt()
-	if err != nil {
-		return err
+	if hasOCR {
+		for k, lines := range sampleImages {
+			img, err := renderLines(lines, 40)
+			if err != nil {
+				return err
+			}
+			if err := store.Put(ctx, jobs.ObjectURL{Bucket: sampleBucket, Key: k}, img, "image/png", nil); err != nil {
+				return err
+			}
+		}
 	}
+	fmt.Fprintf(out, "seeded the sample dataset in s3://%s/\n", sampleBucket)
+
 	srv, err := worker.NewServer(worker.ServerConfig{Redis: ropt, Handler: st.handler, Concurrency: 4, PollInterval: 50 * time.Millisecond,
-		Logger: slog.Default()})
+		Extra: map[string]asynq.Handler{jobs.TypeBatch: &batch.PlanHandler{Client: client, Store: store}}})
 	if err != nil {
 		return err
 	}
@@ -128,68 +140,124 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 		return err
 	}
 	defer srv.Stop()
+	dashboard := ""
+	if webAddr != "" {
+		ws, err := web.New(web.Config{Addr: webAddr, Redis: ropt, Client: client, Store: store})
+		if err == nil {
+			err = ws.Start(ctx)
+		}
+		if err != nil {
+			fmt.Fprintf(out, "dashboard not started: %v\n", err)
+		} else {
+			defer ws.Stop()
+			dashboard = "http://" + webAddr
+		}
+	}
 
-	client, err := jobs.NewClient(ropt)
+	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	failed := 0
+
+	// 1. The main job: a batch over the text dataset.
+	spec, err := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + sampleBucket + "/texts/", ID: "sample-texts"}.WithDefaults()
 	if err != nil {
 		return err
 	}
-	defer client.Close()
+	if _, err := client.CreateBatch(ctx, spec); err != nil {
+		return err
+	}
+	if _, err := batch.Plan(ctx, client, store, spec, batch.PlanConfig{}); err != nil {
+		return err
+	}
+	bst, err := batch.Wait(waitCtx, client, spec.ID, 50*time.Millisecond, nil)
+	if err != nil {
+		return err
+	}
+	if err := batch.EnsureManifest(ctx, client, store, spec.ID); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nbatch %s: %d objects, %d done, %d failed; manifest %s_manifest.jsonl\n", spec.ID, bst.Total, bst.Done, bst.Failed, spec.Output)
+	failed += int(bst.Failed)
+	for it, err := range client.BatchItems(ctx, spec.ID) {
+		if err != nil {
+			return err
+		}
+		u, _ := jobs.ParseObjectURL(it.Output)
+		body, _, err := store.Get(ctx, u, 1<<20)
+		if err != nil {
+			fmt.Fprintf(out, "  %s: %s %s\n", it.Key, it.Status, it.Error)
+			continue
+		}
+		fmt.Fprintf(out, "  s3://%s/%s\n    → %s\n    %s\n", sampleBucket, it.Key, it.Output, body)
+	}
+
+	// 2. Inline jobs: results come back through Redis, no S3 involved.
 	type pending struct {
 		label string
 		info  *jobs.TaskInfo
 	}
-	var all []pending
-	for _, k := range keys {
-		info, err := client.EnqueueText(ctx, jobs.Payload{Guest: "wordcount", Input: jobs.ObjectURL{Bucket: sampleBucket, Key: k}.String()},
-			jobs.Retention(time.Hour))
-		if err != nil {
-			return err
-		}
-		all = append(all, pending{"wordcount s3://" + sampleBucket + "/" + k, info})
-	}
+	var inline []pending
 	for _, name := range sampleNames {
 		info, err := client.EnqueueText(ctx, jobs.Payload{Guest: "hello", Data: []byte(name)})
 		if err != nil {
 			return err
 		}
-		all = append(all, pending{fmt.Sprintf("hello %q (inline)", name), info})
+		inline = append(inline, pending{fmt.Sprintf("hello %q", name), info})
 	}
-	fmt.Fprintf(out, "enqueued %d jobs; waiting for the worker\n\n", len(all))
-
-	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	failed := 0
-	for _, p := range all {
+	if hasLangid {
+		for _, s := range sampleSentences {
+			info, err := client.EnqueueText(ctx, jobs.Payload{Guest: "langid", Data: []byte(s)})
+			if err != nil {
+				return err
+			}
+			inline = append(inline, pending{fmt.Sprintf("langid %q", s), info})
+		}
+	}
+	// 3. Image jobs: OCR through WASI-NN and ONNX Runtime.
+	if hasOCR {
+		for _, k := range slices.Sorted(maps.Keys(sampleImages)) {
+			info, err := client.EnqueueImage(ctx, jobs.Payload{Guest: "ocr", Input: jobs.ObjectURL{Bucket: sampleBucket, Key: k}.String()},
+				jobs.Retention(time.Hour))
+			if err != nil {
+				return err
+			}
+			inline = append(inline, pending{"ocr s3://" + sampleBucket + "/" + k, info})
+		}
+	}
+	fmt.Fprintln(out)
+	for _, p := range inline {
 		res, err := client.Wait(waitCtx, p.info.Queue, p.info.ID)
 		if err != nil {
 			failed++
 			fmt.Fprintf(out, "FAILED %s: %v\n", p.label, err)
 			continue
 		}
-		var sum worker.Summary
-		if p.info.Type == jobs.TypeText && strings.HasPrefix(p.label, "wordcount") {
-			if err := json.Unmarshal(res, &sum); err != nil {
-				return err
+		if p.info.Type == jobs.TypeImage {
+			var sum worker.Summary
+			if err := json.Unmarshal(res, &sum); err == nil {
+				if u, err := jobs.ParseObjectURL(sum.Output); err == nil {
+					if body, _, err := store.Get(ctx, u, 1<<20); err == nil {
+						res = body
+					}
+				}
+				fmt.Fprintf(out, "%s\n  → %s\n  %s\n", p.label, sum.Output, res)
+				continue
 			}
-			u, _ := jobs.ParseObjectURL(sum.Output)
-			body, _, err := store.Get(ctx, u, 1<<20)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "%s\n  → %s\n  %s\n", p.label, sum.Output, body)
-			continue
 		}
 		fmt.Fprintf(out, "%s\n  → %s\n", p.label, res)
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d sample jobs failed", failed, len(all))
+		return fmt.Errorf("%d sample jobs failed", failed)
 	}
-	fmt.Fprintf(out, "\nall %d sample jobs done.\n", len(all))
+	fmt.Fprintf(out, "\nall sample jobs done.\n")
 	if !serve {
-		fmt.Fprintln(out, "Run `wasmjobs dev --serve` to keep these services up and enqueue your own jobs.")
+		fmt.Fprintln(out, "Run `wasmjobs dev --serve` to keep the services, worker and dashboard up and enqueue your own jobs.")
 		return nil
 	}
-	fmt.Fprintf(out, "\nserving until Ctrl-C. Try:\n  echo -n you | wasmjobs enqueue text --redis %s --guest hello --data-file - --wait 5s\n", g.redisURL)
+	if dashboard != "" {
+		fmt.Fprintf(out, "\ndashboard: %s/ (batches)  %s/monitoring/ (queues)  %s/metrics\n", dashboard, dashboard, dashboard)
+	}
+	fmt.Fprintf(out, "serving until Ctrl-C. Try:\n  echo -n you | wasmjobs enqueue text --redis %s --guest hello --data-file - --wait 5s\n", g.redisURL)
 	<-ctx.Done()
 	return nil
 }

@@ -42,16 +42,17 @@ func writeWasm(t *testing.T, wasm []byte) string {
 
 // TestDev is `make run`: everything in-process, every sample processed.
 func TestDev(t *testing.T) {
-	out, err := execute(t, "", "dev")
+	out, err := execute(t, "", "dev", "--web-addr", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("dev: %v\n%s", err, out)
 	}
 	for _, want := range []string{
 		"registered guest hello",
-		"s3://samples/results/texts/poem.txt.wordcount.json",
+		"batch sample-texts: 5 objects, 5 done, 0 failed",
+		"s3://samples/wasmjobs-results/sample-texts/poem.txt.wordcount.json",
 		`{"lines":3,"words":14,`,
 		`{"greeting":"Hello, NodeJS!"}`,
-		"all 8 sample jobs done",
+		"all sample jobs done",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dev output lacks %q:\n%s", want, out)
