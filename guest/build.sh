@@ -13,7 +13,8 @@ export RUSTC CARGO_TARGET_DIR
 
 out="$CARGO_TARGET_DIR/wasm32-wasi/release"
 mkdir -p wasm guesttest/wasm
-cp "$out/hello.wasm" wasm/hello.wasm
-cp "$out/wordcount.wasm" wasm/wordcount.wasm
+for g in hello wordcount ocr langid; do
+	cp "$out/$g.wasm" "wasm/$g.wasm"
+done
 cp "$out/misbehave.wasm" guesttest/wasm/misbehave.wasm
 cp "$out/badimport.wasm" guesttest/wasm/badimport.wasm

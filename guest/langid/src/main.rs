@@ -1,0 +1,185 @@
+//! `langid`: language identification of a text (Guest ABI v1), with the
+//! fastText `lid.176` model the worker registers as `langid`.
+//!
+//! stdin: UTF-8 text (invalid UTF-8 → exit 2). Lines are joined into one
+//! (each `\n` becomes a space: fastText classifies a single line) and the
+//! text goes to the model unchanged otherwise, so the labels and
+//! probabilities are fastText's own `predict` for that line.
+//!
+//! Params:
+//! - `k` (1..=20, default 3): how many languages to report.
+//! - `min_prob` (0..=1, default 0.25): if the most likely language is less
+//!   likely than this, the answer is "undetermined".
+//!
+//! stdout (no trailing newline), most likely first:
+//! `{"languages":[{"lang":"en","prob":0.9812},{"lang":"de","prob":0.0040},...]}`
+//! `lang` is the model's label without the `__label__` prefix (ISO 639 codes
+//! as lid.176 spells them, e.g. `en`, `zh`, `pt`); `prob` has 4 decimals.
+//!
+//! Text with no letters at all (empty, whitespace, digits, punctuation,
+//! emoji) is not sent to the model, and, like a top-1 probability below
+//! `min_prob`, gives exactly `{"languages":[{"lang":"und","prob":0}]}`.
+
+use std::io::{self, Read, Write};
+use std::process;
+
+use wasmedge_wasi_nn::{ExecutionTarget, GraphBuilder, GraphEncoding, TensorType};
+
+const UNDETERMINED: &str = r#"{"languages":[{"lang":"und","prob":0}]}"#;
+const LABEL_PREFIX: &str = "__label__";
+
+fn param(key: &str) -> Option<String> {
+    let mut found = None;
+    for arg in std::env::args_os().skip(1) {
+        let arg = arg.to_string_lossy().into_owned();
+        if let Some((k, v)) = arg.split_once('=') {
+            if k == key {
+                found = Some(v.to_string());
+            }
+        }
+    }
+    found
+}
+
+fn fail(code: i32, msg: &str) -> ! {
+    let _ = io::stderr().write_all(msg.as_bytes());
+    process::exit(code);
+}
+
+/// Joins the lines of `text` into one line: every `\n` becomes a space.
+/// fastText ends a line at `\n` only and treats `\r`, `\t`, `\v` and `\f`
+/// as word separators, so nothing else needs changing for the labels to be
+/// fastText's own.
+fn one_line(text: &str) -> String {
+    text.replace('\n', " ")
+}
+
+/// True if the text has at least one letter (any script).
+fn has_letters(text: &str) -> bool {
+    text.chars().any(|c| c.is_alphabetic())
+}
+
+/// Pairs the model's labels ('\n'-separated) with its probabilities,
+/// stripping the label prefix. Extra or missing entries on either side are
+/// dropped.
+fn pair(labels: &str, probs: &[f32]) -> Vec<(String, f32)> {
+    labels
+        .split('\n')
+        .filter(|l| !l.is_empty())
+        .zip(probs.iter())
+        .map(|(l, p)| {
+            let lang = l.strip_prefix(LABEL_PREFIX).unwrap_or(l);
+            (lang.to_string(), p.max(0.0).min(1.0))
+        })
+        .collect()
+}
+
+/// Renders the answer; undetermined if empty or top-1 is below `min_prob`.
+fn render(langs: &[(String, f32)], min_prob: f32) -> String {
+    if langs.is_empty() || langs[0].1 < min_prob {
+        return UNDETERMINED.to_string();
+    }
+    let mut out = String::from("{\"languages\":[");
+    for (i, (lang, prob)) in langs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let escaped = serde_json::to_string(lang).expect("string serialization cannot fail");
+        out.push_str(&format!("{{\"lang\":{},\"prob\":{:.4}}}", escaped, prob));
+    }
+    out.push_str("]}");
+    out
+}
+
+/// Runs the `langid` model on one line of text.
+fn classify(line: &str, k: usize) -> Result<Vec<(String, f32)>, wasmedge_wasi_nn::Error> {
+    let graph = GraphBuilder::new(GraphEncoding::Autodetec, ExecutionTarget::AUTO).build_from_cache("langid")?;
+    let mut ctx = graph.init_execution_context()?;
+    ctx.set_input(0, TensorType::U8, &[line.len()], line.as_bytes())?;
+    ctx.set_input(1, TensorType::I32, &[1], [k as i32])?;
+    ctx.compute()?;
+    let mut probs = vec![0f32; k];
+    let n = ctx.get_output(0, &mut probs)? / 4;
+    probs.truncate(n);
+    let mut labels = vec![0u8; 32 * k + 64];
+    let m = ctx.get_output(1, &mut labels)?;
+    labels.truncate(m);
+    let labels = String::from_utf8_lossy(&labels);
+    Ok(pair(&labels, &probs))
+}
+
+fn main() {
+    let k: usize = match param("k") {
+        None => 3,
+        Some(s) => match s.trim().parse::<usize>() {
+            Ok(n) if (1..=20).contains(&n) => n,
+            _ => fail(2, &format!("langid: invalid k {:?}: want an integer from 1 to 20\n", s)),
+        },
+    };
+    let min_prob: f32 = match param("min_prob") {
+        None => 0.25,
+        Some(s) => match s.trim().parse::<f32>() {
+            Ok(p) if (0.0..=1.0).contains(&p) => p,
+            _ => fail(2, &format!("langid: invalid min_prob {:?}: want a number from 0 to 1\n", s)),
+        },
+    };
+
+    let mut input = Vec::with_capacity(4096);
+    if let Err(e) = io::stdin().read_to_end(&mut input) {
+        fail(1, &format!("langid: reading input: {}\n", e));
+    }
+    let text = match std::str::from_utf8(&input) {
+        Ok(t) => t,
+        Err(e) => fail(2, &format!("langid: input is not valid UTF-8 at byte {}\n", e.valid_up_to())),
+    };
+
+    let out = if has_letters(text) {
+        match classify(&one_line(text), k) {
+            Ok(langs) => render(&langs, min_prob),
+            Err(e) => fail(1, &format!("langid: model \"langid\": {}\n", e)),
+        }
+    } else {
+        UNDETERMINED.to_string()
+    };
+
+    let stdout = io::stdout();
+    let mut w = stdout.lock();
+    if let Err(e) = w.write_all(out.as_bytes()).and_then(|_| w.flush()) {
+        fail(1, &format!("langid: writing output: {}\n", e));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_lines() {
+        assert_eq!(one_line("a\nb\r\nc\td"), "a b\r c\td");
+    }
+
+    #[test]
+    fn letters() {
+        assert!(!has_letters(""));
+        assert!(!has_letters(" \n\t"));
+        assert!(!has_letters("123 + 4.5 = ?!"));
+        assert!(!has_letters("😀🎉👍"));
+        assert!(has_letters("x"));
+        assert!(has_letters("日本語"));
+        assert!(has_letters("Привет"));
+    }
+
+    #[test]
+    fn renders() {
+        let langs = pair("__label__en\n__label__de\n__label__fr\n", &[0.98123, 0.01, 1e-5]);
+        assert_eq!(
+            render(&langs, 0.25),
+            r#"{"languages":[{"lang":"en","prob":0.9812},{"lang":"de","prob":0.0100},{"lang":"fr","prob":0.0000}]}"#
+        );
+        assert_eq!(render(&langs, 0.99), UNDETERMINED);
+        assert_eq!(render(&[], 0.0), UNDETERMINED);
+        // fastText's probabilities can exceed 1 by rounding.
+        let langs = pair("__label__ja", &[1.00001]);
+        assert_eq!(render(&langs, 0.25), r#"{"languages":[{"lang":"ja","prob":1.0000}]}"#);
+    }
+}
