@@ -18,3 +18,4 @@ for g in hello wordcount ocr langid; do
 done
 cp "$out/misbehave.wasm" guesttest/wasm/misbehave.wasm
 cp "$out/badimport.wasm" guesttest/wasm/badimport.wasm
+cp "$out/nnrun.wasm" guesttest/wasm/nnrun.wasm

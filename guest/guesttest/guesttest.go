@@ -16,4 +16,10 @@ var (
 	//
 	//go:embed wasm/badimport.wasm
 	BadImport []byte
+
+	// NNRun runs one registered model (param model=, dims=, type=) on the
+	// raw tensor on stdin and writes output 0's raw bytes to stdout.
+	//
+	//go:embed wasm/nnrun.wasm
+	NNRun []byte
 )
