@@ -1,0 +1,112 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wasmjobs/wasmjobs/guest/guesttest"
+	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/worker/nn"
+	"github.com/wasmjobs/wasmjobs/worker/nn/fasttext"
+	"github.com/wasmjobs/wasmjobs/worker/sandbox"
+)
+
+// benchModels are the shipped models with one typical input each.
+var benchModels = []struct {
+	name string
+	typ  nn.TensorType
+	dims []uint32
+	out  int // output 0's size in bytes
+}{
+	{"ocr-det", nn.F32, []uint32{1, 3, 96, 480}, 4 * 96 * 480},
+	{"ocr-cls", nn.F32, []uint32{1, 3, 48, 192}, 4 * 2},
+	{"ocr-rec", nn.F32, []uint32{1, 3, 48, 320}, 4 * 40 * 6625},
+	{"langid", nn.U8, nil, 4 * 5},
+}
+
+const benchSentence = "The train to the city leaves every morning at half past seven."
+
+func benchInput(typ nn.TensorType, dims []uint32) ([]byte, []uint32) {
+	if typ == nn.U8 {
+		return []byte(benchSentence), []uint32{uint32(len(benchSentence))}
+	}
+	n := 1
+	for _, d := range dims {
+		n *= int(d)
+	}
+	b := make([]byte, 4*n)
+	for i := range n {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(float32(math.Sin(float64(i)*0.01))*0.8))
+	}
+	return b, dims
+}
+
+// BenchmarkModel compares each shipped model run directly from Go with the
+// same compute made by a guest through wasi_ephemeral_nn (a fresh sandbox
+// instance per call, as a job gets).
+func BenchmarkModel(b *testing.B) {
+	dir := testenv.ModelsDir(b)
+	ob := newONNX(b, 0, 1)
+	models := map[string]nn.Model{}
+	for _, m := range benchModels {
+		models[m.name] = nn.Model{Path: filepath.Join(dir, modelFiles[m.name])}
+	}
+	mod, err := nn.New(nn.Config{Models: models, Backends: map[string]nn.Backend{"onnx": ob, "fasttext": fasttext.New()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mod.Close()
+	ctx := context.Background()
+	if err := mod.Preload(ctx); err != nil {
+		b.Fatal(err)
+	}
+	rt := newRuntime(b, mod)
+	guestMod, err := rt.Compile(ctx, guesttest.NNRun, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, m := range benchModels {
+		data, dims := benchInput(m.typ, m.dims)
+		g, err := mod.Graph(ctx, m.name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(m.name+"/direct", func(b *testing.B) {
+			for b.Loop() {
+				ec, err := g.NewContext()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := ec.SetInput(0, nn.Tensor{Type: m.typ, Dims: dims, Data: data}); err != nil {
+					b.Fatal(err)
+				}
+				if err := ec.Compute(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := ec.Output(0); err != nil {
+					b.Fatal(err)
+				}
+				ec.Close()
+			}
+		})
+		strDims := make([]string, len(dims))
+		for i, d := range dims {
+			strDims[i] = fmt.Sprint(d)
+		}
+		typ := map[nn.TensorType]string{nn.F32: "f32", nn.U8: "u8"}[m.typ]
+		params := map[string]string{"model": m.name, "dims": strings.Join(strDims, ","), "type": typ, "out": fmt.Sprint(m.out)}
+		b.Run(m.name+"/guest", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := rt.Run(ctx, guestMod, sandbox.RunOptions{Stdin: data, Params: params, Timeout: time.Minute, MaxOutput: 64 << 20}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
