@@ -110,6 +110,24 @@ func (e *env) upload(t testing.TB, prefix string, n int) map[string]bool {
 	return valid
 }
 
+// waitManifest waits for the worker that finished the batch to write its
+// manifest.
+func (e *env) waitManifest(t testing.TB, id string) *jobs.BatchStatus {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st, err := e.client.BatchStatus(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ManifestWritten {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no manifest 30 s after the batch finished: %+v", st)
+		}
+	}
+}
+
 func (e *env) manifest(t testing.TB, st *jobs.BatchStatus) []batch.ManifestLine {
 	t.Helper()
 	out, _ := jobs.ParsePrefixURL(st.Spec.Output)
@@ -201,13 +219,7 @@ func TestBatchOf2000(t *testing.T) {
 		t.Fatalf("status = %+v", st)
 	}
 	// The worker that finished the batch writes the manifest right after.
-	deadline := time.Now().Add(30 * time.Second)
-	for !st.ManifestWritten && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-		if st, err = e.client.BatchStatus(ctx, spec.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st = e.waitManifest(t, spec.ID)
 	e.checkManifest(t, st, valid)
 
 	// Running the same batch again enqueues nothing.
@@ -255,9 +267,7 @@ func TestRetryFailedRerunsOnlyFailed(t *testing.T) {
 	if err != nil || st.Failed != 5 {
 		t.Fatalf("first pass: %+v, %v", st, err)
 	}
-	if err := batch.EnsureManifest(ctx, e.client, e.store, spec.ID); err != nil {
-		t.Fatal(err)
-	}
+	st = e.waitManifest(t, spec.ID)
 	// Remember the done outputs, then repair the corrupt inputs.
 	before := map[string]time.Time{}
 	for _, l := range e.manifest(t, st) {
@@ -289,10 +299,7 @@ func TestRetryFailedRerunsOnlyFailed(t *testing.T) {
 	if st.Done != 50 || st.Failed != 0 {
 		t.Fatalf("after retry: %+v", st)
 	}
-	if err := batch.EnsureManifest(ctx, e.client, e.store, spec.ID); err != nil {
-		t.Fatal(err)
-	}
-	st, _ = e.client.BatchStatus(ctx, spec.ID)
+	st = e.waitManifest(t, spec.ID)
 	e.checkManifest(t, st, valid)
 	for out, mod := range before {
 		u, _ := jobs.ParseObjectURL(out)

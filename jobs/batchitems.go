@@ -104,7 +104,7 @@ if redis.call("HGET", KEYS[2], ARGV[1]) ~= "failed" then
 end
 redis.call("HSET", KEYS[2], ARGV[1], "pending")
 redis.call("HINCRBY", KEYS[1], "failed", -1)
-redis.call("HDEL", KEYS[1], "finished")
+redis.call("HDEL", KEYS[1], "finished", "manifest")
 return 1
 `)
 
