@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"errors"
 	"os"
@@ -148,5 +149,30 @@ func TestCLIAgainstServices(t *testing.T) {
 		}
 	case <-time.After(40 * time.Second):
 		t.Fatal("worker did not stop")
+	}
+}
+
+func TestRedisURLs(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		url  string
+		want string // %T of the option, "" for an error
+	}{
+		{"redis://127.0.0.1:6379/2", "asynq.RedisClientOpt"},
+		{"rediss://user:pw@cache.internal:6380", "asynq.RedisClientOpt"},
+		{"redis-sentinel://10.0.0.1:26379,10.0.0.2:26379?master=jobs", "asynq.RedisFailoverClientOpt"},
+		{"redis-cluster://10.0.0.1:7000,10.0.0.2:7000", "asynq.RedisClusterClientOpt"},
+		{"redis-cluster://:secret@10.0.0.1:7000", "asynq.RedisClusterClientOpt"},
+		{"redis-cluster://nohostport", ""},
+		{"http://x", ""},
+	} {
+		opt, err := (&globalFlags{redisURL: tt.url}).redisOpt()
+		got := ""
+		if err == nil {
+			got = fmt.Sprintf("%T", opt)
+		}
+		if got != tt.want {
+			t.Errorf("%s: %s (%v), want %q", tt.url, got, err, tt.want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,7 +42,7 @@ Every flag marked [$VAR] may also be set through that environment variable.`,
 		},
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&g.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL: redis://, rediss://, redis-socket:// or redis-sentinel:// [$REDIS_URL]")
+	f.StringVar(&g.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL: redis://, rediss://, redis-socket://, redis-sentinel://[:password@]host:port,…?master=NAME or redis-cluster://host:port,… [$REDIS_URL]")
 	f.StringVar(&g.s3.Endpoint, "s3-endpoint", envOr("S3_ENDPOINT", "127.0.0.1:9000"), "S3 endpoint host:port [$S3_ENDPOINT]")
 	f.StringVar(&g.s3.AccessKey, "s3-access-key", envOr("S3_ACCESS_KEY", ""), "S3 access key [$S3_ACCESS_KEY]")
 	f.StringVar(&g.s3.SecretKey, "s3-secret-key", envOr("S3_SECRET_KEY", ""), "S3 secret key [$S3_SECRET_KEY]")
@@ -82,9 +83,31 @@ func (g *globalFlags) setupLogging() error {
 }
 
 func (g *globalFlags) redisOpt() (asynq.RedisConnOpt, error) {
+	if rest, ok := strings.CutPrefix(g.redisURL, "redis-cluster://"); ok {
+		return parseClusterURL(rest)
+	}
 	opt, err := asynq.ParseRedisURI(g.redisURL)
 	if err != nil {
 		return nil, fmt.Errorf("--redis %q: %w", redactURL(g.redisURL), err)
+	}
+	return opt, nil
+}
+
+// parseClusterURL parses the part after "redis-cluster://":
+// [user:password@]host:port,host:port,…
+func parseClusterURL(rest string) (asynq.RedisConnOpt, error) {
+	var opt asynq.RedisClusterClientOpt
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		user, pass, _ := strings.Cut(rest[:at], ":")
+		opt.Username, opt.Password = user, pass
+		rest = rest[at+1:]
+	}
+	rest, _, _ = strings.Cut(rest, "/")
+	for _, addr := range strings.Split(rest, ",") {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("--redis redis-cluster://…: node %q: want host:port", addr)
+		}
+		opt.Addrs = append(opt.Addrs, addr)
 	}
 	return opt, nil
 }
