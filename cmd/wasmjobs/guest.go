@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
+	"github.com/wasmjobs/wasmjobs/guest"
 	"github.com/wasmjobs/wasmjobs/worker"
 	"github.com/wasmjobs/wasmjobs/worker/sandbox"
 )
@@ -15,19 +18,38 @@ func newGuestCmd(g *globalFlags) *cobra.Command {
 		Use:   "guest",
 		Short: "Manage registered guests",
 	}
-	var name string
+	var (
+		name    string
+		builtin bool
+	)
 	push := &cobra.Command{
-		Use:   "push FILE.wasm --name NAME",
+		Use:   "push (FILE.wasm --name NAME | --builtin)",
 		Short: "Validate a guest and register it under a name in the guest bucket",
 		Long: `push checks that FILE.wasm is a WASI command module that imports only what the
 sandbox provides, then stores it in the guest bucket under NAME and under its sha256
-digest. Workers pick up a new version of a name within a few seconds.`,
-		Args: cobra.ExactArgs(1),
+digest. Workers pick up a new version of a name within a few seconds.
+With --builtin it registers the guests shipped inside this binary (hello, wordcount,
+ocr, langid) under their names.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if builtin {
+				return cobra.NoArgs(cmd, args)
+			}
+			if name == "" {
+				return fmt.Errorf("--name is required with a file")
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			wasm, err := os.ReadFile(args[0])
-			if err != nil {
-				return err
+			toPush := map[string][]byte{}
+			if builtin {
+				toPush = guest.Builtin()
+			} else {
+				wasm, err := os.ReadFile(args[0])
+				if err != nil {
+					return err
+				}
+				toPush[name] = wasm
 			}
 			store, err := g.store()
 			if err != nil {
@@ -41,16 +63,19 @@ digest. Workers pick up a new version of a name within a few seconds.`,
 			if err := store.EnsureBucket(ctx, g.guestBucket); err != nil {
 				return err
 			}
-			digest, err := worker.NewRegistry(store, g.guestBucket, rt, 0).Push(ctx, name, wasm)
-			if err != nil {
-				return err
+			reg := worker.NewRegistry(store, g.guestBucket, rt, 0)
+			for _, n := range slices.Sorted(maps.Keys(toPush)) {
+				digest, err := reg.Push(ctx, n, toPush[n])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "pushed %s %s (%d bytes) to s3://%s\n", n, digest, len(toPush[n]), g.guestBucket)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "pushed %s %s (%d bytes) to s3://%s\n", name, digest, len(wasm), g.guestBucket)
 			return nil
 		},
 	}
-	push.Flags().StringVar(&name, "name", "", "guest name (required)")
-	_ = push.MarkFlagRequired("name")
+	push.Flags().StringVar(&name, "name", "", "guest name (required with a file)")
+	push.Flags().BoolVar(&builtin, "builtin", false, "register the guests shipped in this binary")
 	cmd.AddCommand(push)
 	return cmd
 }

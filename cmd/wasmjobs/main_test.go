@@ -124,6 +124,13 @@ func TestCLIAgainstServices(t *testing.T) {
 	if err != nil || !strings.Contains(out, "pushed hello sha256:") {
 		t.Fatalf("guest push: %q, %v", out, err)
 	}
+	out, err = execute(t, "", append([]string{"guest", "push", "--builtin"}, common...)...)
+	if err != nil || !strings.Contains(out, "pushed wordcount sha256:") || !strings.Contains(out, "pushed ocr sha256:") {
+		t.Fatalf("guest push --builtin: %q, %v", out, err)
+	}
+	if _, err := execute(t, "", append([]string{"guest", "push", writeWasm(t, guest.Hello)}, common...)...); err == nil || !strings.Contains(err.Error(), "--name") {
+		t.Fatalf("push without --name: %v", err)
+	}
 	_, err = execute(t, "", append([]string{"guest", "push", writeWasm(t, guesttest.BadImport), "--name", "bad"}, common...)...)
 	if err == nil || !strings.Contains(err.Error(), "env.steal_secrets") {
 		t.Fatalf("push of a bad guest: %v, want it rejected", err)
