@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wasmjobs/wasmjobs/guest"
 	"github.com/wasmjobs/wasmjobs/worker"
+	"github.com/wasmjobs/wasmjobs/worker/nn"
 	"github.com/wasmjobs/wasmjobs/worker/sandbox"
 )
 
@@ -55,7 +56,14 @@ ocr, langid) under their names.`,
 			if err != nil {
 				return err
 			}
-			rt, err := sandbox.New(ctx, sandbox.Config{})
+			// Validate against the imports a worker provides, WASI-NN included
+			// (no models are needed to check imports).
+			nnMod, err := nn.New(nn.Config{})
+			if err != nil {
+				return err
+			}
+			defer nnMod.Close()
+			rt, err := sandbox.New(ctx, sandbox.Config{HostModules: []sandbox.HostModule{nnMod}})
 			if err != nil {
 				return err
 			}
