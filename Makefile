@@ -37,9 +37,16 @@ guests-check: guests ## rebuild the guests and fail unless they equal the commit
 		echo "guest modules differ from the committed ones after a rebuild:" >&2; \
 		git diff --stat -- guest/wasm guest/guesttest/wasm >&2; exit 1; }
 
+.PHONY: node-deps
+node-deps: ## install the Node client's dependencies (npm ci in jobs/node) unless up to date
+	@command -v npm >/dev/null || { echo "node-deps: npm not found: install Node.js 20+" >&2; exit 1; }
+	@if [ jobs/node/node_modules/.package-lock.json -nt jobs/node/package-lock.json ]; then :; else \
+		echo "installing the Node client's dependencies: npm ci in jobs/node"; \
+		cd jobs/node && npm ci --no-audit --no-fund; fi
+
 .PHONY: test
-test: tools models guests-check ## install what is missing, start Redis and MinIO, run all tests
-	scripts/with-services.sh $(GO) test -race -count=1 -timeout 20m $(PKGS)
+test: tools models guests-check node-deps ## install what is missing, start Redis and MinIO, run all tests
+	scripts/with-services.sh bash -c '$(GO) test -race -count=1 -timeout 20m $(PKGS) && cd jobs/node && npm test'
 
 .PHONY: test-short
 test-short: ## unit tests only, no services

@@ -1,0 +1,343 @@
+// Client: the Node counterpart of the Go jobs.Client. It writes what asynq
+// v0.26's Go client writes: the same TaskMessage bytes, Redis keys and Lua
+// scripts (run by EVALSHA with the same digests, EVAL on NOSCRIPT).
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import Redis from 'ioredis';
+import {
+  DuplicateTaskError, InvalidPayloadError, JobFailedError, JobNotDoneError, JobNotFoundError,
+  RedisError, TaskIdConflictError, TimeoutError, WasmjobsError,
+} from './errors.js';
+import { composeOptions, DefaultResultRetention, planEnqueue } from './options.js';
+import { encodeNormalized, normalizeJob, TypeImage, TypeText, validateTaskType } from './payload.js';
+import { scripts } from './scripts.js';
+import { decodeTaskMessage, encodeTaskMessage } from './taskmessage.js';
+
+const allQueues = 'asynq:queues';
+const jobFields = new Set(['guest', 'input', 'data', 'output', 'params', 'batch']);
+const manyChunk = 1000;
+
+/**
+ * Builds a task without enqueueing it, as Go's jobs.NewTask: validates the
+ * type, the job and the options, and applies the default retention of inline
+ * jobs without output. Returns `{ type, payload, options }` where options are
+ * the folded asynq options. Throws InvalidPayloadError or InvalidOptionError.
+ */
+export function newTask(type, job, opts = {}) {
+  validateTaskType(type);
+  checkJobKeys(job, jobFields);
+  const n = normalizeJob(job);
+  const payload = encodeNormalized(n);
+  const options = composeOptions(opts);
+  if (n.data !== null && n.output === '' && !options.retentionGiven) {
+    options.retentionMs = DefaultResultRetention;
+    options.retentionGiven = true;
+  }
+  return { type, payload, options };
+}
+
+function checkJobKeys(job, allowed) {
+  if (job === null || typeof job !== 'object' || Array.isArray(job)) {
+    throw new InvalidPayloadError('a job must be an object');
+  }
+  for (const k of Object.keys(job)) {
+    if (!allowed.has(k) && job[k] !== undefined) throw new InvalidPayloadError(`unknown field ${JSON.stringify(k)}`);
+  }
+}
+
+const isNoScript = (err) => err instanceof Error && err.message.startsWith('NOSCRIPT');
+
+function isRedisInstance(r) {
+  return r !== null && typeof r === 'object' && typeof r.pipeline === 'function' && typeof r.evalsha === 'function';
+}
+
+/**
+ * Enqueues wasmjobs jobs into Redis and reads their results. One Client holds
+ * one Redis connection (ioredis) and may be shared by the whole process.
+ */
+export class Client {
+  #redis;
+  #own;
+  #callTimeout;
+  #where;
+  #lastError = null;
+  #published = new Set();
+  #closed = false;
+
+  /**
+   * @param {object} [config]
+   * @param {string|object} [config.redis] a redis:// or rediss:// URL, ioredis
+   *   options, or an ioredis instance (which close() leaves open). Defaults to
+   *   redis://127.0.0.1:6379.
+   * @param {number} [config.callTimeout] how long one call waits on Redis before
+   *   rejecting with TimeoutError, in ms. Defaults to 10000.
+   */
+  constructor({ redis = 'redis://127.0.0.1:6379', callTimeout = 10_000 } = {}) {
+    if (!(callTimeout > 0)) throw new TypeError('wasmjobs: callTimeout must be a positive number of milliseconds');
+    this.#callTimeout = callTimeout;
+    if (isRedisInstance(redis)) {
+      this.#redis = redis;
+      this.#own = false;
+    } else {
+      // Fail fast while Redis is away: a command is retried over at most one
+      // reconnection, and our own per-call timer bounds the rest.
+      const defaults = {
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+        connectTimeout: Math.min(callTimeout, 10_000),
+        retryStrategy: (times) => Math.min(times * 100, 500),
+      };
+      if (typeof redis === 'string') {
+        if (!/^rediss?:\/\//.test(redis)) throw new TypeError(`wasmjobs: Redis URL ${JSON.stringify(redis)}: want redis:// or rediss://`);
+        this.#redis = new Redis(redis, defaults);
+      } else if (redis !== null && typeof redis === 'object') {
+        this.#redis = new Redis({ ...defaults, ...redis });
+      } else {
+        throw new TypeError('wasmjobs: redis must be a URL, ioredis options or an ioredis instance');
+      }
+      this.#own = true;
+      // Keep the last connection error for messages; without a listener
+      // ioredis would also print every reconnection failure.
+      this.#redis.on('error', (err) => { this.#lastError = err; });
+    }
+    const o = this.#redis.options ?? {};
+    this.#where = o.path ? `${o.path}` : `${o.host ?? '127.0.0.1'}:${o.port ?? 6379}/${o.db ?? 0}`;
+  }
+
+  /** The ioredis connection this client uses. */
+  get redis() { return this.#redis; }
+
+  /** Enqueues an image job (task type wasm:image). Resolves with `{ id, queue, state, type }`. */
+  enqueueImage(job, opts) { return this.enqueue(TypeImage, job, opts); }
+
+  /** Enqueues a text job (task type wasm:text). Resolves with `{ id, queue, state, type }`. */
+  enqueueText(job, opts) { return this.enqueue(TypeText, job, opts); }
+
+  /**
+   * Enqueues a job of the given type ('wasm:image' or 'wasm:text'). Rejects
+   * with InvalidPayloadError or InvalidOptionError before touching Redis,
+   * with TaskIdConflictError or DuplicateTaskError as asynq's client does,
+   * and with RedisError or TimeoutError when Redis fails.
+   */
+  async enqueue(type, job, opts) {
+    const plan = this.#plan(type, job, opts);
+    const { sha, lua } = scripts[plan.script];
+    return this.#call(`enqueue ${type}`, async () => {
+      let err = null, n;
+      if (this.#published.has(plan.queue)) {
+        // Like asynq's client, which adds a queue to asynq:queues once.
+        try { n = await this.#redis.evalsha(sha, plan.keys.length, ...plan.keys, ...plan.args); } catch (e) { err = e; }
+      } else {
+        const res = await this.#redis.pipeline()
+          .sadd(allQueues, plan.queue)
+          .evalsha(sha, plan.keys.length, ...plan.keys, ...plan.args)
+          .exec();
+        if (res[0][0]) throw res[0][0];
+        this.#published.add(plan.queue);
+        [err, n] = res[1];
+      }
+      if (isNoScript(err)) n = await this.#redis.eval(lua, plan.keys.length, ...plan.keys, ...plan.args);
+      else if (err) throw err;
+      return outcome(plan, n);
+    });
+  }
+
+  /**
+   * Enqueues many jobs in pipelined round trips (1000 jobs per pipeline).
+   * Each item is a job that may also carry `type` (default `opts.type`, else
+   * 'wasm:text') and `options` (merged over `opts`). Resolves with one entry
+   * per job, in order, shaped like Promise.allSettled's: `{ status:
+   * 'fulfilled', value: info }` or `{ status: 'rejected', reason: error }`.
+   * Rejects only when Redis itself fails.
+   */
+  async enqueueMany(jobs, opts = {}) {
+    if (!Array.isArray(jobs)) throw new TypeError('wasmjobs: enqueueMany takes an array of jobs');
+    const { type: defaultType = TypeText, ...shared } = opts ?? {};
+    const results = new Array(jobs.length);
+    const plans = [];
+    for (let i = 0; i < jobs.length; i++) {
+      try {
+        const item = jobs[i];
+        checkJobKeys(item, manyFields);
+        const { type = defaultType, options, ...job } = item;
+        plans.push({ i, plan: this.#plan(type, job, { ...shared, ...options }) });
+      } catch (err) {
+        results[i] = { status: 'rejected', reason: err };
+      }
+    }
+    const chunks = [];
+    for (let c = 0; c < plans.length; c += manyChunk) chunks.push(plans.slice(c, c + manyChunk));
+    await Promise.all(chunks.map((chunk) => this.#call(`enqueue ${chunk.length} jobs`, () => this.#runMany(chunk, results))));
+    return results;
+  }
+
+  async #runMany(chunk, results) {
+    const pipe = this.#redis.pipeline();
+    pipe.sadd(allQueues, ...new Set(chunk.map((p) => p.plan.queue)));
+    for (const { plan } of chunk) pipe.evalsha(scripts[plan.script].sha, plan.keys.length, ...plan.keys, ...plan.args);
+    const res = await pipe.exec();
+    if (res[0][0]) throw res[0][0];
+    const again = [];
+    chunk.forEach((p, k) => {
+      const [err, n] = res[k + 1];
+      if (isNoScript(err)) again.push(p);
+      else settle(results, p, err, n);
+    });
+    if (again.length === 0) return;
+    // The scripts were flushed (or never loaded): load them, then retry only
+    // the commands that did not run.
+    const load = this.#redis.pipeline();
+    for (const name of new Set(again.map((p) => p.plan.script))) load.script('LOAD', scripts[name].lua);
+    for (const [err] of await load.exec()) if (err) throw err;
+    const retry = this.#redis.pipeline();
+    for (const { plan } of again) retry.evalsha(scripts[plan.script].sha, plan.keys.length, ...plan.keys, ...plan.args);
+    const res2 = await retry.exec();
+    again.forEach((p, k) => settle(results, p, res2[k][0], res2[k][1]));
+  }
+
+  #plan(type, job, opts) {
+    const { payload, options } = newTask(type, job, opts);
+    const plan = planEnqueue(type, payload, options);
+    const msg = Buffer.from(encodeTaskMessage(plan.msg));
+    plan.args = plan.args.map((a) => (a === null ? msg : a));
+    return plan;
+  }
+
+  /**
+   * Reads a job's result, as Go's Client.Result: resolves with the result
+   * bytes (a Buffer: for an inline job without output the guest's stdout,
+   * else the worker's JSON summary) once the job completed. Rejects with
+   * JobNotDoneError while it is pending or running, JobFailedError (with the
+   * archived reason) once it failed, and JobNotFoundError when there is no
+   * such job (or its retention expired).
+   */
+  async getResult(queue, id) {
+    if (typeof queue !== 'string' || typeof id !== 'string') throw new TypeError('wasmjobs: getResult(queue, id) takes two strings');
+    const [exists, [msg, state, result]] = await this.#call(`read ${queue}/${id}`, async () => {
+      const res = await this.#redis.pipeline()
+        .sismember(allQueues, queue)
+        .hmgetBuffer(`asynq:{${queue}}:t:${id}`, 'msg', 'state', 'result')
+        .exec();
+      for (const [err] of res) if (err) throw err;
+      return [res[0][1], res[1][1]];
+    });
+    if (!exists || msg === null) throw new JobNotFoundError(queue, id);
+    const st = state?.toString() ?? '';
+    switch (st) {
+      case 'completed': return result ?? Buffer.alloc(0);
+      case 'archived': throw new JobFailedError(queue, id, decodeTaskMessage(msg).errorMsg);
+      default: throw new JobNotDoneError(queue, id, st);
+    }
+  }
+
+  /**
+   * Waits until a job completes or fails and resolves or rejects as
+   * getResult then does. Rejects with TimeoutError after `timeout` ms
+   * (default 60000; Infinity waits for ever) or when `signal` aborts; the job
+   * itself keeps its own fate.
+   */
+  async wait(queue, id, { timeout = 60_000, signal } = {}) {
+    const deadline = Date.now() + timeout;
+    let pause = 2;
+    for (;;) {
+      signal?.throwIfAborted();
+      try {
+        return await this.getResult(queue, id);
+      } catch (err) {
+        if (!(err instanceof JobNotDoneError)) throw err;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new TimeoutError(`wasmjobs: waiting for ${queue}/${id}: not done within ${timeout} ms`, { queue, id });
+      }
+      await sleep(Math.min(pause, left), undefined, signal ? { signal } : undefined);
+      pause = Math.min(pause * 2, 100);
+    }
+  }
+
+  /**
+   * Enqueues a job and resolves with its result once done, as Go's
+   * Client.Run: give inline `data` to get the guest's output back directly.
+   * `type` defaults to 'wasm:text'; `options` are enqueue options, with
+   * retention defaulting to 24 h so the result can be read back; `timeout`
+   * and `signal` bound the wait as in wait().
+   */
+  async run(job, { type = TypeText, timeout = 60_000, signal, options = {} } = {}) {
+    const opts = { ...options };
+    if (opts.retention === undefined || opts.retention === null) opts.retention = DefaultResultRetention;
+    const info = await this.enqueue(type, job, opts);
+    return this.wait(info.queue, info.id, { timeout, signal });
+  }
+
+  /** Checks that Redis answers. */
+  async ping() {
+    await this.#call('ping', () => this.#redis.ping());
+  }
+
+  /** Closes the connection this client opened; a given ioredis instance stays open. Safe to call twice. */
+  async close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#own) return;
+    const r = this.#redis;
+    if (r.status === 'ready') {
+      try {
+        await Promise.race([r.quit(), sleep(1000).then(() => { throw new Error('quit timed out'); })]);
+        return;
+      } catch { /* fall through to a hard disconnect */ }
+    }
+    r.disconnect();
+  }
+
+  // #call runs one Redis exchange, bounded by callTimeout, and turns the
+  // driver's errors into RedisError / TimeoutError with a clear message.
+  async #call(what, fn) {
+    if (this.#closed) throw new RedisError(`wasmjobs: ${what}: client is closed`);
+    let timer;
+    const expired = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(
+        `wasmjobs: ${what}: Redis at ${this.#where} did not answer within ${this.#callTimeout} ms${this.#lastErrorText()}`)),
+      this.#callTimeout);
+    });
+    try {
+      return await Promise.race([fn(), expired]);
+    } catch (err) {
+      if (err instanceof WasmjobsError) throw err;
+      // ioredis reports "max retries per request" when it gave up reconnecting:
+      // the connection error is the news.
+      if (err?.name === 'MaxRetriesPerRequestError' && this.#lastError) {
+        throw new RedisError(`wasmjobs: ${what}: Redis at ${this.#where} unavailable: ${this.#lastError.message}`, err);
+      }
+      throw new RedisError(`wasmjobs: ${what}: Redis at ${this.#where}: ${err?.message ?? err}${this.#lastErrorText(err)}`, err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #lastErrorText(err) {
+    const last = this.#lastError;
+    if (!last || last === err || err?.message?.includes(last.message)) return '';
+    return ` (last connection error: ${last.message})`;
+  }
+}
+
+const manyFields = new Set([...jobFields, 'type', 'options']);
+
+function outcome(plan, n) {
+  if (n === 1) return { id: plan.id, queue: plan.queue, state: plan.state, type: plan.type };
+  if (n === 0) throw new TaskIdConflictError(plan.queue, plan.id);
+  if (n === -1) throw new DuplicateTaskError(plan.queue, plan.msg.uniqueKey);
+  throw new RedisError(`wasmjobs: unexpected return value from Lua script: ${n}`);
+}
+
+function settle(results, { i, plan }, err, n) {
+  if (err) {
+    results[i] = { status: 'rejected', reason: new RedisError(`wasmjobs: enqueue ${plan.queue}/${plan.id}: ${err.message}`, err) };
+    return;
+  }
+  try {
+    results[i] = { status: 'fulfilled', value: outcome(plan, n) };
+  } catch (e) {
+    results[i] = { status: 'rejected', reason: e };
+  }
+}

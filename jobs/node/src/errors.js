@@ -1,0 +1,99 @@
+// Error classes. Each mirrors a sentinel of the Go client (package jobs) or
+// of asynq, so that Node callers can branch on `instanceof` or on `code`.
+
+/** Base class of every error this package raises on purpose. */
+export class WasmjobsError extends Error {
+  constructor(message, options) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A job payload or task type is invalid (Go: jobs.ErrInvalidPayload). Nothing was enqueued. */
+export class InvalidPayloadError extends WasmjobsError {
+  constructor(detail) {
+    super(`invalid job payload: ${detail}`);
+    this.code = 'ERR_WASMJOBS_INVALID_PAYLOAD';
+  }
+}
+
+/** An enqueue option is invalid (asynq's own option errors). Nothing was enqueued. */
+export class InvalidOptionError extends WasmjobsError {
+  constructor(message) {
+    super(message);
+    this.code = 'ERR_WASMJOBS_INVALID_OPTION';
+  }
+}
+
+/** A task with the given taskId already exists (Go: asynq.ErrTaskIDConflict). */
+export class TaskIdConflictError extends WasmjobsError {
+  constructor(queue, id) {
+    super(`wasmjobs: task ID conflicts with another task: ${queue}/${id}`);
+    this.code = 'ERR_WASMJOBS_TASK_ID_CONFLICT';
+    this.queue = queue;
+    this.id = id;
+  }
+}
+
+/** The job's unique lock is held by an equal job (Go: asynq.ErrDuplicateTask). */
+export class DuplicateTaskError extends WasmjobsError {
+  constructor(queue, uniqueKey) {
+    super(`wasmjobs: task already exists: ${uniqueKey}`);
+    this.code = 'ERR_WASMJOBS_DUPLICATE_TASK';
+    this.queue = queue;
+    this.uniqueKey = uniqueKey;
+  }
+}
+
+/** No such job, or its retention ran out (Go: jobs.ErrJobNotFound). */
+export class JobNotFoundError extends WasmjobsError {
+  constructor(queue, id) {
+    super(`wasmjobs: ${queue}/${id}: job not found`);
+    this.code = 'ERR_WASMJOBS_JOB_NOT_FOUND';
+    this.queue = queue;
+    this.id = id;
+  }
+}
+
+/** The job exists but has not completed yet (Go: jobs.ErrNotDone). */
+export class JobNotDoneError extends WasmjobsError {
+  constructor(queue, id, state) {
+    super(`wasmjobs: ${queue}/${id} is ${state}: job not done yet`);
+    this.code = 'ERR_WASMJOBS_JOB_NOT_DONE';
+    this.queue = queue;
+    this.id = id;
+    this.state = state;
+  }
+}
+
+/** The job was archived; `reason` is asynq's last error (Go: jobs.ErrJobFailed). */
+export class JobFailedError extends WasmjobsError {
+  constructor(queue, id, reason) {
+    super(`wasmjobs: ${queue}/${id}: job failed: ${reason}`);
+    this.code = 'ERR_WASMJOBS_JOB_FAILED';
+    this.queue = queue;
+    this.id = id;
+    this.reason = reason;
+  }
+}
+
+/**
+ * A call gave up waiting: `run` for a job that did not finish in time (the job
+ * keeps its own fate), or any call when Redis did not answer in time.
+ */
+export class TimeoutError extends WasmjobsError {
+  constructor(message, { queue, id, cause } = {}) {
+    super(message, cause ? { cause } : undefined);
+    this.code = 'ERR_WASMJOBS_TIMEOUT';
+    if (queue !== undefined) this.queue = queue;
+    if (id !== undefined) this.id = id;
+  }
+}
+
+/** Redis could not be reached or refused a command; `cause` holds the client's error. */
+export class RedisError extends WasmjobsError {
+  constructor(message, cause) {
+    super(message, { cause });
+    this.code = 'ERR_WASMJOBS_REDIS';
+  }
+}

@@ -1,0 +1,157 @@
+// Type declarations of the wasmjobs Node client (hand-written; the package
+// ships plain ESM JavaScript with no build step).
+
+import type { Redis, RedisOptions } from 'ioredis';
+
+/** Task type of image jobs. */
+export const TypeImage: 'wasm:image';
+/** Task type of text jobs. */
+export const TypeText: 'wasm:text';
+export type TaskType = typeof TypeImage | typeof TypeText;
+
+/** The largest inline input, in bytes (64 KiB). */
+export const MaxInlineBytes: number;
+/** asynq's default max retry (25). */
+export const DefaultMaxRetry: number;
+/** asynq's default per-attempt timeout when neither timeout nor deadline is given: 30 min, in ms. */
+export const DefaultTimeout: number;
+/** Retention of inline jobs without output (and of run's jobs) unless given: 24 h, in ms. */
+export const DefaultResultRetention: number;
+
+/**
+ * A wasmjobs job: exactly one of `input` and `data`. `undefined` and `null`
+ * fields count as absent.
+ */
+export interface Job {
+  /** A registered guest name or "sha256:<64 hex>". */
+  guest: string;
+  /** The input object, s3://bucket/key. */
+  input?: string | null;
+  /** A small input carried inline (at most 64 KiB); a string is sent as UTF-8. An empty one is an empty input. */
+  data?: string | Uint8Array | null;
+  /** Where the output goes, s3://bucket/key. Without it an inline job's output is its result. */
+  output?: string | null;
+  /** Strings handed to the guest. */
+  params?: Record<string, string> | null;
+  /** The id of the dataset run the job belongs to. */
+  batch?: string | null;
+}
+
+/** Enqueue options, asynq's. Durations in milliseconds; instants as Date or epoch milliseconds. */
+export interface EnqueueOptions {
+  /** Queue name. Default "default". */
+  queue?: string;
+  /** Retries of transient failures. Default 25; negative means 0. */
+  maxRetry?: number;
+  /** Bound of one processing attempt, ms (stored in whole seconds). Default 30 min unless a deadline is given. */
+  timeout?: number;
+  /** Absolute bound of processing. */
+  deadline?: Date | number;
+  /** Reject duplicates (same type, queue and payload) for this TTL, ms; at least 1000. */
+  unique?: number;
+  /** Process at this time (if in the future the task is scheduled). */
+  processAt?: Date | number;
+  /** Process after this delay, ms. */
+  processIn?: number;
+  /** Keep the completed task (and its result) this long, ms. Default 0, or 24 h for inline jobs without output. */
+  retention?: number;
+  /** The task's id instead of a random UUID v4. */
+  taskId?: string;
+  /** Add the task to this aggregation group. */
+  group?: string;
+}
+
+/** What an enqueue returns. */
+export interface TaskInfo {
+  id: string;
+  queue: string;
+  state: 'pending' | 'scheduled' | 'aggregating';
+  type: TaskType;
+}
+
+/** One job of enqueueMany: a job with its own type and options. */
+export interface ManyJob extends Job {
+  /** Default: the `type` of enqueueMany's options, else "wasm:text". */
+  type?: TaskType;
+  /** Merged over enqueueMany's shared options. */
+  options?: EnqueueOptions;
+}
+
+export type EnqueueResult =
+  | { status: 'fulfilled'; value: TaskInfo }
+  | { status: 'rejected'; reason: Error };
+
+export interface WaitOptions {
+  /** Give up after this many ms (default 60000; Infinity waits for ever). The job keeps its own fate. */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+export interface RunOptions extends WaitOptions {
+  /** Default "wasm:text". */
+  type?: TaskType;
+  /** Enqueue options; retention defaults to 24 h so the result can be read back. */
+  options?: EnqueueOptions;
+}
+
+export interface ClientConfig {
+  /** A redis:// or rediss:// URL, ioredis options, or an ioredis instance (left open by close()). Default redis://127.0.0.1:6379. */
+  redis?: string | RedisOptions | Redis;
+  /** How long one call waits on Redis before rejecting with TimeoutError, ms. Default 10000. */
+  callTimeout?: number;
+}
+
+/** Enqueues wasmjobs jobs into Redis exactly as asynq v0.26's Go client would, and reads their results. */
+export class Client {
+  constructor(config?: ClientConfig);
+  /** The ioredis connection in use. */
+  readonly redis: Redis;
+  enqueueImage(job: Job, opts?: EnqueueOptions): Promise<TaskInfo>;
+  enqueueText(job: Job, opts?: EnqueueOptions): Promise<TaskInfo>;
+  enqueue(type: TaskType, job: Job, opts?: EnqueueOptions): Promise<TaskInfo>;
+  /** Pipelined; one settled result per job, in order. Rejects only when Redis fails. */
+  enqueueMany(jobs: ManyJob[], opts?: EnqueueOptions & { type?: TaskType }): Promise<EnqueueResult[]>;
+  /** The result of a completed job; rejects with JobNotDoneError, JobFailedError or JobNotFoundError otherwise. */
+  getResult(queue: string, id: string): Promise<Buffer>;
+  /** Waits for a job's result. */
+  wait(queue: string, id: string, opts?: WaitOptions): Promise<Buffer>;
+  /** Enqueues a job (inline data: the guest's output comes back) and waits for its result. */
+  run(job: Job, opts?: RunOptions): Promise<Buffer>;
+  ping(): Promise<void>;
+  /** Closes the connection this client opened. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Builds a task as Go's jobs.NewTask, without Redis: the payload bytes and folded options. */
+export function newTask(type: TaskType, job: Job, opts?: EnqueueOptions): { type: TaskType; payload: Buffer; options: Record<string, unknown> };
+/** Validates a job and returns its JSON payload, byte for byte what the Go client writes. */
+export function encodePayload(job: Job): Buffer;
+/** Throws InvalidPayloadError unless the job is valid. */
+export function validateJob(job: Job): void;
+export function validateGuestRef(ref: string): void;
+export function validateTaskType(type: string): asserts type is TaskType;
+export function parseObjectURL(url: string): { bucket: string; key: string };
+/** asynq's unique-lock key: asynq:{queue}:unique:type:md5(payload). */
+export function uniqueKey(queue: string, type: string, payload: Uint8Array): string;
+
+/** asynq's TaskMessage, as decoded. */
+export interface TaskMessage {
+  type: string; payload: Buffer; headers: Record<string, string>; id: string; queue: string;
+  retry: number; retried: number; errorMsg: string; lastFailedAt: number; timeout: number; deadline: number;
+  uniqueKey: string; groupKey: string; retention: number; completedAt: number;
+}
+export function encodeTaskMessage(m: Partial<TaskMessage>): Uint8Array;
+export function decodeTaskMessage(bytes: Uint8Array): TaskMessage;
+/** asynq's enqueue-side Lua scripts with their SHA1 digests. */
+export const scripts: Readonly<Record<string, Readonly<{ name: string; lua: string; sha: string }>>>;
+
+export class WasmjobsError extends Error {}
+export class InvalidPayloadError extends WasmjobsError { code: 'ERR_WASMJOBS_INVALID_PAYLOAD'; }
+export class InvalidOptionError extends WasmjobsError { code: 'ERR_WASMJOBS_INVALID_OPTION'; }
+export class TaskIdConflictError extends WasmjobsError { code: 'ERR_WASMJOBS_TASK_ID_CONFLICT'; queue: string; id: string; }
+export class DuplicateTaskError extends WasmjobsError { code: 'ERR_WASMJOBS_DUPLICATE_TASK'; queue: string; uniqueKey: string; }
+export class JobNotFoundError extends WasmjobsError { code: 'ERR_WASMJOBS_JOB_NOT_FOUND'; queue: string; id: string; }
+export class JobNotDoneError extends WasmjobsError { code: 'ERR_WASMJOBS_JOB_NOT_DONE'; queue: string; id: string; state: string; }
+export class JobFailedError extends WasmjobsError { code: 'ERR_WASMJOBS_JOB_FAILED'; queue: string; id: string; reason: string; }
+export class TimeoutError extends WasmjobsError { code: 'ERR_WASMJOBS_TIMEOUT'; queue?: string; id?: string; }
+export class RedisError extends WasmjobsError { code: 'ERR_WASMJOBS_REDIS'; }

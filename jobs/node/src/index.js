@@ -1,0 +1,15 @@
+// wasmjobs: enqueue wasmjobs image and text jobs from Node.js, wire-compatible
+// with asynq v0.26's Go client. See README.md.
+
+export { Client, newTask } from './client.js';
+export {
+  DuplicateTaskError, InvalidOptionError, InvalidPayloadError, JobFailedError, JobNotDoneError,
+  JobNotFoundError, RedisError, TaskIdConflictError, TimeoutError, WasmjobsError,
+} from './errors.js';
+export { DefaultMaxRetry, DefaultResultRetention, DefaultTimeout, uniqueKey } from './options.js';
+export {
+  encodePayload, MaxInlineBytes, parseObjectURL, TypeImage, TypeText, validateGuestRef, validateJob,
+  validateTaskType,
+} from './payload.js';
+export { decodeTaskMessage, encodeTaskMessage } from './taskmessage.js';
+export { scripts } from './scripts.js';

@@ -1,0 +1,183 @@
+// End to end: jobs enqueued from Node are processed by the Go worker
+// (`wasmjobs worker`, built here from ./cmd/wasmjobs) against the real Redis
+// and MinIO of `make test`; outputs are checked byte for byte, and the tasks
+// are checked through asynq's own Inspector (test/inspect/inspect.go).
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import * as Minio from 'minio';
+import { Client, JobFailedError, JobNotDoneError, TimeoutError, TypeText } from '../src/index.js';
+import { env, freshDB, needs, randomHex } from './helpers.mjs';
+
+const run = promisify(execFile);
+const repo = new URL('../../..', import.meta.url).pathname;
+const queue = 'node-e2e';
+const jobsCount = 300;
+const texts = [
+  'the quick brown fox jumps over the lazy dog the end',
+  'to be or not to be that is the question',
+  'a a a b b c',
+  'Ünïcödé wörds, wörds; and punctuation! and more punctuation?',
+  '',
+  'one\ntwo two\nthree three three\n',
+];
+
+// runWithInput runs a command with stdin and resolves with its stdout bytes.
+function runWithInput(cmd, args, input) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd: repo, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out = [], err = [];
+    p.stdout.on('data', (d) => out.push(d));
+    p.stderr.on('data', (d) => err.push(d));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${Buffer.concat(err)}`))));
+    p.stdin.end(input);
+  });
+}
+
+async function streamBytes(stream) {
+  const chunks = [];
+  for await (const c of stream) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+// pool runs fn over items with at most n at once.
+async function pool(items, n, fn) {
+  let next = 0;
+  await Promise.all(Array.from({ length: n }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  }));
+}
+
+describe('Node producer, Go worker', { skip: needs('redis', 's3'), timeout: 600_000 }, () => {
+  let tmp, bin, inspect, url, s3, dataBucket, flags, worker, workerLog = '', client;
+
+  before(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'wasmjobs-node-e2e-'));
+    bin = join(tmp, 'wasmjobs');
+    inspect = join(tmp, 'inspect');
+    await Promise.all([
+      run('go', ['build', '-o', bin, './cmd/wasmjobs'], { cwd: repo, timeout: 300_000 }),
+      run('go', ['build', '-o', inspect, 'jobs/node/test/inspect/inspect.go'], { cwd: repo, timeout: 300_000 }),
+    ]);
+    ({ url } = await freshDB());
+    const [host, port] = env.s3.split(':');
+    s3 = new Minio.Client({ endPoint: host, port: Number(port), useSSL: false, accessKey: env.s3Access, secretKey: env.s3Secret });
+    const guestBucket = `g-${randomHex(8)}`;
+    dataBucket = `d-${randomHex(8)}`;
+    for (let i = 0; ; i++) { // MinIO may still be starting
+      try {
+        await s3.makeBucket(guestBucket);
+        await s3.makeBucket(dataBucket);
+        break;
+      } catch (err) {
+        if (i >= 60) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    flags = ['--redis', url, '--s3-endpoint', env.s3, '--s3-access-key', env.s3Access, '--s3-secret-key', env.s3Secret,
+      '--guest-bucket', guestBucket, '--cache-dir', join(tmp, 'cache'), '--log-level', 'warn'];
+    for (const g of ['hello', 'wordcount']) {
+      await run(bin, ['guest', 'push', `guest/wasm/${g}.wasm`, '--name', g, ...flags], { cwd: repo });
+    }
+    worker = spawn(bin, ['worker', ...flags, '--queues', `${queue}=2,default=1`, '--concurrency', '8', '--poll-interval', '20ms'],
+      { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] });
+    worker.stderr.on('data', (d) => { workerLog = (workerLog + d).slice(-20_000); });
+    client = new Client({ redis: url });
+  });
+
+  after(async () => {
+    await client?.close();
+    if (worker && worker.exitCode === null) {
+      const exited = new Promise((r) => worker.once('exit', r));
+      worker.kill('SIGTERM');
+      const timer = setTimeout(() => worker.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  test(`${jobsCount} jobs enqueued from Node, processed by the Go worker`, async () => {
+    // What the guest makes of each text, computed by the same guest locally.
+    const want = await Promise.all(texts.map((t) => runWithInput(bin, ['run', 'guest/wasm/wordcount.wasm', '--param', 'top=3', '--cache-dir', join(tmp, 'cache')], t)));
+    const ids = new Array(jobsCount);
+    await pool([...Array(jobsCount).keys()], 32, (i) => s3.putObject(dataBucket, `in/doc-${i}.txt`, Buffer.from(texts[i % texts.length])));
+
+    const jobs = [...Array(jobsCount).keys()].map((i) => ({
+      guest: 'wordcount', input: `s3://${dataBucket}/in/doc-${i}.txt`, output: `s3://${dataBucket}/out/doc-${i}.json`, params: { top: '3' },
+    }));
+    const res = await client.enqueueMany(jobs, { type: TypeText, queue, maxRetry: 3, timeout: 120_000, retention: 3_600_000 });
+    res.forEach((r, i) => {
+      assert.equal(r.status, 'fulfilled', r.reason?.message);
+      ids[i] = r.value.id;
+    });
+
+    // Every job completes...
+    await pool(ids, 64, async (id) => {
+      try {
+        await client.wait(queue, id, { timeout: 240_000 });
+      } catch (err) {
+        throw new Error(`${id}: ${err.message}\nworker log:\n${workerLog}`);
+      }
+    });
+    // ...with the right output object, stamped with its task id.
+    await pool([...Array(jobsCount).keys()], 32, async (i) => {
+      const key = `out/doc-${i}.json`;
+      const got = await streamBytes(await s3.getObject(dataBucket, key));
+      assert.deepEqual(got, want[i % texts.length], `${key}: ${got} want ${want[i % texts.length]}`);
+      const stat = await s3.statObject(dataBucket, key);
+      const meta = Object.fromEntries(Object.entries(stat.metaData).map(([k, v]) => [k.toLowerCase().replace(/^x-amz-meta-/, ''), v]));
+      assert.equal(meta['wasmjobs-task-id'], ids[i], `${key} metadata ${JSON.stringify(stat.metaData)}`);
+    });
+
+    // asynq's Inspector sees every task, completed, as enqueued.
+    const { stdout } = await run(inspect, ['-redis', url, '-queue', queue, '-states', 'pending,active,retry,archived,completed'], { maxBuffer: 64 << 20 });
+    const tasks = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(tasks.length, jobsCount);
+    const byId = new Map(tasks.map((t) => [t.id, t]));
+    ids.forEach((id, i) => {
+      const t = byId.get(id);
+      assert.ok(t, `task ${id} not seen by the Inspector`);
+      assert.deepEqual(
+        { queue: t.queue, type: t.type, state: t.state, max_retry: t.max_retry, timeout_seconds: t.timeout_seconds, retention_seconds: t.retention_seconds },
+        { queue, type: TypeText, state: 'completed', max_retry: 3, timeout_seconds: 120, retention_seconds: 3600 });
+      assert.deepEqual(JSON.parse(t.payload), jobs[i]);
+    });
+  });
+
+  test('run: result, failure, timeout', async () => {
+    const res = await client.run({ guest: 'hello', data: 'NodeJS' }, { timeout: 60_000 });
+    assert.equal(res.toString(), '{"greeting":"Hello, NodeJS!"}');
+
+    await assert.rejects(client.run({ guest: 'nosuchguest', data: 'x' }, { timeout: 60_000 }),
+      (e) => e instanceof JobFailedError && /nosuchguest/.test(e.reason) && /unknown guest/.test(e.message));
+
+    await assert.rejects(client.run({ guest: 'hello', data: 'nobody' }, { options: { queue: 'nobody-listens', taskId: 'waits' }, timeout: 300 }), TimeoutError);
+    await assert.rejects(client.getResult('nobody-listens', 'waits'), JobNotDoneError); // the job keeps its own fate
+  });
+
+  test('examples/http-say answers through the queue', async () => {
+    const server = spawn(process.execPath, ['examples/http-say/server.mjs'], {
+      cwd: new URL('..', import.meta.url).pathname, env: { ...process.env, REDIS_URL: url, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const base = await new Promise((resolve, reject) => {
+        server.stdout.on('data', (d) => { const m = /http:\/\/[\d.:]+/.exec(d.toString()); if (m) resolve(m[0]); });
+        server.on('exit', (code) => reject(new Error(`http-say exited: ${code}`)));
+      });
+      const res = await fetch(`${base}/?name=NodeJS`);
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { greeting: 'Hello, NodeJS!' });
+    } finally {
+      server.kill('SIGTERM');
+    }
+  });
+});
