@@ -5,12 +5,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import Redis from 'ioredis';
 import {
-  DuplicateTaskError, InvalidPayloadError, JobFailedError, JobNotDoneError, JobNotFoundError,
+  BatchNotFoundError, DuplicateTaskError, InvalidPayloadError, JobFailedError, JobNotDoneError, JobNotFoundError,
   RedisError, TaskIdConflictError, TimeoutError, WasmjobsError,
 } from './errors.js';
 import { composeOptions, DefaultResultRetention, planEnqueue } from './options.js';
 import { encodeNormalized, normalizeJob, TypeImage, TypeText, validateTaskType } from './payload.js';
 import { scripts } from './scripts.js';
+import { batchesKey, batchKey, batchSpecWithDefaults, decodeBatchStatus, encodeBatchSpec, TypeBatch } from './batch.js';
 import { decodeTaskMessage, encodeTaskMessage } from './taskmessage.js';
 
 const allQueues = 'asynq:queues';
@@ -120,9 +121,12 @@ export class Client {
    * and with RedisError or TimeoutError when Redis fails.
    */
   async enqueue(type, job, opts) {
-    const plan = this.#plan(type, job, opts);
+    return this.#enqueuePlan(this.#plan(type, job, opts), `enqueue ${type}`);
+  }
+
+  async #enqueuePlan(plan, what) {
     const { sha, lua } = scripts[plan.script];
-    return this.#call(`enqueue ${type}`, async () => {
+    return this.#call(what, async () => {
       let err = null, n;
       if (this.#published.has(plan.queue)) {
         // Like asynq's client, which adds a queue to asynq:queues once.
@@ -201,6 +205,52 @@ export class Client {
     const msg = Buffer.from(encodeTaskMessage(plan.msg));
     plan.args = plan.args.map((a) => (a === null ? msg : a));
     return plan;
+  }
+
+  /**
+   * Starts a dataset run, as Go's Client.StartBatch: writes the batch record
+   * (or finds it, so the same spec resumes) and enqueues its plan; a worker
+   * lists `spec.input` and enqueues one job per object. `spec`: `{ guest,
+   * type: 'image'|'text', input: 's3://bucket/prefix/', output?, include?,
+   * maxSize?, queue?, params?, maxRetry?, id? }`. Resolves with the batch
+   * status (see batchStatus).
+   */
+  async startBatch(spec) {
+    const s = batchSpecWithDefaults(spec);
+    const json = encodeBatchSpec(s);
+    const key = batchKey(s.id);
+    await this.#call(`start batch ${s.id}`, async () => {
+      const now = Date.now();
+      const res = await this.#redis.multi()
+        .hsetnx(key, 'spec', json)
+        .hsetnx(key, 'started', String(now))
+        .zadd(batchesKey, 'NX', now, s.id)
+        .exec();
+      for (const [err] of res) if (err) throw err;
+    });
+    const st = await this.batchStatus(s.id);
+    for (const f of ['input', 'guest', 'type', 'output']) {
+      if (st.spec[f] !== s[f]) {
+        throw new InvalidPayloadError(`batch ${s.id} exists with a different spec (input ${st.spec.input}, guest ${st.spec.guest})`);
+      }
+    }
+    const plan = planEnqueue(TypeBatch, Buffer.from(json, 'utf8'), composeOptions({ queue: s.queue, maxRetry: 5 }));
+    plan.args = plan.args.map((a) => (a === null ? Buffer.from(encodeTaskMessage(plan.msg)) : a));
+    await this.#enqueuePlan(plan, `enqueue batch plan ${s.id}`);
+    return st;
+  }
+
+  /**
+   * Reads a batch's record, as Go's Client.BatchStatus: `{ id, spec, total,
+   * enqueued, done, failed, canceled, skipped, bytes, listed,
+   * cancelRequested, manifestWritten, started, finished }`. Rejects with
+   * JobNotFoundError when there is no such batch.
+   */
+  async batchStatus(id) {
+    if (typeof id !== 'string' || id === '') throw new TypeError('wasmjobs: batchStatus(id) takes a batch id');
+    const h = await this.#call(`batch ${id}`, () => this.#redis.hgetall(batchKey(id)));
+    if (!h || !h.spec) throw new BatchNotFoundError(id);
+    return decodeBatchStatus(id, h);
   }
 
   /**

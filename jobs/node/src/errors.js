@@ -46,6 +46,15 @@ export class DuplicateTaskError extends WasmjobsError {
 }
 
 /** No such job, or its retention ran out (Go: jobs.ErrJobNotFound). */
+/** No batch record has that id. */
+export class BatchNotFoundError extends WasmjobsError {
+  constructor(id) {
+    super(`wasmjobs: batch ${id} not found`);
+    this.code = 'ERR_WASMJOBS_BATCH_NOT_FOUND';
+    this.id = id;
+  }
+}
+
 export class JobNotFoundError extends WasmjobsError {
   constructor(queue, id) {
     super(`wasmjobs: ${queue}/${id}: job not found`);

@@ -113,6 +113,10 @@ export class Client {
   enqueueMany(jobs: ManyJob[], opts?: EnqueueOptions & { type?: TaskType }): Promise<EnqueueResult[]>;
   /** The result of a completed job; rejects with JobNotDoneError, JobFailedError or JobNotFoundError otherwise. */
   getResult(queue: string, id: string): Promise<Buffer>;
+  /** Starts (or resumes) a dataset run; a worker lists the prefix and enqueues one job per object. */
+  startBatch(spec: BatchSpec): Promise<BatchStatus>;
+  /** Reads a batch's record; rejects with BatchNotFoundError. */
+  batchStatus(id: string): Promise<BatchStatus>;
   /** Waits for a job's result. */
   wait(queue: string, id: string, opts?: WaitOptions): Promise<Buffer>;
   /** Enqueues a job (inline data: the guest's output comes back) and waits for its result. */
@@ -155,3 +159,51 @@ export class JobNotDoneError extends WasmjobsError { code: 'ERR_WASMJOBS_JOB_NOT
 export class JobFailedError extends WasmjobsError { code: 'ERR_WASMJOBS_JOB_FAILED'; queue: string; id: string; reason: string; }
 export class TimeoutError extends WasmjobsError { code: 'ERR_WASMJOBS_TIMEOUT'; queue?: string; id?: string; }
 export class RedisError extends WasmjobsError { code: 'ERR_WASMJOBS_REDIS'; }
+
+/** Task type of batch plans. */
+export const TypeBatch: 'wasm:batch';
+
+/** A dataset run: one job per object under `input`. */
+export interface BatchSpec {
+  guest: string;
+  type: 'image' | 'text' | TaskType;
+  /** s3://bucket/prefix/ to list. */
+  input: string;
+  /** s3://bucket/prefix/ for the results (default s3://<input bucket>/wasmjobs-results/<id>/). */
+  output?: string;
+  /** Glob on the key relative to the prefix (or its base name). */
+  include?: string;
+  /** Objects larger than this many bytes are skipped. */
+  maxSize?: number;
+  queue?: string;
+  params?: Record<string, string>;
+  maxRetry?: number;
+  /** Default: derived from the other fields (as the Go client derives it), so a rerun resumes. */
+  id?: string;
+}
+
+/** A batch's record, as Go's jobs.BatchStatus. */
+export interface BatchStatus {
+  id: string;
+  spec: Record<string, unknown>;
+  total: number;
+  enqueued: number;
+  done: number;
+  failed: number;
+  canceled: number;
+  skipped: number;
+  bytes: number;
+  listed: boolean;
+  cancelRequested: boolean;
+  manifestWritten: boolean;
+  started: Date;
+  finished: Date | null;
+}
+
+export class BatchNotFoundError extends WasmjobsError {
+  readonly code: 'ERR_WASMJOBS_BATCH_NOT_FOUND';
+  readonly id: string;
+}
+
+export function batchSpecWithDefaults(spec: BatchSpec): Required<Omit<BatchSpec, 'maxRetry'>> & { maxRetry: number | null };
+export function encodeBatchSpec(spec: ReturnType<typeof batchSpecWithDefaults>): string;

@@ -3,7 +3,7 @@
 
 export { Client, newTask } from './client.js';
 export {
-  DuplicateTaskError, InvalidOptionError, InvalidPayloadError, JobFailedError, JobNotDoneError,
+  BatchNotFoundError, DuplicateTaskError, InvalidOptionError, InvalidPayloadError, JobFailedError, JobNotDoneError,
   JobNotFoundError, RedisError, TaskIdConflictError, TimeoutError, WasmjobsError,
 } from './errors.js';
 export { DefaultMaxRetry, DefaultResultRetention, DefaultTimeout, uniqueKey } from './options.js';
@@ -13,3 +13,4 @@ export {
 } from './payload.js';
 export { decodeTaskMessage, encodeTaskMessage } from './taskmessage.js';
 export { scripts } from './scripts.js';
+export { batchSpecWithDefaults, encodeBatchSpec, TypeBatch } from './batch.js';

@@ -177,7 +177,7 @@ const escapeHTML = (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0');
 // (short forms for \b \f \n \r \t, \u00xx for other controls, lowercase hex)
 // plus Go's HTML-safe escapes of <, >, & and U+2028/U+2029. Strings reaching
 // it are well formed (validated), so no lone surrogate needs U+FFFD.
-const goString = (s) => JSON.stringify(s).replace(htmlUnsafe, escapeHTML);
+export const goString = (s) => JSON.stringify(s).replace(htmlUnsafe, escapeHTML);
 
 /**
  * Encodes a normalized job (see normalizeJob) as the payload bytes Go's

@@ -153,6 +153,27 @@ describe('Node producer, Go worker', { skip: needs('redis', 's3'), timeout: 600_
     });
   });
 
+  test('startBatch: a Go worker plans and runs the batch; batchStatus follows it', async () => {
+    const n = 40;
+    await pool([...Array(n).keys()], 16, (i) => s3.putObject(dataBucket, `batch/in/${String(i).padStart(3, '0')}.txt`,
+      Buffer.from(i % 10 === 7 ? Buffer.from([0x66, 0xff]) : Buffer.from(`batch text ${i}`))));
+    const spec = { guest: 'wordcount', type: 'text', input: `s3://${dataBucket}/batch/in/`, output: `s3://${dataBucket}/batch/out/` };
+    const started = await client.startBatch(spec);
+    assert.match(started.id, /^b-[0-9a-f]{16}$/);
+    let st;
+    for (const deadline = Date.now() + 120_000; ; await new Promise((r) => setTimeout(r, 100))) {
+      st = await client.batchStatus(started.id);
+      if (st.finished) break;
+      assert.ok(Date.now() < deadline, `batch not finished: ${JSON.stringify(st)}\nworker log:\n${workerLog}`);
+    }
+    assert.deepEqual({ total: st.total, done: st.done, failed: st.failed, listed: st.listed }, { total: n, done: 36, failed: 4, listed: true });
+    // The same spec again resumes: same id, nothing new.
+    const again = await client.startBatch(spec);
+    assert.equal(again.id, started.id);
+    await assert.rejects(client.startBatch({ ...spec, id: started.id, guest: 'hello' }), /different spec/);
+    await assert.rejects(client.batchStatus('no-such-batch'), { code: 'ERR_WASMJOBS_BATCH_NOT_FOUND' });
+  });
+
   test('run: result, failure, timeout', async () => {
     const res = await client.run({ guest: 'hello', data: 'NodeJS' }, { timeout: 60_000 });
     assert.equal(res.toString(), '{"greeting":"Hello, NodeJS!"}');
