@@ -53,7 +53,7 @@ test-short: ## unit tests only, no services
 	$(GO) test -short $(PKGS)
 
 .PHONY: bench
-bench: tools ## run the benchmarks and write BENCH.md
+bench: tools models node-deps ## run the benchmarks and write BENCH.md
 	scripts/with-services.sh scripts/bench.sh
 
 .PHONY: fmt
