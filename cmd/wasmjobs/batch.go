@@ -25,25 +25,13 @@ func newBatchCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-// batchClients connects to Redis (and S3 when store is true).
+// batchClients connects to Redis (and S3 when withStore is true).
 func batchClients(g *globalFlags, withStore bool) (*jobs.Client, *blob.Store, error) {
-	ropt, err := g.redisOpt()
+	svc, err := g.connect(withStore)
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := jobs.NewClient(ropt)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !withStore {
-		return c, nil, nil
-	}
-	store, err := g.store()
-	if err != nil {
-		c.Close()
-		return nil, nil, err
-	}
-	return c, store, nil
+	return svc.client, svc.store, nil
 }
 
 func newBatchRunCmd(g *globalFlags) *cobra.Command {

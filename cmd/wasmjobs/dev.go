@@ -77,24 +77,17 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	g.s3 = blob.Config{Endpoint: ln.Addr().String(), AccessKey: "dev", SecretKey: "devsecret"}
 	fmt.Fprintf(out, "in-process Redis at %s, in-process S3 at http://%s\n", g.redisURL, g.s3.Endpoint)
 
-	store, err := g.store()
+	svc, err := g.connect(true)
 	if err != nil {
 		return err
 	}
+	defer svc.client.Close()
+	ropt, client, store := svc.redis, svc.client, svc.store
 	for _, b := range []string{g.guestBucket, sampleBucket} {
 		if err := store.EnsureBucket(ctx, b); err != nil {
 			return err
 		}
 	}
-	ropt, err := g.redisOpt()
-	if err != nil {
-		return err
-	}
-	client, err := jobs.NewClient(ropt)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
 	recorder := &batch.Recorder{Client: client, Store: store}
 	st, err := newStack(ctx, g, rf, store, "results", func(c *worker.HandlerConfig) { c.Batches = recorder })
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 	"github.com/wasmjobs/wasmjobs/blob"
+	"github.com/wasmjobs/wasmjobs/jobs"
 	"github.com/wasmjobs/wasmjobs/worker"
 )
 
@@ -113,6 +114,32 @@ func parseClusterURL(rest string) (asynq.RedisConnOpt, error) {
 }
 
 func (g *globalFlags) store() (*blob.Store, error) { return blob.New(g.s3) }
+
+// services are the connections most subcommands need.
+type services struct {
+	redis  asynq.RedisConnOpt
+	client *jobs.Client
+	store  *blob.Store // nil unless asked for
+}
+
+// connect opens a jobs client on the configured Redis and, when withStore,
+// the S3 store. Close the client when done.
+func (g *globalFlags) connect(withStore bool) (*services, error) {
+	ropt, err := g.redisOpt()
+	if err != nil {
+		return nil, err
+	}
+	s := &services{redis: ropt}
+	if withStore {
+		if s.store, err = g.store(); err != nil {
+			return nil, err
+		}
+	}
+	if s.client, err = jobs.NewClient(ropt); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
 
 func envOr(key, def string) string {
 	if v, ok := os.LookupEnv(key); ok {

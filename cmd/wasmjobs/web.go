@@ -5,7 +5,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"github.com/wasmjobs/wasmjobs/jobs"
 	"github.com/wasmjobs/wasmjobs/web"
 )
 
@@ -28,21 +27,13 @@ Without a token it only listens on loopback, unless --insecure.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			ropt, err := g.redisOpt()
+			svc, err := g.connect(true)
 			if err != nil {
 				return err
 			}
-			store, err := g.store()
-			if err != nil {
-				return err
-			}
-			client, err := jobs.NewClient(ropt)
-			if err != nil {
-				return err
-			}
-			defer client.Close()
+			defer svc.client.Close()
 			srv, err := web.New(web.Config{
-				Addr: addr, Redis: ropt, Client: client, Store: store,
+				Addr: addr, Redis: svc.redis, Client: svc.client, Store: svc.store,
 				Token: os.Getenv("WASMJOBS_TOKEN"), Insecure: insecure, ReadOnly: readOnly, Logger: slog.Default(),
 			})
 			if err != nil {

@@ -141,19 +141,12 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 			if err != nil {
 				return err
 			}
-			ropt, err := g.redisOpt()
+			svc, err := g.connect(true)
 			if err != nil {
 				return err
 			}
-			store, err := g.store()
-			if err != nil {
-				return err
-			}
-			client, err := jobs.NewClient(ropt)
-			if err != nil {
-				return err
-			}
-			defer client.Close()
+			defer svc.client.Close()
+			ropt, client, store := svc.redis, svc.client, svc.store
 			recorder := &batch.Recorder{Client: client, Store: store, Logger: slog.Default()}
 			st, err := newStack(ctx, g, &rf, store, outputPrefix, func(c *worker.HandlerConfig) { c.Batches = recorder })
 			if err != nil {
