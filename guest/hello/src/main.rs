@@ -6,20 +6,7 @@
 
 use std::io::{self, Read, Write};
 use std::process;
-
-/// Returns the value of the last `key=value` argument with the given key.
-fn param(key: &str) -> Option<String> {
-    let mut found = None;
-    for arg in std::env::args_os().skip(1) {
-        let arg = arg.to_string_lossy().into_owned();
-        if let Some((k, v)) = arg.split_once('=') {
-            if k == key {
-                found = Some(v.to_string());
-            }
-        }
-    }
-    found
-}
+use wasmjobs_guest::param;
 
 fn main() {
     let mut input = Vec::new();

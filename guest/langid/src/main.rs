@@ -21,30 +21,12 @@
 //! `min_prob`, gives exactly `{"languages":[{"lang":"und","prob":0}]}`.
 
 use std::io::{self, Read, Write};
-use std::process;
 
 use wasmedge_wasi_nn::{ExecutionTarget, GraphBuilder, GraphEncoding, TensorType};
+use wasmjobs_guest::{param, fail};
 
 const UNDETERMINED: &str = r#"{"languages":[{"lang":"und","prob":0}]}"#;
 const LABEL_PREFIX: &str = "__label__";
-
-fn param(key: &str) -> Option<String> {
-    let mut found = None;
-    for arg in std::env::args_os().skip(1) {
-        let arg = arg.to_string_lossy().into_owned();
-        if let Some((k, v)) = arg.split_once('=') {
-            if k == key {
-                found = Some(v.to_string());
-            }
-        }
-    }
-    found
-}
-
-fn fail(code: i32, msg: &str) -> ! {
-    let _ = io::stderr().write_all(msg.as_bytes());
-    process::exit(code);
-}
 
 /// Joins the lines of `text` into one line: every `\n` becomes a space.
 /// fastText ends a line at `\n` only and treats `\r`, `\t`, `\v` and `\f`

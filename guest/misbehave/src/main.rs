@@ -11,26 +11,9 @@
 
 use std::io::{self, Write};
 use std::process;
+use wasmjobs_guest::{param, fail};
 
 static mut SINK: u64 = 0;
-
-fn param(key: &str) -> Option<String> {
-    let mut found = None;
-    for arg in std::env::args_os().skip(1) {
-        let arg = arg.to_string_lossy().into_owned();
-        if let Some((k, v)) = arg.split_once('=') {
-            if k == key {
-                found = Some(v.to_string());
-            }
-        }
-    }
-    found
-}
-
-fn fail(code: i32, msg: &str) -> ! {
-    let _ = io::stderr().write_all(msg.as_bytes());
-    process::exit(code);
-}
 
 /// Busy loop with a volatile read-modify-write each iteration, so the
 /// optimizer can neither remove it nor turn it into anything that calls out.

@@ -9,18 +9,7 @@ use std::io::{self, Read, Write};
 use std::process;
 
 use wasmedge_wasi_nn::{ExecutionTarget, GraphBuilder, GraphEncoding, TensorType};
-
-fn param(key: &str) -> Option<String> {
-    let mut found = None;
-    for arg in std::env::args().skip(1) {
-        if let Some((k, v)) = arg.split_once('=') {
-            if k == key {
-                found = Some(v.to_string());
-            }
-        }
-    }
-    found
-}
+use wasmjobs_guest::param;
 
 fn fail(code: i32, msg: String) -> ! {
     let _ = writeln!(io::stderr(), "nnrun: {}", msg);

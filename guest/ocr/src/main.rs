@@ -46,11 +46,11 @@ mod det;
 mod raster;
 
 use std::io::{self, Read, Write};
-use std::process;
 
 use det::{BoxF, DbParams};
 use raster::Rgb;
 use wasmedge_wasi_nn::{ExecutionTarget, GraphBuilder, GraphEncoding, GraphExecutionContext, TensorType};
+use wasmjobs_guest::{param, fail};
 
 const MAX_PIXELS: u64 = 16 * 1024 * 1024;
 const DET_MARGIN: usize = 16;
@@ -68,24 +68,6 @@ struct Params {
     cls: bool,
     rec_min_width: usize,
     rec_max_width: usize,
-}
-
-fn param(key: &str) -> Option<String> {
-    let mut found = None;
-    for arg in std::env::args_os().skip(1) {
-        let arg = arg.to_string_lossy().into_owned();
-        if let Some((k, v)) = arg.split_once('=') {
-            if k == key {
-                found = Some(v.to_string());
-            }
-        }
-    }
-    found
-}
-
-fn fail(code: i32, msg: &str) -> ! {
-    let _ = io::stderr().write_all(msg.as_bytes());
-    process::exit(code);
 }
 
 fn num_param<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(key: &str, default: T, lo: T, hi: T) -> T {

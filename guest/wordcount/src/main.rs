@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Read, Write};
-use std::process;
+use wasmjobs_guest::{param, fail};
 
 /// FNV-1a: a fixed, seedless hasher. Keeps the module free of randomness
 /// (std's RandomState would call random_get) and is fast for short words.
@@ -44,24 +44,6 @@ impl Hasher for Fnv {
 }
 
 type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
-
-fn param(key: &str) -> Option<String> {
-    let mut found = None;
-    for arg in std::env::args_os().skip(1) {
-        let arg = arg.to_string_lossy().into_owned();
-        if let Some((k, v)) = arg.split_once('=') {
-            if k == key {
-                found = Some(v.to_string());
-            }
-        }
-    }
-    found
-}
-
-fn fail(code: i32, msg: &str) -> ! {
-    let _ = io::stderr().write_all(msg.as_bytes());
-    process::exit(code);
-}
 
 /// Trims leading/trailing non-alphanumeric characters. Fast path: most
 /// tokens start and end with an ASCII letter or digit and need no trimming.
