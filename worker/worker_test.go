@@ -193,8 +193,8 @@ func TestEndToEnd(t *testing.T) {
 func TestPermanentFailures(t *testing.T) {
 	e := newEnv(t, envConfig{
 		concurrency: 4,
-		memoryPages: 256, // 16 MiB
-		handler:     worker.HandlerConfig{MaxInputBytes: 1024, GuestTimeout: 500 * time.Millisecond},
+		memoryPages: 256,                                                                      // 16 MiB
+		handler:     worker.HandlerConfig{MaxInputBytes: 1024, GuestTimeout: 3 * time.Second}, // generous: the grow case must reach the memory cap first, even on a loaded machine
 	})
 	ctx := testenv.Context(t, 2*time.Minute)
 
