@@ -11,7 +11,22 @@ cd "$(dirname "$0")/.."
 dest=models
 sums=scripts/models.sha256
 
+# models.json registers the models under the names the shipped guests load:
+#   wasmjobs worker --models-config models/models.json
+write_config() {
+	cat >"$dest/models.json" <<'JSON'
+{
+  "ocr-det": "ch_PP-OCRv4_det_infer.onnx",
+  "ocr-cls": "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+  "ocr-rec": "ch_PP-OCRv4_rec_infer.onnx",
+  "ocr-keys": "ppocr_keys_v1.txt",
+  "langid": "lid.176.ftz"
+}
+JSON
+}
+
 if [ -f "$dest/NOTICE" ] && (cd "$dest" && sha256sum --quiet -c "../$sums") >/dev/null 2>&1; then
+	[ -f "$dest/models.json" ] || write_config
 	exit 0
 fi
 
@@ -44,4 +59,5 @@ if ! (cd "$dest" && sha256sum --quiet -c "../$sums"); then
 	exit 1
 fi
 cp NOTICE "$dest/NOTICE"
+write_config
 echo "models ready in $dest/ (licences in $dest/NOTICE)" >&2
