@@ -244,7 +244,8 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	}
 	fmt.Fprintf(out, "\nall sample jobs done.\n")
 	if !serve {
-		fmt.Fprintln(out, "Run `wasmjobs dev --serve` to keep the services, worker and dashboard up and enqueue your own jobs.")
+		fmt.Fprintln(out, "To keep the in-process Redis and S3, the worker and the dashboard (batches, queues, metrics) running")
+		fmt.Fprintln(out, "and enqueue your own jobs: go run ./cmd/wasmjobs dev --serve   (then open http://127.0.0.1:8080/)")
 		return nil
 	}
 	if dashboard != "" {
