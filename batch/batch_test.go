@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -351,5 +352,43 @@ func TestCancelStopsOnlyThatBatch(t *testing.T) {
 	stB, err := batch.Wait(ctx, e.client, specs[1].ID, 50*time.Millisecond, nil)
 	if err != nil || stB.Done+stB.Failed != 20 {
 		t.Fatalf("batch b: %+v, %v", stB, err)
+	}
+}
+
+// TestObjectsThatCannotBeJobsAreSkipped: an object whose output key would
+// exceed S3's limit is listed as skipped with the reason; the rest runs.
+func TestObjectsThatCannotBeJobsAreSkipped(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Context(t, time.Minute)
+	ctxPut := func(key string) {
+		if err := e.store.Put(ctx, jobs.ObjectURL{Bucket: e.bucket, Key: key}, []byte("some words"), "text/plain", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctxPut("long/a.txt")
+	ctxPut("long/" + strings.Repeat("k", 60) + ".txt")
+	e.startWorker(t)
+	spec, err := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/long/",
+		// Five 197-byte segments: MinIO allows at most 255 bytes per segment.
+		Output: "s3://" + e.bucket + "/" + strings.Repeat(strings.Repeat("o", 197)+"/", 5)}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.CreateBatch(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	res, err := batch.Plan(ctx, e.client, e.store, spec, batch.PlanConfig{})
+	if err != nil || res.Enqueued != 1 || res.Skipped != 1 {
+		t.Fatalf("plan = %+v, %v; want one enqueued and one skipped", res, err)
+	}
+	st, err := batch.Wait(ctx, e.client, spec.ID, 50*time.Millisecond, nil)
+	if err != nil || st.Done != 1 || st.Skipped != 1 {
+		t.Fatalf("status %+v, %v", st, err)
+	}
+	st = e.waitManifest(t, spec.ID)
+	for _, l := range e.manifest(t, st) {
+		if strings.Contains(l.Key, "kkk") && (l.Status != jobs.ItemSkipped || !strings.Contains(l.Error, "1024")) {
+			t.Fatalf("%+v: want skipped with the reason", l)
+		}
 	}
 }

@@ -164,6 +164,14 @@ func enqueueChunk(ctx context.Context, c *jobs.Client, spec jobs.BatchSpec, objs
 			continue
 		}
 		job := spec.ItemJob(o.Key)
+		if _, _, err := jobs.NewTask(job.Type, job.Payload, job.Options...); err != nil {
+			// One object the batch cannot make a job of (say, its output
+			// key would pass S3's 1024-byte limit) is listed with the
+			// reason; the rest of the batch goes on.
+			marks = append(marks, jobs.BatchItem{Key: o.Key, Status: jobs.ItemSkipped, Bytes: o.Size, Error: err.Error()})
+			skipped++
+			continue
+		}
 		id := jobs.ItemTaskID(spec.ID, o.Key, o.ETag)
 		job.Options = append(job.Options, jobs.TaskID(id))
 		batch = append(batch, job)

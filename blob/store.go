@@ -21,6 +21,9 @@ var (
 	ErrNotFound = errors.New("object not found")
 	// ErrTooLarge means the object is larger than the caller's limit.
 	ErrTooLarge = errors.New("object too large")
+	// ErrInvalidObject means the store refuses the object itself (its name
+	// or size): writing it again will not help.
+	ErrInvalidObject = errors.New("object refused by the store")
 )
 
 // Config says where the store is and how to sign in.
@@ -116,6 +119,8 @@ func translate(op string, u jobs.ObjectURL, err error) error {
 	switch resp.Code {
 	case "NoSuchKey", "NoSuchBucket":
 		return fmt.Errorf("%s %s: %w (%s)", op, u, ErrNotFound, resp.Code)
+	case "KeyTooLongError", "InvalidObjectName", "XMinioInvalidObjectName", "EntityTooLarge":
+		return fmt.Errorf("%s %s: %w: %s (%s)", op, u, ErrInvalidObject, resp.Message, resp.Code)
 	}
 	if resp.StatusCode == http.StatusNotFound {
 		return fmt.Errorf("%s %s: %w", op, u, ErrNotFound)

@@ -223,7 +223,7 @@ func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs
 		case err == nil && info.Metadata[MetaTaskID] == taskID:
 			return h.writeSummary(t, Summary{Output: out.String(), Bytes: int(info.Size), Guest: info.Metadata[MetaGuest], Skipped: true})
 		case err != nil && !errors.Is(err, blob.ErrNotFound):
-			return fmt.Errorf("check output: %w", err)
+			return storeError("check output", err)
 		}
 	}
 
@@ -241,7 +241,7 @@ func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs
 		case errors.Is(err, blob.ErrTooLarge):
 			return permanent(fmt.Errorf("input over the size limit: %w", err))
 		case err != nil:
-			return fmt.Errorf("read input: %w", err)
+			return storeError("read input", err)
 		}
 	}
 	if input == nil {
@@ -280,7 +280,7 @@ func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs
 	}
 	md := map[string]string{MetaTaskID: taskID, MetaGuest: mod.Digest}
 	if err := h.cfg.Store.Put(ctx, out, res.Stdout, ct, md); err != nil {
-		return fmt.Errorf("write output: %w", err)
+		return storeError("write output", err)
 	}
 	return h.writeSummary(t, Summary{
 		Output: out.String(), Bytes: len(res.Stdout), Guest: mod.Digest,
@@ -338,6 +338,15 @@ func writeResult(t *asynq.Task, b []byte) error {
 		return fmt.Errorf("write result: %w", err)
 	}
 	return nil
+}
+
+// storeError classifies an S3 failure: an object the store refuses (its
+// name or size) is the job's problem; anything else may pass and is retried.
+func storeError(op string, err error) error {
+	if errors.Is(err, blob.ErrInvalidObject) {
+		return permanent(fmt.Errorf("%s: %w", op, err))
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // guestOutcome names a guest failure kind for metrics.

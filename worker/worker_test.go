@@ -387,3 +387,20 @@ func TestDefaultOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputTheStoreRefusesIsPermanent: an output name the store rejects
+// (MinIO allows at most 255 bytes per path segment) fails the job at once
+// instead of retrying for hours.
+func TestOutputTheStoreRefusesIsPermanent(t *testing.T) {
+	e := newEnv(t, envConfig{concurrency: 2})
+	ctx := testenv.Context(t, time.Minute)
+	out := "s3://" + e.bucket + "/" + strings.Repeat("x", 300) + "/out.json"
+	info, err := e.client.EnqueueText(ctx, jobs.Payload{Guest: "hello", Data: []byte("Ada"), Output: out}, jobs.MaxRetry(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti := waitArchived(t, ctx, e.insp, info.Queue, info.ID)
+	if ti.Retried != 0 || !strings.Contains(ti.LastErr, "refused by the store") {
+		t.Fatalf("retried %d, reason %q", ti.Retried, ti.LastErr)
+	}
+}
