@@ -17,7 +17,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/worker/sandbox"
 )
 
-// The fastText engineer's test sentences and real fastText's predictions
+// The fastText backend's test sentences and real fastText's predictions
 // for them (see that folder's reference.mjs).
 const (
 	sentencesFile = "../worker/nn/fasttext/testdata/sentences.txt"
