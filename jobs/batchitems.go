@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"path"
 	"strings"
 	"time"
 
@@ -309,12 +308,7 @@ func (c *Client) RetryFailed(ctx context.Context, id string) (int, error) {
 func (s BatchSpec) ItemJob(key string) Job {
 	in, _ := ParsePrefixURL(s.Input)
 	out, _ := ParsePrefixURL(s.Output)
-	rel := strings.TrimPrefix(key, in.Key)
-	guest := s.Guest
-	if hex, ok := strings.CutPrefix(guest, "sha256:"); ok {
-		guest = hex[:12]
-	}
-	outKey := path.Join(out.Key, rel+"."+guest+".json")
+	outKey := OutputKey(out.Key, strings.TrimPrefix(key, in.Key), s.Guest)
 	opts := []Option{Queue(s.Queue)}
 	if s.MaxRetry != nil {
 		opts = append(opts, MaxRetry(*s.MaxRetry))

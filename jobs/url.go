@@ -91,3 +91,19 @@ func validateKey(k string) error {
 	}
 	return nil
 }
+
+// OutputKey names an output object: "<prefix>/<rel>.<guest>.json", where rel
+// is the input's key (relative to a batch's input prefix) and a digest guest
+// reference is shortened to its first 12 hex digits. The key is not cleaned
+// as a path: "a//b" and "a/b" are different objects and keep different
+// outputs.
+func OutputKey(prefix, rel, guest string) string {
+	if hex, ok := strings.CutPrefix(guest, "sha256:"); ok && len(hex) > 12 {
+		guest = hex[:12]
+	}
+	name := rel + "." + guest + ".json"
+	if p := strings.Trim(prefix, "/"); p != "" {
+		return p + "/" + name
+	}
+	return name
+}

@@ -178,3 +178,22 @@ func TestValidateGuestRef(t *testing.T) {
 		}
 	}
 }
+
+func TestOutputKey(t *testing.T) {
+	t.Parallel()
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	tests := []struct{ prefix, rel, guest, want string }{
+		{"results", "a/b.txt", "wordcount", "results/a/b.txt.wordcount.json"},
+		{"results/", "a/b.txt", "ocr", "results/a/b.txt.ocr.json"},
+		{"", "a/b.txt", "ocr", "a/b.txt.ocr.json"},
+		{"out/x", "b.png", digest, "out/x/b.png.abababababab.json"},
+		// Keys are not paths: distinct inputs keep distinct outputs.
+		{"out", "a//b", "ocr", "out/a//b.ocr.json"},
+		{"out", "./a", "ocr", "out/./a.ocr.json"},
+	}
+	for _, tt := range tests {
+		if got := jobs.OutputKey(tt.prefix, tt.rel, tt.guest); got != tt.want {
+			t.Errorf("OutputKey(%q, %q, %q) = %q, want %q", tt.prefix, tt.rel, tt.guest, got, tt.want)
+		}
+	}
+}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -309,14 +307,7 @@ func DefaultOutput(prefix, in jobs.ObjectURL, guest string) jobs.ObjectURL {
 	if bucket == "" {
 		bucket = in.Bucket
 	}
-	if hex, ok := strings.CutPrefix(guest, "sha256:"); ok {
-		guest = hex[:12]
-	}
-	key := in.Key + "." + guest + ".json"
-	if pfx := strings.Trim(prefix.Key, "/"); pfx != "" {
-		key = path.Join(pfx, key)
-	}
-	return jobs.ObjectURL{Bucket: bucket, Key: key}
+	return jobs.ObjectURL{Bucket: bucket, Key: jobs.OutputKey(prefix.Key, in.Key, guest)}
 }
 
 // writeSummary stores a Summary as the job's result.
