@@ -73,8 +73,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Token == "" && !cfg.Insecure && !loopback(cfg.Addr) {
-		return nil, fmt.Errorf("web: %w %s: set WASMJOBS_TOKEN, or pass --insecure if something in front of it does auth", ErrInsecureBind, cfg.Addr)
+	if err := CheckBind(cfg.Addr, cfg.Token, cfg.Insecure); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
 	}
 	s := &Server{cfg: cfg, auth: newAuth(cfg.Token), insp: asynq.NewInspector(cfg.Redis)}
 	s.mon = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: cfg.Redis, ReadOnly: cfg.ReadOnly})
@@ -149,6 +149,23 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		checks["s3"], code = err.Error(), http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, checks)
+}
+
+// CheckBind returns an error wrapping ErrInsecureBind when a server without
+// a token would listen on addr beyond loopback and insecure is not set. Every
+// endpoint wasmjobs serves applies it.
+func CheckBind(addr, token string, insecure bool) error {
+	if token == "" && !insecure && !loopback(addr) {
+		return fmt.Errorf("%w %s: set WASMJOBS_TOKEN, or pass --insecure if something in front of it does auth", ErrInsecureBind, addr)
+	}
+	return nil
+}
+
+// RequireToken wraps h so that every request needs "Authorization: Bearer
+// <token>" (compared in constant time); others get a 401 JSON error. An
+// empty token lets everything through.
+func RequireToken(token string, h http.Handler) http.Handler {
+	return newAuth(token).require(h)
 }
 
 func loopback(addr string) bool {

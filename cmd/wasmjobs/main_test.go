@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +18,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/guest"
 	"github.com/wasmjobs/wasmjobs/guest/guesttest"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/web"
 )
 
 // execute runs the CLI with args and stdin, returning stdout.
@@ -181,5 +185,50 @@ func TestRedisURLs(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("%s: %s (%v), want %q", tt.url, got, err, tt.want)
 		}
+	}
+}
+
+// TestServeOps: the worker's /healthz is open, its /metrics needs the token,
+// and without a token it does not listen beyond loopback.
+func TestServeOps(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "wasmjobs_jobs_total 1\n") })
+	stop, err := serveOps(context.Background(), addr, "ops-token", false, metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	get := func(path, token string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := get("/healthz", ""); c != http.StatusOK {
+		t.Errorf("/healthz: %d", c)
+	}
+	if c := get("/metrics", ""); c != http.StatusUnauthorized {
+		t.Errorf("/metrics without token: %d", c)
+	}
+	if c := get("/metrics", "wrong"); c != http.StatusUnauthorized {
+		t.Errorf("/metrics with a wrong token: %d", c)
+	}
+	if c := get("/metrics", "ops-token"); c != http.StatusOK {
+		t.Errorf("/metrics with the token: %d", c)
+	}
+	if _, err := serveOps(context.Background(), ":0", "", false, metrics); !errors.Is(err, web.ErrInsecureBind) {
+		t.Errorf("no token on all interfaces: %v, want ErrInsecureBind", err)
 	}
 }

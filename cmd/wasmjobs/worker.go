@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/subtle"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/batch"
 	"github.com/wasmjobs/wasmjobs/blob"
 	"github.com/wasmjobs/wasmjobs/jobs"
+	"github.com/wasmjobs/wasmjobs/web"
 	"github.com/wasmjobs/wasmjobs/worker"
 	"github.com/wasmjobs/wasmjobs/worker/nn"
 	"github.com/wasmjobs/wasmjobs/worker/sandbox"
@@ -198,24 +198,12 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 // serveOps serves a worker's /metrics (behind the token when one is set)
 // and /healthz. Without a token it binds only to loopback unless insecure.
 func serveOps(ctx context.Context, addr, token string, insecure bool, metrics http.Handler) (stop func(), err error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics-addr %q: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); token == "" && !insecure && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("--metrics-addr %s: refusing to serve metrics beyond loopback without $WASMJOBS_TOKEN (or pass --insecure)", addr)
+	if err := web.CheckBind(addr, token, insecure); err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="wasmjobs"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		metrics.ServeHTTP(w, r)
-	}))
+	mux.Handle("GET /metrics", web.RequireToken(token, metrics))
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-addr: %w", err)
