@@ -164,14 +164,6 @@ func enqueueChunk(ctx context.Context, c *jobs.Client, spec jobs.BatchSpec, objs
 			continue
 		}
 		job := spec.ItemJob(o.Key)
-		if _, _, err := jobs.NewTask(job.Type, job.Payload, job.Options...); err != nil {
-			// One object the batch cannot make a job of (say, its output
-			// key would pass S3's 1024-byte limit) is listed with the
-			// reason; the rest of the batch goes on.
-			marks = append(marks, jobs.BatchItem{Key: o.Key, Status: jobs.ItemSkipped, Bytes: o.Size, Error: err.Error()})
-			skipped++
-			continue
-		}
 		id := jobs.ItemTaskID(spec.ID, o.Key, o.ETag)
 		job.Options = append(job.Options, jobs.TaskID(id))
 		batch = append(batch, job)
@@ -188,6 +180,13 @@ func enqueueChunk(ctx context.Context, c *jobs.Client, spec jobs.BatchSpec, objs
 				enqueued++
 			case errors.Is(r.Err, jobs.ErrTaskIDConflict):
 				resumed++ // enqueued by an interrupted pass that did not record it
+			case errors.Is(r.Err, jobs.ErrInvalidPayload):
+				// An object the batch cannot make a job of (say, its output
+				// key would pass S3's 1024-byte limit) is listed with the
+				// reason; the rest of the batch goes on.
+				skipped++
+				marks = append(marks, jobs.BatchItem{Key: items[i].Key, Status: jobs.ItemSkipped, Bytes: items[i].Bytes, Error: r.Err.Error()})
+				continue
 			default:
 				return enqueued, resumed, skipped, fmt.Errorf("enqueue %s: %w", items[i].Key, r.Err)
 			}
