@@ -11,7 +11,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/wasmjobs/wasmjobs/batch"
-	"github.com/wasmjobs/wasmjobs/blob"
 	"github.com/wasmjobs/wasmjobs/jobs"
 	"golang.org/x/term"
 )
@@ -23,15 +22,6 @@ func newBatchCmd(g *globalFlags) *cobra.Command {
 	}
 	cmd.AddCommand(newBatchRunCmd(g), newBatchStatusCmd(g), newBatchListCmd(g), newBatchRetryCmd(g), newBatchCancelCmd(g))
 	return cmd
-}
-
-// batchClients connects to Redis (and S3 when withStore is true).
-func batchClients(g *globalFlags, withStore bool) (*jobs.Client, *blob.Store, error) {
-	svc, err := g.connect(withStore)
-	if err != nil {
-		return nil, nil, err
-	}
-	return svc.client, svc.store, nil
 }
 
 func newBatchRunCmd(g *globalFlags) *cobra.Command {
@@ -70,11 +60,12 @@ non-zero if any job failed.`,
 			if spec, err = spec.WithDefaults(); err != nil {
 				return err
 			}
-			c, store, err := batchClients(g, true)
+			svc, err := g.connect(true)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer svc.client.Close()
+			c, store := svc.client, svc.store
 			if _, err := c.CreateBatch(ctx, spec); err != nil {
 				return err
 			}
@@ -204,11 +195,12 @@ func newBatchStatusCmd(g *globalFlags) *cobra.Command {
 		Short: "Show a batch's progress",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, _, err := batchClients(g, false)
+			svc, err := g.connect(false)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer svc.client.Close()
+			c := svc.client
 			st, err := c.BatchStatus(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -231,11 +223,12 @@ func newBatchListCmd(g *globalFlags) *cobra.Command {
 		Short: "List recent batches",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, _, err := batchClients(g, false)
+			svc, err := g.connect(false)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer svc.client.Close()
+			c := svc.client
 			all, err := c.ListBatches(cmd.Context(), limit)
 			if err != nil {
 				return err
@@ -260,11 +253,12 @@ func newBatchRetryCmd(g *globalFlags) *cobra.Command {
 		Short: "Run a batch's failed objects again (and only those)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, _, err := batchClients(g, false)
+			svc, err := g.connect(false)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer svc.client.Close()
+			c := svc.client
 			n, err := c.RetryFailed(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -281,11 +275,12 @@ func newBatchCancelCmd(g *globalFlags) *cobra.Command {
 		Short: "Stop a batch: delete its pending jobs (running ones finish)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, store, err := batchClients(g, true)
+			svc, err := g.connect(true)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer svc.client.Close()
+			c, store := svc.client, svc.store
 			n, finished, err := c.CancelBatch(cmd.Context(), args[0])
 			if err != nil {
 				return err
