@@ -202,22 +202,33 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("batches page lacks the batch: %s", body)
 	}
 
-	// The asynq dashboard shows the queue with its counts.
-	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/monitoring/queues/default")); err != nil {
+	// The asynq dashboard lists the queue with its counts, and its page
+	// shows the tasks by state.
+	waitFor := func(page string, want ...string) {
+		t.Helper()
+		if err := chromedp.Do(bctx, chromedp.Navigate(base+page)); err != nil {
+			t.Fatal(err)
+		}
+		var body string
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+			body = text("body")
+			missing := false
+			for _, w := range want {
+				missing = missing || !strings.Contains(body, w)
+			}
+			if !missing {
+				noErrorPage(page)
+				return
+			}
+		}
+		t.Fatalf("%s does not show %q: %s", page, want, body)
+	}
+	waitFor("/monitoring/", "default", "Size", "Processed")
+	if err := chromedp.Do(bctx, shot("04-dashboard.png")); err != nil {
 		t.Fatal(err)
 	}
-	var body string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
-		body = text("body")
-		if strings.Contains(body, "default") && (strings.Contains(body, "Processed") || strings.Contains(body, "Pending")) {
-			break
-		}
-	}
-	if !strings.Contains(body, "default") || !(strings.Contains(body, "Processed") || strings.Contains(body, "Pending")) {
-		t.Fatalf("dashboard does not show the queue and its counts: %s", body)
-	}
-	noErrorPage("dashboard")
-	if err := chromedp.Do(bctx, shot("04-dashboard.png")); err != nil {
+	waitFor("/monitoring/queues/default", "default", "Pending", "Processed")
+	if err := chromedp.Do(bctx, shot("05-dashboard-queue.png")); err != nil {
 		t.Fatal(err)
 	}
 }
