@@ -27,18 +27,7 @@ const chromiumPath = "/usr/bin/chromium"
 // screenshotDir is the git-ignored screenshots/ folder at the repository root.
 func screenshotDir(t *testing.T) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-	out := filepath.Join(dir, "screenshots")
+	out := filepath.Join(testenv.RepoRoot(t), "screenshots")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/wasmjobs/wasmjobs/internal/testenv"
 )
 
 // lidModel returns lid.176.ftz from the repository's models/ directory,
@@ -14,28 +16,13 @@ import (
 // WASMJOBS_TEST_REQUIRE=1.
 func lidModel(tb testing.TB) *Model {
 	tb.Helper()
+	root := testenv.RepoRoot(tb)
 	lidOnce.Do(func() {
-		dir, err := os.Getwd()
-		if err != nil {
-			lidErr = err
-			return
-		}
-		for {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				break
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				lidErr = os.ErrNotExist
-				return
-			}
-			dir = parent
-		}
-		lidPath = filepath.Join(dir, "models", "lid.176.ftz")
+		lidPath = filepath.Join(root, "models", "lid.176.ftz")
 		lid, lidErr = LoadFile(lidPath)
 	})
 	if lidErr != nil {
-		if os.IsNotExist(lidErr) && os.Getenv("WASMJOBS_TEST_REQUIRE") != "1" {
+		if os.IsNotExist(lidErr) && os.Getenv(testenv.EnvRequire) != "1" {
 			tb.Skipf("models/lid.176.ftz not found (run `make models`): %v", lidErr)
 		}
 		tb.Fatalf("load lid.176.ftz: %v", lidErr)
