@@ -16,6 +16,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/blob"
 	"github.com/wasmjobs/wasmjobs/guest"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/jobs"
 	"github.com/wasmjobs/wasmjobs/worker"
 	"github.com/wasmjobs/wasmjobs/worker/sandbox"
@@ -46,10 +47,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.rt.Close(context.Background()) })
-	e.guests = worker.NewRegistry(e.store, testenv.NewBucket(t, e.store), e.rt, 0)
-	if _, err := e.guests.Push(context.Background(), "wordcount", guest.Wordcount); err != nil {
-		t.Fatal(err)
-	}
+	e.guests = testworker.Guests(t, e.store, "", e.rt, map[string][]byte{"wordcount": guest.Wordcount})
 	return e
 }
 
@@ -58,20 +56,8 @@ func newEnv(t testing.TB) *env {
 func (e *env) startWorker(t testing.TB) func() {
 	t.Helper()
 	rec := &batch.Recorder{Client: e.client, Store: e.store}
-	h, err := worker.NewHandler(worker.HandlerConfig{Store: e.store, Runtime: e.rt, Guests: e.guests, Batches: rec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := worker.NewServer(worker.ServerConfig{Redis: e.redis, Handler: h, Concurrency: 8, PollInterval: 20 * time.Millisecond,
-		Extra: map[string]asynq.Handler{jobs.TypeBatch: &batch.PlanHandler{Client: e.client, Store: e.store}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	return srv.Stop
+	return testworker.Start(t, e.redis, worker.HandlerConfig{Store: e.store, Runtime: e.rt, Guests: e.guests, Batches: rec}, 8,
+		map[string]asynq.Handler{jobs.TypeBatch: &batch.PlanHandler{Client: e.client, Store: e.store}})
 }
 
 // upload puts n text objects under prefix; every tenth is not valid UTF-8,

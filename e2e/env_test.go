@@ -21,6 +21,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/blob"
 	"github.com/wasmjobs/wasmjobs/guest"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/jobs"
 	"github.com/wasmjobs/wasmjobs/worker"
 	"github.com/wasmjobs/wasmjobs/worker/nn"
@@ -112,25 +113,9 @@ func newPipeline(t testing.TB, concurrency int) *pipeline {
 	p := &pipeline{redis: testenv.Redis(t)}
 	p.store, p.bucket = testenv.Store(t)
 	p.rt = newRuntime(t, newNN(t))
-	guests := worker.NewRegistry(p.store, testenv.NewBucket(t, p.store), p.rt, 0)
-	ctx := testenv.Context(t, time.Minute)
-	for name, wasm := range guest.Builtin() {
-		if _, err := guests.Push(ctx, name, wasm); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h, err := worker.NewHandler(worker.HandlerConfig{Store: p.store, Runtime: p.rt, Guests: guests})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := worker.NewServer(worker.ServerConfig{Redis: p.redis, Handler: h, Concurrency: concurrency, PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	guests := testworker.Guests(t, p.store, "", p.rt, guest.Builtin())
+	testworker.Start(t, p.redis, worker.HandlerConfig{Store: p.store, Runtime: p.rt, Guests: guests}, concurrency, nil)
+	var err error
 	if p.client, err = jobs.NewClient(p.redis); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/batch"
 	"github.com/wasmjobs/wasmjobs/guest"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/jobs"
 	"github.com/wasmjobs/wasmjobs/web"
 	"github.com/wasmjobs/wasmjobs/worker"
@@ -77,11 +78,8 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rt.Close(context.Background())
-	reg := worker.NewRegistry(store, testenv.NewBucket(t, store), rt, 0)
-	if _, err := reg.Push(ctx, "wordcount", guest.Wordcount); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { rt.Close(context.Background()) }) // after the worker stops (cleanups run last-in first-out)
+	reg := testworker.Guests(t, store, "", rt, map[string][]byte{"wordcount": guest.Wordcount})
 	spec, _ := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + bucket + "/docs/", ID: "browser-batch"}.WithDefaults()
 	if _, err := client.CreateBatch(ctx, spec); err != nil {
 		t.Fatal(err)
@@ -156,17 +154,12 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// The worker starts now; the page's progress must move.
-	h, _ := worker.NewHandler(worker.HandlerConfig{Store: store, Runtime: rt, Guests: reg, Batches: &batch.Recorder{Client: client, Store: store}})
-	wsrv, _ := worker.NewServer(worker.ServerConfig{Redis: redis, Handler: h, Concurrency: 1, PollInterval: 20 * time.Millisecond})
 	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(".counts"))); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond)
 	first := text(".counts")
-	if err := wsrv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer wsrv.Stop()
+	testworker.Start(t, redis, worker.HandlerConfig{Store: store, Runtime: rt, Guests: reg, Batches: &batch.Recorder{Client: client, Store: store}}, 1, nil)
 	var moved string
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
 		if now := text(".counts"); now != first && !strings.HasPrefix(now, "0 done") {

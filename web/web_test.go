@@ -18,6 +18,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/blob"
 	"github.com/wasmjobs/wasmjobs/guest"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/jobs"
 	"github.com/wasmjobs/wasmjobs/web"
 	"github.com/wasmjobs/wasmjobs/worker"
@@ -296,19 +297,11 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rt.Close(context.Background())
+	t.Cleanup(func() { rt.Close(context.Background()) }) // after the worker stops (cleanups run last-in first-out)
 	m := worker.NewMetrics()
 	m.WatchRuntime(rt)
-	reg := worker.NewRegistry(store, testenv.NewBucket(t, store), rt, 0)
-	if _, err := reg.Push(ctx, "hello", guest.Hello); err != nil {
-		t.Fatal(err)
-	}
-	h, _ := worker.NewHandler(worker.HandlerConfig{Store: store, Runtime: rt, Guests: reg, Metrics: m})
-	srv, _ := worker.NewServer(worker.ServerConfig{Redis: e.redis, Handler: h, Concurrency: 2, PollInterval: 20 * time.Millisecond})
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	reg := testworker.Guests(t, store, "", rt, map[string][]byte{"hello": guest.Hello})
+	testworker.Start(t, e.redis, worker.HandlerConfig{Store: store, Runtime: rt, Guests: reg, Metrics: m}, 2, nil)
 	for i := range 5 {
 		if _, err := e.client.Run(ctx, jobs.TypeText, jobs.Payload{Guest: "hello", Data: []byte{byte('a' + i)}}); err != nil {
 			t.Fatal(err)

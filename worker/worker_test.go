@@ -15,6 +15,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/guest"
 	"github.com/wasmjobs/wasmjobs/guest/guesttest"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/jobs"
 	"github.com/wasmjobs/wasmjobs/worker"
 	"github.com/wasmjobs/wasmjobs/worker/sandbox"
@@ -48,27 +49,11 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.rt.Close(context.Background()) })
-	e.guests = worker.NewRegistry(e.store, testenv.NewBucket(t, e.store), e.rt, 0)
-	ctx := testenv.Context(t, time.Minute)
-	for name, wasm := range map[string][]byte{"hello": guest.Hello, "wordcount": guest.Wordcount, "misbehave": guesttest.Misbehave} {
-		if _, err := e.guests.Push(ctx, name, wasm); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.guests = testworker.Guests(t, e.store, "", e.rt,
+		map[string][]byte{"hello": guest.Hello, "wordcount": guest.Wordcount, "misbehave": guesttest.Misbehave})
 	hc := cfg.handler
 	hc.Store, hc.Runtime, hc.Guests = e.store, e.rt, e.guests
-	h, err := worker.NewHandler(hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := worker.NewServer(worker.ServerConfig{Redis: e.redis, Handler: h, Concurrency: cfg.concurrency, PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	testworker.Start(t, e.redis, hc, cfg.concurrency, nil)
 	if e.client, err = jobs.NewClient(e.redis); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/blob"
 	"github.com/wasmjobs/wasmjobs/guest"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/jobs"
 	"github.com/wasmjobs/wasmjobs/worker"
 	"github.com/wasmjobs/wasmjobs/worker/sandbox"
@@ -159,16 +160,9 @@ func TestBatchRunResumesAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close(context.Background())
-	guests := worker.NewRegistry(e.store, e.guestBkt, rt, 0)
-	if _, err := guests.Push(ctx, "wordcount", guest.Wordcount); err != nil {
-		t.Fatal(err)
-	}
-	h, _ := worker.NewHandler(worker.HandlerConfig{Store: e.store, Runtime: rt, Guests: guests, Batches: &batch.Recorder{Client: e.client, Store: e.store}})
-	srv, _ := worker.NewServer(worker.ServerConfig{Redis: e.redis, Handler: h, Concurrency: 8, PollInterval: 20 * time.Millisecond})
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	guests := testworker.Guests(t, e.store, e.guestBkt, rt, map[string][]byte{"wordcount": guest.Wordcount})
+	defer testworker.Start(t, e.redis, worker.HandlerConfig{Store: e.store, Runtime: rt, Guests: guests,
+		Batches: &batch.Recorder{Client: e.client, Store: e.store}}, 8, nil)()
 	if st, err = batch.Wait(ctx, e.client, spec.ID, 100*time.Millisecond, nil); err != nil {
 		t.Fatal(err)
 	}
