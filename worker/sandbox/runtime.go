@@ -205,12 +205,18 @@ func (r *Runtime) Stats() Stats {
 func (r *Runtime) Cached(digest string) (*Module, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if el, ok := r.modules[digest]; ok {
-		r.lru.MoveToFront(el)
-		r.hits.Add(1)
-		return el.Value.(*Module), true
+	return r.cachedLocked(digest)
+}
+
+// cachedLocked looks digest up in the module cache, counting a hit.
+func (r *Runtime) cachedLocked(digest string) (*Module, bool) {
+	el, ok := r.modules[digest]
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	r.lru.MoveToFront(el)
+	r.hits.Add(1)
+	return el.Value.(*Module), true
 }
 
 // Compile validates and compiles wasm, or returns the cached module of the
@@ -221,11 +227,9 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte, want string) (*Modul
 		return nil, &GuestError{Kind: ErrDigestMismatch, Detail: fmt.Sprintf("expected %s, bytes hash to %s", want, digest)}
 	}
 	r.mu.Lock()
-	if el, ok := r.modules[digest]; ok {
-		r.lru.MoveToFront(el)
+	if m, ok := r.cachedLocked(digest); ok {
 		r.mu.Unlock()
-		r.hits.Add(1)
-		return el.Value.(*Module), nil
+		return m, nil
 	}
 	if call, ok := r.compiling[digest]; ok {
 		r.mu.Unlock()
