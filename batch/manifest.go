@@ -36,16 +36,8 @@ func WriteManifest(ctx context.Context, c *jobs.Client, w ManifestWriter, id str
 	if err != nil {
 		return err
 	}
-	out, err := jobs.ParsePrefixURL(st.Spec.Output)
-	if err != nil {
+	if _, err := jobs.ParsePrefixURL(st.Spec.Output); err != nil {
 		return err
-	}
-	join := func(name string) jobs.ObjectURL {
-		k := out.Key
-		if k != "" && k[len(k)-1] != '/' {
-			k += "/"
-		}
-		return jobs.ObjectURL{Bucket: out.Bucket, Key: k + name}
 	}
 	pr, pw := io.Pipe()
 	go func() {
@@ -67,12 +59,12 @@ func WriteManifest(ctx context.Context, c *jobs.Client, w ManifestWriter, id str
 		}
 		pw.CloseWithError(bw.Flush())
 	}()
-	if err := w.PutStream(ctx, join("_manifest.jsonl"), pr, "application/x-ndjson"); err != nil {
+	if err := w.PutStream(ctx, st.Spec.OutputObject(jobs.ManifestName), pr, "application/x-ndjson"); err != nil {
 		pr.CloseWithError(err)
 		return fmt.Errorf("batch %s: manifest: %w", id, err)
 	}
 	sum, _ := json.MarshalIndent(st, "", "  ")
-	if err := w.PutStream(ctx, join("_summary.json"), bytes.NewReader(sum), "application/json"); err != nil {
+	if err := w.PutStream(ctx, st.Spec.OutputObject(jobs.SummaryName), bytes.NewReader(sum), "application/json"); err != nil {
 		return fmt.Errorf("batch %s: summary: %w", id, err)
 	}
 	return c.SetBatchManifestWritten(ctx, id)

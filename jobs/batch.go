@@ -126,6 +126,24 @@ func (s BatchSpec) derivedID() string {
 	return "b-" + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
+// The files a finished batch writes directly under its output prefix.
+const (
+	// ManifestName lists every input object: key, status, output, error.
+	ManifestName = "_manifest.jsonl"
+	// SummaryName holds the batch record.
+	SummaryName = "_summary.json"
+)
+
+// OutputObject names the object called name directly under the output
+// prefix of s (a spec with its defaults, see WithDefaults).
+func (s BatchSpec) OutputObject(name string) ObjectURL {
+	out, _ := ParsePrefixURL(s.Output)
+	if out.Key != "" && !strings.HasSuffix(out.Key, "/") {
+		out.Key += "/"
+	}
+	return ObjectURL{Bucket: out.Bucket, Key: out.Key + name}
+}
+
 // ItemTaskID is the task id of the job for one object of a batch: the same
 // object version always gets the same id, so a rerun enqueues nothing twice.
 func ItemTaskID(batchID, key, etag string) string {

@@ -119,14 +119,8 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
 	}{pageData: pageData{Title: "Batch " + st.ID, Auth: s.auth != nil, ReadOnly: s.cfg.ReadOnly}, Batch: st,
 		Finished: !st.Finished.IsZero(), Failures: failures, Outputs: outputs}
 	if st.ManifestWritten {
-		if out, err := jobs.ParsePrefixURL(st.Spec.Output); err == nil {
-			dir := out.Key
-			if dir != "" && dir[len(dir)-1] != '/' {
-				dir += "/"
-			}
-			data.ManifestURL, _ = s.cfg.Store.PresignGet(ctx, jobs.ObjectURL{Bucket: out.Bucket, Key: dir + "_manifest.jsonl"}, presignFor)
-			data.SummaryURL, _ = s.cfg.Store.PresignGet(ctx, jobs.ObjectURL{Bucket: out.Bucket, Key: dir + "_summary.json"}, presignFor)
-		}
+		data.ManifestURL, _ = s.cfg.Store.PresignGet(ctx, st.Spec.OutputObject(jobs.ManifestName), presignFor)
+		data.SummaryURL, _ = s.cfg.Store.PresignGet(ctx, st.Spec.OutputObject(jobs.SummaryName), presignFor)
 	}
 	s.render(w, http.StatusOK, "batch.html", data)
 }

@@ -177,15 +177,8 @@ func printStatus(w io.Writer, st *jobs.BatchStatus) {
 	fmt.Fprintf(w, "batch %s: %s\n  guest %s, %s → %s\n  total %d, enqueued %d, done %d, failed %d, canceled %d, skipped %d, %d input bytes\n",
 		st.ID, state, st.Spec.Guest, st.Spec.Input, st.Spec.Output, st.Total, st.Enqueued, st.Done, st.Failed, st.Canceled, st.Skipped, st.Bytes)
 	if st.ManifestWritten {
-		fmt.Fprintf(w, "  manifest: %s_manifest.jsonl\n", withSlash(st.Spec.Output))
+		fmt.Fprintf(w, "  manifest: %s\n", st.Spec.OutputObject(jobs.ManifestName))
 	}
-}
-
-func withSlash(s string) string {
-	if len(s) > 0 && s[len(s)-1] != '/' {
-		return s + "/"
-	}
-	return s
 }
 
 func newBatchStatusCmd(g *globalFlags) *cobra.Command {

@@ -169,7 +169,7 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	if err := batch.EnsureManifest(ctx, client, store, spec.ID); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nbatch %s: %d objects, %d done, %d failed; manifest %s_manifest.jsonl\n", spec.ID, bst.Total, bst.Done, bst.Failed, spec.Output)
+	fmt.Fprintf(out, "\nbatch %s: %d objects, %d done, %d failed; manifest %s\n", spec.ID, bst.Total, bst.Done, bst.Failed, spec.OutputObject(jobs.ManifestName))
 	failed += int(bst.Failed)
 	for it, err := range client.BatchItems(ctx, spec.ID) {
 		if err != nil {
