@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/hibiken/asynq"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/spf13/cobra"
@@ -88,8 +87,7 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 			return err
 		}
 	}
-	recorder := &batch.Recorder{Client: client, Store: store}
-	st, err := newStack(ctx, g, rf, store, "results", func(c *worker.HandlerConfig) { c.Batches = recorder })
+	st, err := newStack(ctx, g, rf, svc, "results")
 	if err != nil {
 		return err
 	}
@@ -125,7 +123,7 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	fmt.Fprintf(out, "seeded the sample dataset in s3://%s/\n", sampleBucket)
 
 	srv, err := worker.NewServer(worker.ServerConfig{Redis: ropt, Handler: st.handler, Concurrency: 4, PollInterval: 50 * time.Millisecond,
-		Extra: map[string]asynq.Handler{jobs.TypeBatch: &batch.PlanHandler{Client: client, Store: store}}})
+		Extra: st.extra})
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 	"github.com/wasmjobs/wasmjobs/batch"
-	"github.com/wasmjobs/wasmjobs/blob"
 	"github.com/wasmjobs/wasmjobs/jobs"
 	"github.com/wasmjobs/wasmjobs/web"
 	"github.com/wasmjobs/wasmjobs/worker"
@@ -61,11 +60,14 @@ type stack struct {
 	guests  *worker.Registry
 	handler *worker.Handler
 	metrics *worker.Metrics
+	// extra handles the task types beside jobs: batch plans.
+	extra map[string]asynq.Handler
 }
 
-// newStack builds a worker's parts; configure, when not nil, adjusts the
-// handler's configuration (batches) before the handler is made.
-func newStack(ctx context.Context, g *globalFlags, r *runFlags, store *blob.Store, outputPrefix string, configure func(*worker.HandlerConfig)) (*stack, error) {
+// newStack builds a worker's parts on svc's Redis and S3: the handler
+// records batch outcomes, and batch plans are handled beside jobs.
+func newStack(ctx context.Context, g *globalFlags, r *runFlags, svc *services, outputPrefix string) (*stack, error) {
+	store := svc.store
 	metrics := worker.NewMetrics()
 	scfg, nnMod, err := r.sandboxConfig(ctx, g.cacheDir, metrics.ObserveInference)
 	if err != nil {
@@ -97,9 +99,7 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, store *blob.Stor
 		GuestTimeout:   r.guestTimeout,
 		OutputPrefix:   prefix,
 		Metrics:        metrics,
-	}
-	if configure != nil {
-		configure(&hcfg)
+		Batches:        &batch.Recorder{Client: svc.client, Store: store, Logger: slog.Default()},
 	}
 	h, err := worker.NewHandler(hcfg)
 	if err != nil {
@@ -107,7 +107,8 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, store *blob.Stor
 		nnMod.Close()
 		return nil, err
 	}
-	return &stack{rt: rt, nn: nnMod, guests: guests, handler: h, metrics: metrics}, nil
+	return &stack{rt: rt, nn: nnMod, guests: guests, handler: h, metrics: metrics,
+		extra: map[string]asynq.Handler{jobs.TypeBatch: &batch.PlanHandler{Client: svc.client, Store: store}}}, nil
 }
 
 // close stops the runtime, then releases the models.
@@ -146,9 +147,7 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 				return err
 			}
 			defer svc.client.Close()
-			ropt, client, store := svc.redis, svc.client, svc.store
-			recorder := &batch.Recorder{Client: client, Store: store, Logger: slog.Default()}
-			st, err := newStack(ctx, g, &rf, store, outputPrefix, func(c *worker.HandlerConfig) { c.Batches = recorder })
+			st, err := newStack(ctx, g, &rf, svc, outputPrefix)
 			if err != nil {
 				return err
 			}
@@ -161,13 +160,13 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 				defer stop()
 			}
 			srv, err := worker.NewServer(worker.ServerConfig{
-				Redis:           ropt,
+				Redis:           svc.redis,
 				Handler:         st.handler,
 				Concurrency:     concurrency,
 				Queues:          qs,
 				ShutdownTimeout: shutdown,
 				PollInterval:    poll,
-				Extra:           map[string]asynq.Handler{jobs.TypeBatch: &batch.PlanHandler{Client: client, Store: store}},
+				Extra:           st.extra,
 			})
 			if err != nil {
 				return err
