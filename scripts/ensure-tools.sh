@@ -1,15 +1,33 @@
 #!/usr/bin/env bash
-# Installs what `make test` needs when it is missing, saying what it installs;
-# later runs find everything and print nothing.
-#   redis-server           Debian package
-#   minio                  `go install` into .tools/bin (about 2.5 minutes, once)
-#   Rust wasm32-wasi       Debian packages (cargo, rustc, the wasm32 std, crates)
-#   chromium               Debian package, for the headless browser test of the web UI
+# Installs what `make test` needs when it is missing, saying what it installs,
+# and proves each tool works by using it: a tool that is present but broken
+# (a linker that is only recommended, not depended on, say) is installed
+# again, and one that still does not work stops the build with the reason.
+# Later runs find everything working and print nothing.
+#   redis-server           Debian package; started on a free loopback port and pinged
+#   minio                  `go install` into .tools/bin (about 2.5 minutes, once); started and health-checked
+#   Rust wasm32-wasi       Debian packages (cargo, rustc, the wasm32 std, lld-14 which links
+#                          wasm32 through /usr/bin/rust-lld, the crates); a one-line program is
+#                          compiled and linked for wasm32-wasi
+#   wat2wasm               Debian package wabt, for the hostile test guests written in WAT
+#   chromium               Debian package, for the headless browser test of the web UI; renders a page
+# Usage: ensure-tools.sh [--no-rust]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 TOOLS="$PWD/.tools/bin"
+rust=1
+[ "${1:-}" = "--no-rust" ] && rust=0
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/wasmjobs-tools.XXXXXX")
+bg=()
+cleanup() {
+	for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${bg[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
 
 apt_install() {
 	echo "installing Debian packages: $*" >&2
@@ -20,22 +38,131 @@ apt_install() {
 	fi
 }
 
-want=()
-command -v redis-server >/dev/null || want+=(redis-server)
-[ -x /usr/bin/chromium ] || want+=(chromium)
-if [ "${1:-}" != "--no-rust" ]; then
-	[ -x /usr/bin/cargo ] || want+=(cargo)
-	[ -x /usr/bin/rustc ] || want+=(rustc)
-	[ -d /usr/lib/rustlib/wasm32-wasi ] || want+=(libstd-rust-dev-wasm32)
-	[ -d /usr/share/cargo/registry ] && ls /usr/share/cargo/registry | grep -q '^serde_json-' || want+=(librust-serde-json-dev)
-	[ -d /usr/share/cargo/registry ] && ls /usr/share/cargo/registry | grep -q '^image-' || want+=(librust-image-dev)
-fi
-if [ ${#want[@]} -gt 0 ]; then
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 30000))
+		if port_free "$p"; then echo "$p"; return 0; fi
+	done
+	return 1
+}
+
+# Each check_* uses its tool for real and returns non-zero, with what it saw
+# in $work/<name>.log, when the tool does not work.
+
+check_redis() {
+	command -v redis-server >/dev/null || return 1
+	local port pid
+	port=$(free_port) || return 1
+	redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+		>"$work/redis.log" 2>&1 &
+	pid=$!
+	bg+=("$pid")
+	for _ in $(seq 1 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'PING\r\n' >&3 && timeout 2 head -c 7 <&3 | grep -q PONG) 2>/dev/null; then
+			kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+check_minio() {
+	[ -x "$TOOLS/minio" ] || return 1
+	local port cport pid
+	port=$(free_port) && cport=$(free_port) || return 1
+	mkdir -p "$work/minio"
+	MINIO_ROOT_USER=wasmjobs MINIO_ROOT_PASSWORD=wasmjobs-tools-check MINIO_BROWSER=off \
+		MINIO_UPDATE=off MINIO_CALLHOME_ENABLE=off \
+		"$TOOLS/minio" server "$work/minio" --address "127.0.0.1:$port" \
+		--console-address "127.0.0.1:$cport" --quiet >"$work/minio.log" 2>&1 &
+	pid=$!
+	bg+=("$pid")
+	for _ in $(seq 1 300); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port" &&
+			printf 'GET /minio/health/live HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 &&
+			timeout 2 head -n 1 <&3 | grep -q ' 200 ') 2>/dev/null; then
+			kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+check_rust() {
+	[ -x /usr/bin/cargo ] && [ -x /usr/bin/rustc ] || return 1
+	echo 'fn main() { println!("ok"); }' >"$work/one.rs"
+	/usr/bin/rustc --edition 2021 --target wasm32-wasi -C opt-level=1 -o "$work/one.wasm" "$work/one.rs" \
+		>"$work/rust.log" 2>&1 || return 1
+	# The magic number and version of a wasm module.
+	[ "$(head -c 8 "$work/one.wasm" | od -An -tx1 | tr -d ' \n')" = 0061736d01000000 ] || return 1
+	local c
+	for c in serde_json image; do
+		ls /usr/share/cargo/registry 2>/dev/null | grep -q "^$c-" || { echo "crate $c missing" >"$work/rust.log"; return 1; }
+	done
+}
+
+check_wat2wasm() {
+	command -v wat2wasm >/dev/null || return 1
+	echo '(module (func (export "_start")))' >"$work/one.wat"
+	wat2wasm "$work/one.wat" -o "$work/one-wat.wasm" >"$work/wat2wasm.log" 2>&1 || return 1
+	[ -s "$work/one-wat.wasm" ]
+}
+
+check_chromium() {
+	[ -x /usr/bin/chromium ] || return 1
+	timeout 60 /usr/bin/chromium --headless --no-sandbox --disable-gpu --no-first-run \
+		--user-data-dir="$work/chromium" --dump-dom 'data:text/html,<p id=x>wasmjobs-ok</p>' \
+		>"$work/chromium.out" 2>"$work/chromium.log" || return 1
+	grep -q wasmjobs-ok "$work/chromium.out"
+}
+
+# name → the Debian packages that provide it
+declare -A packages=(
+	[redis]="redis-server"
+	[chromium]="chromium"
+	[rust]="cargo rustc libstd-rust-dev-wasm32 lld-14 librust-serde-json-dev librust-image-dev"
+	[wat2wasm]="wabt"
+)
+names=(redis chromium wat2wasm)
+[ $rust = 1 ] && names+=(rust)
+
+broken=()
+for n in "${names[@]}"; do
+	"check_$n" || broken+=("$n")
+done
+if [ ${#broken[@]} -gt 0 ]; then
+	want=()
+	for n in "${broken[@]}"; do
+		# shellcheck disable=SC2206
+		want+=(${packages[$n]})
+	done
 	apt_install "${want[@]}"
+	for n in "${broken[@]}"; do
+		if ! "check_$n"; then
+			echo "ensure-tools: $n does not work after installing ${packages[$n]}:" >&2
+			cat "$work/$n.log" >&2 2>/dev/null || true
+			exit 1
+		fi
+	done
 fi
 
-if [ ! -x "$TOOLS/minio" ]; then
-	echo "installing MinIO server $MINIO_VERSION into .tools/bin (go install, about 2.5 minutes, once)" >&2
+if ! check_minio; then
+	if [ ! -x "$TOOLS/minio" ]; then
+		echo "installing MinIO server $MINIO_VERSION into .tools/bin (go install, about 2.5 minutes, once)" >&2
+	else
+		echo "MinIO in .tools/bin does not start; installing it again" >&2
+	fi
 	mkdir -p "$TOOLS"
 	GOBIN="$TOOLS" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION"
+	if ! check_minio; then
+		echo "ensure-tools: MinIO does not start:" >&2
+		cat "$work/minio.log" >&2 || true
+		exit 1
+	fi
 fi
