@@ -34,6 +34,14 @@ type HandlerConfig struct {
 	MaxInputBytes int64
 	// MaxOutputBytes caps a guest's stdout. Defaults to 64 MiB.
 	MaxOutputBytes int
+	// MaxResultBytes caps what a job writes through asynq's result writer,
+	// which Redis keeps for the task's retention: an inline job's output
+	// over it fails permanently, naming the S3 output option. Defaults to
+	// 1 MiB.
+	MaxResultBytes int
+	// Access limits the objects jobs may read and write. The zero value
+	// allows every bucket but the guest registry's.
+	Access Access
 	// GuestTimeout bounds one guest run. Defaults to 60 s. A job's asynq
 	// timeout or deadline, when shorter, wins.
 	GuestTimeout time.Duration
@@ -78,6 +86,9 @@ func (c HandlerConfig) withDefaults() HandlerConfig {
 	}
 	if c.MaxOutputBytes <= 0 {
 		c.MaxOutputBytes = 64 << 20
+	}
+	if c.MaxResultBytes <= 0 {
+		c.MaxResultBytes = 1 << 20
 	}
 	if c.GuestTimeout <= 0 {
 		c.GuestTimeout = 60 * time.Second
@@ -214,6 +225,16 @@ func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs
 	if err != nil {
 		return permanent(err)
 	}
+	if p.Input != "" {
+		if err := h.checkInput(in); err != nil {
+			return permanent(err)
+		}
+	}
+	if hasOut {
+		if err := h.checkOutput(out); err != nil {
+			return permanent(err)
+		}
+	}
 
 	if hasOut && taskID != "" {
 		info, err := h.cfg.Store.Stat(ctx, out)
@@ -270,7 +291,7 @@ func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs
 	}
 
 	if !hasOut {
-		return writeResult(t, res.Stdout)
+		return h.writeResult(t, res.Stdout)
 	}
 	ct := "application/json"
 	if v := p.Params["content_type"]; v != "" {
@@ -316,11 +337,18 @@ func (h *Handler) writeSummary(t *asynq.Task, sum Summary) error {
 	if err != nil {
 		return permanent(err)
 	}
-	return writeResult(t, b)
+	return h.writeResult(t, b)
 }
 
-// writeResult stores b as the job's result (kept for the task's retention).
-func writeResult(t *asynq.Task, b []byte) error {
+// ErrResultTooLarge means a result is over HandlerConfig.MaxResultBytes.
+var ErrResultTooLarge = errors.New("result too large for Redis")
+
+// writeResult stores b as the job's result (kept in Redis for the task's
+// retention).
+func (h *Handler) writeResult(t *asynq.Task, b []byte) error {
+	if len(b) > h.cfg.MaxResultBytes {
+		return permanent(fmt.Errorf("%w: the guest wrote %d bytes, more than the %d a result may hold; give the job an S3 \"output\" (s3://bucket/key) to write it there", ErrResultTooLarge, len(b), h.cfg.MaxResultBytes))
+	}
 	w := t.ResultWriter()
 	if w == nil {
 		return nil
