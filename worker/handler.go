@@ -65,6 +65,9 @@ type BatchRecorder interface {
 	Canceled(ctx context.Context, batchID string) (bool, error)
 	// Finished records a job's final outcome. It may be called more than
 	// once for the same item (at-least-once delivery); later calls are no-ops.
+	// An outcome for an item the batch holds under another task id, or for
+	// a batch that does not exist, is refused with an error wrapping
+	// jobs.ErrNotBatchItem or jobs.ErrBatchNotFound.
 	Finished(ctx context.Context, batchID string, out BatchOutcome) error
 }
 
@@ -199,6 +202,11 @@ func (h *Handler) recordBatch(ctx context.Context, p *jobs.Payload, taskID strin
 		return jobErr
 	}
 	if err := h.cfg.Batches.Finished(ctx, p.Batch, out); err != nil {
+		if errors.Is(err, jobs.ErrNotBatchItem) || errors.Is(err, jobs.ErrBatchNotFound) {
+			// A payload naming a batch it was not planned by: the batch is
+			// left alone and the job fails, whatever it did.
+			return permanent(fmt.Errorf("job claims batch %s: %w", p.Batch, err))
+		}
 		// Retried either way (recording is idempotent): a failure the batch
 		// does not know about would leave it unfinished forever.
 		if jobErr != nil {
