@@ -57,8 +57,8 @@ export interface EnqueueOptions {
   retention?: number;
   /** The task's id instead of a random UUID v4. */
   taskId?: string;
-  /** Add the task to this aggregation group. */
-  group?: string;
+  /** Refused with InvalidOptionError: no wasmjobs worker aggregates groups. */
+  group?: never;
 }
 
 /** What an enqueue returns. */
