@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -68,10 +69,8 @@ func (s BatchSpec) WithDefaults() (BatchSpec, error) {
 	if err != nil {
 		return s, fmt.Errorf("%w: batch input: %w", ErrInvalidPayload, err)
 	}
-	if s.Include != "" {
-		if _, err := path.Match(s.Include, ""); err != nil {
-			return s, fmt.Errorf("%w: include glob %q: %w", ErrInvalidPayload, s.Include, err)
-		}
+	if err := ValidateInclude(s.Include); err != nil {
+		return s, err
 	}
 	if s.MaxSize < 0 {
 		return s, fmt.Errorf("%w: max size %d is negative", ErrInvalidPayload, s.MaxSize)
@@ -98,6 +97,20 @@ func (s BatchSpec) WithDefaults() (BatchSpec, error) {
 		return s, fmt.Errorf("%w: batch output %s lies under its input %s: a rerun would process the results", ErrInvalidPayload, s.Output, s.Input)
 	}
 	return s, nil
+}
+
+// ValidateInclude checks an include glob: path.Match syntax, which the
+// planner matches keys with (the Node client ports the same check; both
+// are tested with testdata/include_vectors.json). Empty is valid.
+func ValidateInclude(glob string) error {
+	if !utf8.ValidString(glob) {
+		return fmt.Errorf("%w: include glob %q: not valid UTF-8", ErrInvalidPayload, glob)
+	}
+	// path.Match checks the whole pattern even when the name cannot match.
+	if _, err := path.Match(glob, ""); err != nil {
+		return fmt.Errorf("%w: include glob %q: %w", ErrInvalidPayload, glob, err)
+	}
+	return nil
 }
 
 func validBatchID(id string) bool {
