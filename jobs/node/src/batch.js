@@ -112,5 +112,6 @@ export function decodeBatchStatus(id, h) {
     manifestWritten: h.manifest === '1',
     started: new Date(num('started')),
     finished: h.finished ? new Date(num('finished')) : null,
+    ...(h.error ? { error: h.error } : {}),
   };
 }

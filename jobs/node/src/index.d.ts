@@ -198,6 +198,8 @@ export interface BatchStatus {
   manifestWritten: boolean;
   started: Date;
   finished: Date | null;
+  /** Why the batch ended without running, when the planner refused it. */
+  error?: string;
 }
 
 export class BatchNotFoundError extends WasmjobsError {
