@@ -1,8 +1,10 @@
 package batch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/hibiken/asynq"
@@ -31,9 +33,12 @@ func (h *PlanHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	st, err := h.Client.CreateBatch(ctx, spec)
 	if err != nil {
-		return fmt.Errorf("batch plan: %w: %w", err, asynq.SkipRetry)
+		return h.refuse(ctx, spec, err)
 	}
 	res, err := Plan(ctx, h.Client, h.Store, st.Spec, h.Config)
+	if errors.Is(err, jobs.ErrInvalidPayload) {
+		return h.refuse(ctx, st.Spec, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -41,4 +46,27 @@ func (h *PlanHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return EnsureManifest(ctx, h.Client, h.Store, st.ID)
 	}
 	return nil
+}
+
+// refuse ends the plan of a batch that cannot run. A spec the Go client
+// would have refused can still arrive (from another producer, or an older
+// one); its batch ends failed with the reason instead of running forever.
+// Only the batch whose record holds this very spec is failed: a plan task
+// naming someone else's batch id changes nothing.
+func (h *PlanHandler) refuse(ctx context.Context, spec jobs.BatchSpec, err error) error {
+	if errors.Is(err, jobs.ErrInvalidPayload) && spec.ID != "" {
+		st, serr := h.Client.BatchStatus(ctx, spec.ID)
+		if serr == nil && sameSpec(st.Spec, spec) {
+			if ferr := h.Client.FailBatch(ctx, spec.ID, err.Error()); ferr != nil {
+				return fmt.Errorf("batch plan: %w (refusing it: %w)", ferr, err)
+			}
+		}
+	}
+	return fmt.Errorf("batch plan: %w: %w", err, asynq.SkipRetry)
+}
+
+func sameSpec(a, b jobs.BatchSpec) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
 }

@@ -56,6 +56,10 @@ func Plan(ctx context.Context, c *jobs.Client, store Lister, spec jobs.BatchSpec
 	if err != nil {
 		return PlanResult{}, err
 	}
+	// An invalid glob would match nothing, silently.
+	if err := jobs.ValidateInclude(spec.Include); err != nil {
+		return PlanResult{}, err
+	}
 	// Listing runs ahead of enqueueing by a couple of chunks, so the two
 	// round trips overlap while memory stays bounded.
 	chunks := make(chan []blob.ObjectInfo, 2)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"net/http"
 	"strings"
 	"time"
 
@@ -111,6 +110,16 @@ func toInfo(oi minio.ObjectInfo) ObjectInfo {
 }
 
 // translate maps S3 "not found" answers to ErrNotFound.
+//
+// # Notes
+//
+// Only an answer from an S3 server counts as not found. minio-go invents a
+// NoSuchKey or NoSuchBucket code for any 404 whose body is not an S3 error
+// document, so a proxy or load balancer answering a bare 404 (a route
+// missing, a backend restarting) would look like a missing object and
+// archive every job. An S3 server names its request: the RequestId of the
+// error document, or the x-amz-request-id header on a HEAD, whose answer
+// has no body. A 404 without one is an ordinary, retryable failure.
 func translate(op string, u jobs.ObjectURL, err error) error {
 	if err == nil {
 		return nil
@@ -118,12 +127,12 @@ func translate(op string, u jobs.ObjectURL, err error) error {
 	resp := minio.ToErrorResponse(err)
 	switch resp.Code {
 	case "NoSuchKey", "NoSuchBucket":
+		if resp.RequestID == "" && resp.HostID == "" {
+			return fmt.Errorf("%s %s: HTTP %d that names no S3 request (a proxy's answer?), will retry: %w", op, u, resp.StatusCode, err)
+		}
 		return fmt.Errorf("%s %s: %w (%s)", op, u, ErrNotFound, resp.Code)
 	case "KeyTooLongError", "InvalidObjectName", "XMinioInvalidObjectName", "EntityTooLarge":
 		return fmt.Errorf("%s %s: %w: %s (%s)", op, u, ErrInvalidObject, resp.Message, resp.Code)
-	}
-	if resp.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%s %s: %w", op, u, ErrNotFound)
 	}
 	return fmt.Errorf("%s %s: %w", op, u, err)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strconv"
@@ -494,5 +495,50 @@ func TestPingMinIOBadCredentials(t *testing.T) {
 	}
 	if err := s.Ping(testContext(t)); err == nil {
 		t.Error("ping with a wrong secret key succeeded")
+	}
+}
+
+// TestBare404IsNotNotFound: a proxy's bodyless 404 (no S3 error document,
+// no S3 request id) must not read as "object missing", which archives the
+// job; an S3 error document with its request id still does.
+func TestBare404IsNotNotFound(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/real-missing") {
+			w.Header().Set("Content-Type", "application/xml")
+			w.Header().Set("x-amz-request-id", "17F0A2B3C4D5E6F7")
+			w.WriteHeader(http.StatusNotFound)
+			if r.Method != http.MethodHead {
+				fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>real-missing</Key><RequestId>17F0A2B3C4D5E6F7</RequestId></Error>`)
+			}
+			return
+		}
+		w.WriteHeader(http.StatusNotFound) // what a proxy without a route answers
+	}))
+	t.Cleanup(srv.Close)
+	s, err := blob.New(blob.Config{Endpoint: strings.TrimPrefix(srv.URL, "http://"), AccessKey: "a", SecretKey: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t)
+	bare := jobs.ObjectURL{Bucket: "data", Key: "in/a.png"}
+	if _, err := s.Stat(ctx, bare); err == nil || errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("stat on a bare 404 = %v, want a retryable error, not ErrNotFound", err)
+	}
+	if _, _, err := s.Get(ctx, bare, -1); err == nil || errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("get on a bare 404 = %v, want a retryable error, not ErrNotFound", err)
+	}
+	for it, err := range s.List(ctx, jobs.ObjectURL{Bucket: "data", Key: "in/"}) {
+		if err == nil || errors.Is(err, blob.ErrNotFound) {
+			t.Errorf("list on a bare 404 = %v, %v; want a retryable error", it, err)
+		}
+		break
+	}
+	real := jobs.ObjectURL{Bucket: "data", Key: "real-missing"}
+	if _, err := s.Stat(ctx, real); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("stat on an S3 404 = %v, want ErrNotFound", err)
+	}
+	if _, _, err := s.Get(ctx, real, -1); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("get on an S3 NoSuchKey = %v, want ErrNotFound", err)
 	}
 }

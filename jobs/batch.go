@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -68,10 +69,8 @@ func (s BatchSpec) WithDefaults() (BatchSpec, error) {
 	if err != nil {
 		return s, fmt.Errorf("%w: batch input: %w", ErrInvalidPayload, err)
 	}
-	if s.Include != "" {
-		if _, err := path.Match(s.Include, ""); err != nil {
-			return s, fmt.Errorf("%w: include glob %q: %w", ErrInvalidPayload, s.Include, err)
-		}
+	if err := ValidateInclude(s.Include); err != nil {
+		return s, err
 	}
 	if s.MaxSize < 0 {
 		return s, fmt.Errorf("%w: max size %d is negative", ErrInvalidPayload, s.MaxSize)
@@ -98,6 +97,20 @@ func (s BatchSpec) WithDefaults() (BatchSpec, error) {
 		return s, fmt.Errorf("%w: batch output %s lies under its input %s: a rerun would process the results", ErrInvalidPayload, s.Output, s.Input)
 	}
 	return s, nil
+}
+
+// ValidateInclude checks an include glob: path.Match syntax, which the
+// planner matches keys with (the Node client ports the same check; both
+// are tested with testdata/include_vectors.json). Empty is valid.
+func ValidateInclude(glob string) error {
+	if !utf8.ValidString(glob) {
+		return fmt.Errorf("%w: include glob %q: not valid UTF-8", ErrInvalidPayload, glob)
+	}
+	// path.Match checks the whole pattern even when the name cannot match.
+	if _, err := path.Match(glob, ""); err != nil {
+		return fmt.Errorf("%w: include glob %q: %w", ErrInvalidPayload, glob, err)
+	}
+	return nil
 }
 
 func validBatchID(id string) bool {
@@ -177,6 +190,9 @@ type BatchStatus struct {
 	ManifestWritten bool      `json:"manifest_written"`
 	Started         time.Time `json:"started"`
 	Finished        time.Time `json:"finished,omitzero"`
+	// Error says why the batch ended without running its items, when the
+	// planner refused it (see FailBatch).
+	Error string `json:"error,omitempty"`
 }
 
 // Remaining is the number of items not yet in a final state.
@@ -250,10 +266,32 @@ func (c *Client) BatchStatus(ctx context.Context, id string) (*BatchStatus, erro
 	st.Canceled, st.Skipped, st.Bytes = num("canceled"), num("skipped"), num("bytes")
 	st.Listed, st.Cancel, st.ManifestWritten = h["listed"] == "1", h["cancel"] == "1", h["manifest"] == "1"
 	st.Started = time.UnixMilli(num("started"))
+	st.Error = h["error"]
 	if f := num("finished"); f > 0 {
 		st.Finished = time.UnixMilli(f)
 	}
 	return st, nil
+}
+
+// failBatchScript ends an unfinished batch with a reason. KEYS: record.
+// ARGV: reason, now. Returns 1, or 0 when there is no such batch or it had
+// finished.
+var failBatchScript = redis.NewScript(`
+if redis.call("HEXISTS", KEYS[1], "spec") == 0 or redis.call("HEXISTS", KEYS[1], "finished") == 1 then
+	return 0
+end
+redis.call("HSET", KEYS[1], "error", ARGV[1], "listed", "1", "finished", ARGV[2])
+return 1
+`)
+
+// FailBatch ends a batch that cannot run (its spec is invalid, say) with
+// the reason, instead of leaving it running forever. Items already
+// enqueued keep running; a finished or missing batch is left alone.
+func (c *Client) FailBatch(ctx context.Context, id, reason string) error {
+	if err := failBatchScript.Run(ctx, c.rdb, []string{batchKey(id)}, reason, time.Now().UnixMilli()).Err(); err != nil {
+		return fmt.Errorf("jobs: fail batch %s: %w", id, err)
+	}
+	return nil
 }
 
 // SetBatchManifestWritten records that the batch's manifest exists.

@@ -60,28 +60,32 @@ end
 return 1
 `)
 
-// finishItemScript records a final state, once. KEYS: record, status,
-// items. ARGV: key, state, item JSON, now. Returns 0 (already final), 1, or
-// 2 (this call finished the batch).
+// finishItemScript records a final state, once, for an item the batch
+// holds with the same task id: a job cannot report on an item that is not
+// its own. KEYS: record, status, items. ARGV: key, state, item JSON, now.
+// Returns 0 (already final), 1, 2 (this call finished the batch), -1 (the
+// batch has no such item yet), -2 (the item belongs to another task) or -3
+// (no such batch).
 var finishItemScript = redis.NewScript(finishedCheck + `
+if redis.call("HEXISTS", KEYS[1], "spec") == 0 then
+	return -3
+end
 local cur = redis.call("HGET", KEYS[2], ARGV[1])
-if cur and cur ~= "pending" then
+if not cur then
+	return -1
+end
+local old = redis.call("HGET", KEYS[3], ARGV[1])
+local o = old and cjson.decode(old) or {}
+local n = cjson.decode(ARGV[3])
+if type(o.task_id) ~= "string" or o.task_id == "" or o.task_id ~= n.task_id then
+	return -2
+end
+if cur ~= "pending" then
 	return 0
 end
-if not cur then
-	redis.call("HINCRBY", KEYS[1], "enqueued", 1)
-end
 redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
-local old = redis.call("HGET", KEYS[3], ARGV[1])
-if old then
-	local o = cjson.decode(old)
-	local n = cjson.decode(ARGV[3])
-	if (n.task_id == nil or n.task_id == "") and o.task_id then n.task_id = o.task_id end
-	if (n.output == nil or n.output == "") and o.output then n.output = o.output end
-	redis.call("HSET", KEYS[3], ARGV[1], cjson.encode(n))
-else
-	redis.call("HSET", KEYS[3], ARGV[1], ARGV[3])
-end
+if (n.output == nil or n.output == "") and o.output then n.output = o.output end
+redis.call("HSET", KEYS[3], ARGV[1], cjson.encode(n))
 redis.call("HINCRBY", KEYS[1], ARGV[2], 1)
 if finished(KEYS[1]) then return 2 end
 return 1
@@ -153,14 +157,38 @@ func (c *Client) MarkBatchItems(ctx context.Context, id string, items []BatchIte
 	return nil
 }
 
+// Errors of [Client.FinishBatchItem].
+var (
+	// ErrNotBatchItem means the batch holds the item under another task id:
+	// the report does not come from the item's job.
+	ErrNotBatchItem = errors.New("not this batch's item")
+	// ErrBatchItemUnknown means the batch has no record of the item (yet:
+	// the planner records an item just after enqueueing its job).
+	ErrBatchItemUnknown = errors.New("batch has no such item")
+)
+
 // FinishBatchItem records an item's final state (done, failed or
 // canceled). It is idempotent: a second report of the same item changes
 // nothing. finished is true when this call completed the batch.
+//
+// Only the item's own job can report: it.TaskID must be the task id the
+// batch recorded for it.Key, else the error wraps ErrNotBatchItem (or
+// ErrBatchItemUnknown, or ErrBatchNotFound).
 func (c *Client) FinishBatchItem(ctx context.Context, id string, it BatchItem) (finished bool, err error) {
 	js, _ := json.Marshal(it)
 	n, err := finishItemScript.Run(ctx, c.rdb, batchKeys(id), it.Key, it.Status, js, time.Now().UnixMilli()).Int64()
-	if err != nil {
+	switch {
+	case err != nil:
 		return false, fmt.Errorf("jobs: batch %s: finish %s: %w", id, it.Key, err)
+	case n == -1 && !strings.HasPrefix(it.TaskID, id+"-"):
+		// Not an id ItemTaskID makes, so no planner will record the item.
+		return false, fmt.Errorf("jobs: batch %s: task %s is not the job of any item: %w", id, it.TaskID, ErrNotBatchItem)
+	case n == -1:
+		return false, fmt.Errorf("jobs: batch %s: %s: %w", id, it.Key, ErrBatchItemUnknown)
+	case n == -2:
+		return false, fmt.Errorf("jobs: batch %s: task %s is not the job of item %s: %w", id, it.TaskID, it.Key, ErrNotBatchItem)
+	case n == -3:
+		return false, fmt.Errorf("jobs: %s: %w", id, ErrBatchNotFound)
 	}
 	return n == 2, nil
 }

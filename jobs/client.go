@@ -56,9 +56,12 @@ var (
 	Retention = asynq.Retention
 	// TaskID sets the job's id instead of a random UUID.
 	TaskID = asynq.TaskID
-	// Group adds the job to an aggregation group.
-	Group = asynq.Group
 )
+
+// ErrGroupUnsupported is returned for a job given asynq's Group option: no
+// wasmjobs worker aggregates groups, so the job would stay "aggregating"
+// forever. It wraps ErrInvalidPayload.
+var ErrGroupUnsupported = fmt.Errorf("%w: the Group option is not supported: no wasmjobs worker aggregates groups, so the job would wait in state \"aggregating\" forever; enqueue it without a group", ErrInvalidPayload)
 
 // TaskInfo describes an enqueued job; it is asynq's type.
 type TaskInfo = asynq.TaskInfo
@@ -125,6 +128,9 @@ func (c *Client) Enqueue(ctx context.Context, taskType string, p Payload, opts .
 func NewTask(taskType string, p Payload, opts ...Option) (*asynq.Task, []Option, error) {
 	if taskType != TypeImage && taskType != TypeText {
 		return nil, nil, fmt.Errorf("%w: task type %q: want %q or %q", ErrInvalidPayload, taskType, TypeImage, TypeText)
+	}
+	if hasOption(opts, asynq.GroupOpt) {
+		return nil, nil, ErrGroupUnsupported
 	}
 	body, err := p.Encode()
 	if err != nil {

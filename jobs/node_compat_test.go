@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -127,7 +128,7 @@ func (o compatOptions) goOptions() []jobs.Option {
 		opts = append(opts, jobs.TaskID(o.TaskID))
 	}
 	if o.Group != "" {
-		opts = append(opts, jobs.Group(o.Group))
+		opts = append(opts, asynq.Group(o.Group)) // refused by both clients
 	}
 	return opts
 }
@@ -213,11 +214,6 @@ func TestNodeClientWritesWhatAsynqWrites(t *testing.T) {
 			Options: compatOptions{ProcessAt: ptr(hourAhead), Unique: ptr(600_000)}},
 		{Name: "past process-at enqueues now", Type: jobs.TypeText, Job: compatJob{Guest: "wordcount", Input: "s3://data/past.txt"},
 			Options: compatOptions{ProcessAt: ptr(time.Now().Add(-time.Hour).UnixMilli())}},
-		{Name: "grouped", Type: jobs.TypeText, Job: compatJob{Guest: "wordcount", Input: "s3://data/g1.txt"}, Options: compatOptions{Group: "g1"}},
-		{Name: "grouped unique", Type: jobs.TypeText, Job: compatJob{Guest: "wordcount", Input: "s3://data/g2.txt"},
-			Options: compatOptions{Group: "g1", Unique: ptr(120_000), Queue: "q2"}},
-		{Name: "grouped and scheduled", Type: jobs.TypeText, Job: compatJob{Guest: "wordcount", Input: "s3://data/g3.txt"},
-			Options: compatOptions{Group: "g2", ProcessAt: ptr(hourAhead)}},
 	}
 	for i := range cases {
 		cases[i].Options.TaskID = fmt.Sprintf("compat-%02d", i)
@@ -230,10 +226,20 @@ func TestNodeClientWritesWhatAsynqWrites(t *testing.T) {
 		}
 		wantState[c.Name] = info.State
 	}
+	// Both clients refuse groups: no worker aggregates them, so a grouped
+	// job would stay "aggregating" forever.
+	grouped := compatCase{Name: "grouped", Type: jobs.TypeText, Job: compatJob{Guest: "wordcount", Input: "s3://data/g1.txt"},
+		Options: compatOptions{Group: "g1", TaskID: "compat-grouped"}}
+	if _, err := goClient.Enqueue(ctx, grouped.Type, grouped.Job.payload(t), grouped.Options.goOptions()...); !errors.Is(err, jobs.ErrGroupUnsupported) {
+		t.Errorf("Go enqueue with a group: %v, want ErrGroupUnsupported", err)
+	}
 	// The Node client must also refuse what asynq refuses, with its own errors.
-	again := []compatCase{cases[0], cases[8]}
+	again := []compatCase{cases[0], cases[8], grouped}
 	again[1].Options.TaskID = "compat-other-id"
 	out := runCompatEnqueue(t, node, viaNode, append(cases, again...))
+	if r := out.Results[len(cases)+2]; r.Name != "InvalidOptionError" || !strings.Contains(r.Error, "group option is not supported") {
+		t.Errorf("Node enqueue with a group: %+v, want InvalidOptionError", r)
+	}
 	if r := out.Results[len(cases)]; r.Name != "TaskIdConflictError" {
 		t.Errorf("second enqueue with the same task id: %+v, want TaskIdConflictError", r)
 	}

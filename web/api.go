@@ -140,6 +140,11 @@ func (s *Server) postJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeInvalidPayload, fmt.Sprintf("type %q: want image or text", req.Type))
 		return
 	}
+	if req.Job.Batch != "" {
+		// Only a batch's planner makes its jobs; POST /api/v1/batches.
+		writeError(w, http.StatusBadRequest, codeInvalidPayload, `job field "batch" is set only by a batch's planner; start a batch with POST /api/v1/batches`)
+		return
+	}
 	opts, err := req.Options.asynq()
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalidPayload, "options: "+err.Error())

@@ -34,6 +34,14 @@ type HandlerConfig struct {
 	MaxInputBytes int64
 	// MaxOutputBytes caps a guest's stdout. Defaults to 64 MiB.
 	MaxOutputBytes int
+	// MaxResultBytes caps what a job writes through asynq's result writer,
+	// which Redis keeps for the task's retention: an inline job's output
+	// over it fails permanently, naming the S3 output option. Defaults to
+	// 1 MiB.
+	MaxResultBytes int
+	// Access limits the objects jobs may read and write. The zero value
+	// allows every bucket but the guest registry's.
+	Access Access
 	// GuestTimeout bounds one guest run. Defaults to 60 s. A job's asynq
 	// timeout or deadline, when shorter, wins.
 	GuestTimeout time.Duration
@@ -57,6 +65,9 @@ type BatchRecorder interface {
 	Canceled(ctx context.Context, batchID string) (bool, error)
 	// Finished records a job's final outcome. It may be called more than
 	// once for the same item (at-least-once delivery); later calls are no-ops.
+	// An outcome for an item the batch holds under another task id, or for
+	// a batch that does not exist, is refused with an error wrapping
+	// jobs.ErrNotBatchItem or jobs.ErrBatchNotFound.
 	Finished(ctx context.Context, batchID string, out BatchOutcome) error
 }
 
@@ -78,6 +89,9 @@ func (c HandlerConfig) withDefaults() HandlerConfig {
 	}
 	if c.MaxOutputBytes <= 0 {
 		c.MaxOutputBytes = 64 << 20
+	}
+	if c.MaxResultBytes <= 0 {
+		c.MaxResultBytes = 1 << 20
 	}
 	if c.GuestTimeout <= 0 {
 		c.GuestTimeout = 60 * time.Second
@@ -188,6 +202,11 @@ func (h *Handler) recordBatch(ctx context.Context, p *jobs.Payload, taskID strin
 		return jobErr
 	}
 	if err := h.cfg.Batches.Finished(ctx, p.Batch, out); err != nil {
+		if errors.Is(err, jobs.ErrNotBatchItem) || errors.Is(err, jobs.ErrBatchNotFound) {
+			// A payload naming a batch it was not planned by: the batch is
+			// left alone and the job fails, whatever it did.
+			return permanent(fmt.Errorf("job claims batch %s: %w", p.Batch, err))
+		}
 		// Retried either way (recording is idempotent): a failure the batch
 		// does not know about would leave it unfinished forever.
 		if jobErr != nil {
@@ -213,6 +232,16 @@ func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs
 	out, hasOut, err := h.outputURL(p, in)
 	if err != nil {
 		return permanent(err)
+	}
+	if p.Input != "" {
+		if err := h.checkInput(in); err != nil {
+			return permanent(err)
+		}
+	}
+	if hasOut {
+		if err := h.checkOutput(out); err != nil {
+			return permanent(err)
+		}
 	}
 
 	if hasOut && taskID != "" {
@@ -270,7 +299,7 @@ func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs
 	}
 
 	if !hasOut {
-		return writeResult(t, res.Stdout)
+		return h.writeResult(t, res.Stdout)
 	}
 	ct := "application/json"
 	if v := p.Params["content_type"]; v != "" {
@@ -316,11 +345,18 @@ func (h *Handler) writeSummary(t *asynq.Task, sum Summary) error {
 	if err != nil {
 		return permanent(err)
 	}
-	return writeResult(t, b)
+	return h.writeResult(t, b)
 }
 
-// writeResult stores b as the job's result (kept for the task's retention).
-func writeResult(t *asynq.Task, b []byte) error {
+// ErrResultTooLarge means a result is over HandlerConfig.MaxResultBytes.
+var ErrResultTooLarge = errors.New("result too large for Redis")
+
+// writeResult stores b as the job's result (kept in Redis for the task's
+// retention).
+func (h *Handler) writeResult(t *asynq.Task, b []byte) error {
+	if len(b) > h.cfg.MaxResultBytes {
+		return permanent(fmt.Errorf("%w: the guest wrote %d bytes, more than the %d a result may hold; give the job an S3 \"output\" (s3://bucket/key) to write it there", ErrResultTooLarge, len(b), h.cfg.MaxResultBytes))
+	}
 	w := t.ResultWriter()
 	if w == nil {
 		return nil

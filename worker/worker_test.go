@@ -37,6 +37,9 @@ type envConfig struct {
 	handler     worker.HandlerConfig
 	concurrency int
 	memoryPages uint32
+	// configure, when set, adjusts the handler's configuration once the
+	// data bucket exists.
+	configure func(hc *worker.HandlerConfig, bucket string)
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
@@ -53,6 +56,9 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		map[string][]byte{"hello": guest.Hello, "wordcount": guest.Wordcount, "misbehave": guesttest.Misbehave})
 	hc := cfg.handler
 	hc.Store, hc.Runtime, hc.Guests = e.store, e.rt, e.guests
+	if cfg.configure != nil {
+		cfg.configure(&hc, e.bucket)
+	}
 	testworker.Start(t, e.redis, hc, cfg.concurrency, nil)
 	if e.client, err = jobs.NewClient(e.redis); err != nil {
 		t.Fatal(err)

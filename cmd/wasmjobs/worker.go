@@ -29,6 +29,10 @@ type runFlags struct {
 	maxInput     int64
 	maxOutput    int
 	nn           nnFlags
+	// Set by registerWorker only; dev runs with the defaults.
+	maxResult   int
+	inputAllow  []string
+	outputAllow []string
 }
 
 func (r *runFlags) register(cmd *cobra.Command) {
@@ -38,6 +42,46 @@ func (r *runFlags) register(cmd *cobra.Command) {
 	f.Int64Var(&r.maxInput, "max-input", 64<<20, "largest input object in bytes")
 	f.IntVar(&r.maxOutput, "max-output", 64<<20, "largest guest output in bytes")
 	r.nn.register(cmd)
+}
+
+// registerWorker adds the flags that limit what producers' jobs may do.
+func (r *runFlags) registerWorker(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.IntVar(&r.maxResult, "max-result", envInt("WASMJOBS_MAX_RESULT", 1<<20), "largest result kept in Redis (inline jobs without an output), in bytes [$WASMJOBS_MAX_RESULT]")
+	f.StringSliceVar(&r.inputAllow, "input-allow", envList("WASMJOBS_INPUT_ALLOW"), "bucket or bucket/prefix jobs may read; repeatable; none means any bucket but the guest bucket [$WASMJOBS_INPUT_ALLOW, comma-separated]")
+	f.StringSliceVar(&r.outputAllow, "output-allow", envList("WASMJOBS_OUTPUT_ALLOW"), "bucket or bucket/prefix jobs may write; repeatable; none means any bucket but the guest bucket [$WASMJOBS_OUTPUT_ALLOW, comma-separated]")
+}
+
+// access parses the allow-lists; the guest bucket is never an output.
+func (r *runFlags) access(guestBucket string) (worker.Access, error) {
+	in, err := worker.ParseAccessList(r.inputAllow)
+	if err != nil {
+		return worker.Access{}, fmt.Errorf("--input-allow: %w", err)
+	}
+	out, err := worker.ParseAccessList(r.outputAllow)
+	if err != nil {
+		return worker.Access{}, fmt.Errorf("--output-allow: %w", err)
+	}
+	for _, o := range out {
+		if o.Bucket == guestBucket {
+			return worker.Access{}, fmt.Errorf("--output-allow %s: jobs never write the guest bucket", o)
+		}
+	}
+	return worker.Access{Inputs: in, Outputs: out}, nil
+}
+
+func envInt(key string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(key)); err == nil {
+		return n
+	}
+	return def
+}
+
+func envList(key string) []string {
+	if v := os.Getenv(key); v != "" {
+		return strings.Split(v, ",")
+	}
+	return nil
 }
 
 // sandboxConfig returns the sandbox's configuration with the WASI-NN host
@@ -83,6 +127,11 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, svc *services, o
 			prefix.Key = outputPrefix
 		}
 	}
+	access, err := r.access(g.guestBucket)
+	if err != nil {
+		nnMod.Close()
+		return nil, err
+	}
 	rt, err := sandbox.New(ctx, scfg)
 	if err != nil {
 		nnMod.Close()
@@ -96,6 +145,8 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, svc *services, o
 		Guests:         guests,
 		MaxInputBytes:  r.maxInput,
 		MaxOutputBytes: r.maxOutput,
+		MaxResultBytes: r.maxResult,
+		Access:         access,
 		GuestTimeout:   r.guestTimeout,
 		OutputPrefix:   prefix,
 		Metrics:        metrics,
@@ -183,6 +234,7 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 		},
 	}
 	rf.register(cmd)
+	rf.registerWorker(cmd)
 	f := cmd.Flags()
 	f.IntVar(&concurrency, "concurrency", 0, "jobs run at once (default 2 × CPUs)")
 	f.StringVar(&queues, "queues", "default=1", "queues to pull from as name=weight,…")

@@ -4,6 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { InvalidPayloadError } from './errors.js';
+import { globError } from './glob.js';
 import { goString, parseObjectURL, TypeImage, TypeText, validateGuestRef, validateJob } from './payload.js';
 
 /** Task type of a batch plan. */
@@ -55,9 +56,9 @@ export function batchSpecWithDefaults(spec) {
   }
   validateGuestRef(s.guest);
   const input = parsePrefix(s.input, 'input');
-  if ((s.include.match(/\[/g) ?? []).length !== (s.include.match(/\]/g) ?? []).length) {
-    throw new InvalidPayloadError(`include glob ${JSON.stringify(s.include)}: syntax error in pattern`);
-  }
+  if (typeof s.include !== 'string') throw new InvalidPayloadError('include glob must be a string');
+  const globErr = globError(s.include);
+  if (globErr) throw new InvalidPayloadError(`include glob ${JSON.stringify(s.include)}: ${globErr}`);
   if (!Number.isSafeInteger(s.maxSize) || s.maxSize < 0) throw new InvalidPayloadError(`max size ${s.maxSize}: want a byte count ≥ 0`);
   if (s.maxRetry !== null && (!Number.isSafeInteger(s.maxRetry) || s.maxRetry < 0)) {
     throw new InvalidPayloadError(`max retry ${s.maxRetry}: want an integer ≥ 0`);
@@ -111,5 +112,6 @@ export function decodeBatchStatus(id, h) {
     manifestWritten: h.manifest === '1',
     started: new Date(num('started')),
     finished: h.finished ? new Date(num('finished')) : null,
+    ...(h.error ? { error: h.error } : {}),
   };
 }

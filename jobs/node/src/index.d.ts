@@ -57,8 +57,8 @@ export interface EnqueueOptions {
   retention?: number;
   /** The task's id instead of a random UUID v4. */
   taskId?: string;
-  /** Add the task to this aggregation group. */
-  group?: string;
+  /** Refused with InvalidOptionError: no wasmjobs worker aggregates groups. */
+  group?: never;
 }
 
 /** What an enqueue returns. */
@@ -198,6 +198,8 @@ export interface BatchStatus {
   manifestWritten: boolean;
   started: Date;
   finished: Date | null;
+  /** Why the batch ended without running, when the planner refused it. */
+  error?: string;
 }
 
 export class BatchNotFoundError extends WasmjobsError {

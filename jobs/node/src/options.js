@@ -58,7 +58,6 @@ export function composeOptions(opts = {}) {
     processAtMs: null,
     retentionMs: 0,
     retentionGiven: given(opts.retention),
-    group: '',
   };
   if (given(opts.queue)) {
     if (typeof opts.queue !== 'string' || isBlank(opts.queue)) {
@@ -88,9 +87,10 @@ export function composeOptions(opts = {}) {
   if (given(opts.processAt)) o.processAtMs = instant('processAt', opts.processAt);
   if (given(opts.processIn)) o.processAtMs = Date.now() + duration('processIn', opts.processIn);
   if (o.retentionGiven) o.retentionMs = duration('retention', opts.retention);
+  // No wasmjobs worker aggregates groups: a grouped job would wait in
+  // state "aggregating" forever (Go: jobs.ErrGroupUnsupported).
   if (given(opts.group)) {
-    if (typeof opts.group !== 'string' || isBlank(opts.group)) throw new InvalidOptionError('group key cannot be empty');
-    o.group = opts.group;
+    throw new InvalidOptionError('wasmjobs: the group option is not supported: no wasmjobs worker aggregates groups, so the job would wait in state "aggregating" forever; enqueue it without a group');
   }
   return o;
 }
@@ -139,7 +139,7 @@ export function planEnqueue(type, payload, o) {
     timeout: seconds(timeoutMs),
     deadline: hasDeadline ? unix(o.deadlineMs) : 0,
     uniqueKey: o.uniqueMs > 0 ? uniqueKey(o.queue, type, payload) : '',
-    groupKey: o.group,
+    groupKey: '',
     retention: seconds(o.retentionMs),
   };
   const now = Date.now();
@@ -155,17 +155,6 @@ export function planEnqueue(type, payload, o) {
       script = 'scheduleCmd';
       keys = [taskKey, qp + 'scheduled'];
       args = [null, String(unix(o.processAtMs)), id];
-    }
-  } else if (o.group !== '') {
-    state = 'aggregating';
-    keys = [taskKey, qp + 'g:' + o.group, qp + 'groups'];
-    if (o.uniqueMs > 0) {
-      script = 'addToGroupUniqueCmd';
-      keys.push(msg.uniqueKey);
-      args = [null, id, String(unix(now)), o.group, String(seconds(o.uniqueMs))];
-    } else {
-      script = 'addToGroupCmd';
-      args = [null, id, String(unix(now)), o.group];
     }
   } else {
     state = 'pending';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  Client, decodeTaskMessage, DuplicateTaskError, encodeTaskMessage, JobFailedError, JobNotDoneError,
+  Client, decodeTaskMessage, DuplicateTaskError, encodeTaskMessage, InvalidOptionError, JobFailedError, JobNotDoneError,
   JobNotFoundError, TaskIdConflictError, TimeoutError, TypeImage, TypeText,
 } from '../src/index.js';
 import { freshDB, needs, rawRedis } from './helpers.mjs';
@@ -68,21 +68,18 @@ describe('client', { skip: needs('redis') }, () => {
     await client.enqueueText(job, { unique: 60_000, queue: 'errs' });
     await assert.rejects(client.enqueueText(job, { unique: 60_000, queue: 'errs' }), DuplicateTaskError);
     await assert.rejects(client.enqueueText(job, { unique: 60_000, queue: 'errs', processIn: 60_000 }), DuplicateTaskError);
-    await assert.rejects(client.enqueueText(job, { unique: 60_000, queue: 'errs', group: 'g' }), DuplicateTaskError);
     // The same job as an image job is another task.
     await client.enqueueImage(job, { unique: 60_000, queue: 'errs' });
   });
 
-  test('scheduled and grouped', async () => {
+  test('scheduled; groups refused', async () => {
     const s = await client.enqueueImage({ guest: 'ocr', input: 's3://scans/1.png' }, { processIn: 3_600_000 });
     assert.equal(s.state, 'scheduled');
     const score = Number(await raw.zscore('asynq:{default}:scheduled', s.id));
     assert.ok(Math.abs(score - (Date.now() / 1000 + 3600)) < 3);
-    const g = await client.enqueueText({ guest: 'hello', data: 'g' }, { group: 'grp', queue: 'gq' });
-    assert.equal(g.state, 'aggregating');
-    assert.equal(await raw.hget(`asynq:{gq}:t:${g.id}`, 'group'), 'grp');
-    assert.ok(await raw.zscore('asynq:{gq}:g:grp', g.id));
-    assert.equal(await raw.sismember('asynq:{gq}:groups', 'grp'), 1);
+    // No worker aggregates groups: a grouped job would never run.
+    await assert.rejects(client.enqueueText({ guest: 'hello', data: 'g' }, { group: 'grp', queue: 'gq' }), InvalidOptionError);
+    assert.equal(await raw.exists('asynq:{gq}:groups'), 0);
   });
 
   test('enqueueMany: per-job results, in order, pipelined', async () => {

@@ -84,7 +84,8 @@ test('jobs and options are checked before Redis', () => {
     [{ queue: ' ' }, /queue name must contain one or more characters/],
     [{ queue: '\u0085' }, /queue name/], // Go's TrimSpace trims U+0085
     [{ taskId: '\t' }, /task ID cannot be empty/],
-    [{ group: '' }, /group key cannot be empty/],
+    [{ group: 'g' }, /group option is not supported/],
+    [{ group: '' }, /group option is not supported/],
     [{ unique: 999 }, /Unique TTL cannot be less than 1s/],
     [{ unique: 0 }, /Unique TTL cannot be less than 1s/],
     [{ maxRetry: 1.5 }, /maxRetry/],
