@@ -148,6 +148,17 @@ func envOr(key, def string) string {
 	return def
 }
 
+// envList splits a comma-separated variable; unset or empty is nil.
+func envList(key string) []string {
+	var out []string
+	for _, v := range strings.Split(os.Getenv(key), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func envBool(key string) bool {
 	b, _ := strconv.ParseBool(os.Getenv(key))
 	return b
