@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -22,6 +23,7 @@ const (
 	codeNotFound        = "not_found"
 	codeReadOnly        = "read_only"
 	codeUnavailable     = "unavailable"
+	codeMediaType       = "unsupported_media_type"
 	maxRequestBodyBytes = 256 << 10
 )
 
@@ -119,7 +121,15 @@ func (s *Server) writeGuard(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// decodeBody reads a JSON request body. It insists on Content-Type
+// application/json: a page elsewhere can send a text/plain form body to us
+// without the browser asking first (no CORS preflight), so JSON in any other
+// media type is refused before it is read.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, codeMediaType, "request body: want Content-Type: application/json")
+		return false
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodyBytes)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()

@@ -1,10 +1,7 @@
 package web
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -12,22 +9,28 @@ import (
 	"time"
 )
 
-const sessionCookie = "wasmjobs_session"
+const (
+	sessionCookie = "wasmjobs_session"
+	sessionTTL    = 12 * time.Hour
+	// maxSessions bounds the session table; when it is full the session
+	// closest to expiry makes room.
+	maxSessions   = 10000
+	maxLoginBytes = 4 << 10
+)
 
-// auth checks tokens in constant time and mints session cookie values: the
-// cookie carries an HMAC of the token, never the token itself.
+// auth checks tokens in constant time and keeps the signed-in browsers'
+// sessions: a cookie carries a random session id, never the token, and the
+// server can revoke it (logout).
 type auth struct {
-	token   []byte
-	session string
+	token    []byte
+	sessions *sessions
 }
 
 func newAuth(token string) *auth {
 	if token == "" {
 		return nil
 	}
-	m := hmac.New(sha256.New, []byte(token))
-	m.Write([]byte("wasmjobs web session v1"))
-	return &auth{token: []byte(token), session: hex.EncodeToString(m.Sum(nil))}
+	return &auth{token: []byte(token), sessions: newSessions(maxSessions, sessionTTL)}
 }
 
 func (a *auth) tokenOK(got string) bool {
@@ -40,7 +43,7 @@ func (a *auth) allowed(r *http.Request) bool {
 		return ok && a.tokenOK(tok)
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		return subtle.ConstantTimeCompare([]byte(c.Value), []byte(a.session)) == 1
+		return a.sessions.valid(c.Value)
 	}
 	return false
 }
@@ -74,8 +77,23 @@ var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
 <label>Token <input type="password" name="token" id="token" autofocus required></label>
 <button type="submit" id="signin">Sign in</button></form></main></body></html>`))
 
+// safeNext keeps a post-login redirect on this site: a path starting with
+// one slash, printable ASCII only (browsers drop tabs and newlines, which
+// turns "/\t/evil.example" into "//evil.example"), no backslash (read as a
+// slash), and no scheme, host or encoded leading slashes. Anything else
+// goes to "/".
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+	if len(next) == 0 || len(next) > 2048 || next[0] != '/' {
+		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || strings.ContainsAny(u.Path, "\\\x00\t\r\n") {
 		return "/"
 	}
 	return next
@@ -86,28 +104,47 @@ func (a *auth) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
+	// The body limit comes before anything parses the form.
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBytes)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "login form: "+http.StatusText(http.StatusRequestEntityTooLarge), http.StatusRequestEntityTooLarge)
+		return
+	}
 	data := struct {
 		Next   string
 		Failed bool
 	}{Next: safeNext(r.FormValue("next"))}
 	if r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 		if a.tokenOK(r.PostFormValue("token")) {
+			id, err := a.sessions.create()
+			if err != nil {
+				http.Error(w, "cannot start a session", http.StatusInternalServerError)
+				return
+			}
 			http.SetCookie(w, &http.Cookie{
-				Name: sessionCookie, Value: a.session, Path: "/", HttpOnly: true, Secure: true,
-				SameSite: http.SameSiteStrictMode, Expires: time.Now().Add(12 * time.Hour),
+				Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: true,
+				SameSite: http.SameSiteStrictMode, Expires: time.Now().Add(sessionTTL),
 			})
 			http.Redirect(w, r, data.Next, http.StatusSeeOther)
 			return
 		}
 		data.Failed = true
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusUnauthorized)
+	} else {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_ = loginPage.Execute(w, data)
 }
 
+// logout revokes the session on the server, not only in the browser, so a
+// copied cookie stops working too.
 func (a *auth) logout(w http.ResponseWriter, r *http.Request) {
+	if a != nil {
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			a.sessions.revoke(c.Value)
+		}
+	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/hibiken/asynq"
 	"github.com/wasmjobs/wasmjobs/batch"
 	"github.com/wasmjobs/wasmjobs/guest"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
@@ -212,5 +213,94 @@ func TestBrowser(t *testing.T) {
 	waitFor("/monitoring/queues/default", "default", "Pending", "Processed")
 	if err := chromedp.Do(bctx, shot("05-dashboard-queue.png")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBrowserCrossSite is the attack in a real browser: the operator runs
+// the token-less loopback server and visits another site, whose page posts
+// a job as text/plain and presses asynqmon's pause. Nothing may happen.
+func TestBrowserCrossSite(t *testing.T) {
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		if os.Getenv(testenv.EnvRequire) == "1" {
+			t.Fatalf("%s not installed (make test installs Debian's chromium)", chromiumPath)
+		}
+		t.Skipf("%s not installed", chromiumPath)
+	}
+	redis := testenv.Redis(t)
+	store, _ := testenv.Store(t)
+	client, err := jobs.NewClient(redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := testenv.Context(t, time.Minute)
+	if _, err := client.EnqueueText(ctx, jobs.Payload{Guest: "hello", Data: []byte("x")}, jobs.Queue("victim")); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := web.New(web.Config{Addr: "localhost:0", Redis: redis, Client: client, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	defer hs.Close()
+	victim := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+
+	evil := http.NewServeMux()
+	evil.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<!doctype html><title>evil</title><script>
+const job = '{"type":"text","job":{"guest":"hello","data":"QWRh"},"options":{"queue":"evil"}}';
+Promise.allSettled([
+  fetch(%[1]q + "/api/v1/jobs", {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"}, body: job}),
+  fetch(%[1]q + "/monitoring/api/queues/victim:pause", {method: "POST", mode: "no-cors"}),
+  fetch(%[1]q + "/monitoring/api/queues/victim/pending_tasks:delete_all", {method: "DELETE", mode: "no-cors"}),
+]).then(() => { document.title = "done"; });
+</script>`, victim)
+	})
+	eln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := &http.Server{Handler: evil, ReadHeaderTimeout: 5 * time.Second}
+	go es.Serve(eln)
+	defer es.Close()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.UserDataDir(t.TempDir()))
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	if err := chromedp.Do(bctx, chromedp.Navigate("http://"+eln.Addr().String()+"/")); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		title, err := chromedp.Run(bctx, chromedp.Title())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if title == "done" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page's requests did not finish (title %q)", title)
+		}
+	}
+	insp := asynq.NewInspector(redis)
+	defer insp.Close()
+	if info, err := insp.GetQueueInfo("evil"); err == nil {
+		t.Errorf("a cross-site page enqueued a job: %+v", info)
+	}
+	info, err := insp.GetQueueInfo("victim")
+	if err != nil || info.Paused || info.Pending != 1 {
+		t.Errorf("victim queue after the cross-site page: %+v, %v; want unpaused with its task", info, err)
 	}
 }

@@ -46,6 +46,12 @@ type Config struct {
 	Insecure bool
 	// ReadOnly disables every write: the API's POSTs and asynqmon's actions.
 	ReadOnly bool
+	// AllowedHosts are the host names, beyond Addr's and (on a loopback or
+	// wildcard bind) localhost, that browsers use to reach the server, such
+	// as the public name behind a reverse proxy. See GuardConfig.
+	AllowedHosts []string
+	// Timeouts bound slow and idle clients; zero fields take the defaults.
+	Timeouts Timeouts
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -101,7 +107,7 @@ func New(cfg Config) (*Server, error) {
 	protected.Handle("/monitoring", http.RedirectHandler("/monitoring/", http.StatusMovedPermanently))
 	s.apiRoutes(protected)
 	s.pageRoutes(protected)
-	s.handler = securityHeaders(mux)
+	s.handler = securityHeaders(Guard(GuardConfig{Addr: cfg.Addr, AllowedHosts: cfg.AllowedHosts, Token: cfg.Token}, mux))
 	return s, nil
 }
 
@@ -114,7 +120,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
-	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.srv = NewHTTPServer(s.handler, s.cfg.Timeouts)
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.cfg.Logger.Error("web server stopped", "err", err)

@@ -199,7 +199,7 @@ func TestServeOps(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "wasmjobs_jobs_total 1\n") })
-	stop, err := serveOps(context.Background(), addr, "ops-token", false, metrics)
+	stop, err := serveOps(context.Background(), addr, "ops-token", false, metrics, web.Timeouts{Idle: 300 * time.Millisecond, Read: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,44 @@ func TestServeOps(t *testing.T) {
 	if c := get("/metrics", "ops-token"); c != http.StatusOK {
 		t.Errorf("/metrics with the token: %d", c)
 	}
-	if _, err := serveOps(context.Background(), ":0", "", false, metrics); !errors.Is(err, web.ErrInsecureBind) {
+	if _, err := serveOps(context.Background(), ":0", "", false, metrics, web.Timeouts{}); !errors.Is(err, web.ErrInsecureBind) {
 		t.Errorf("no token on all interfaces: %v, want ErrInsecureBind", err)
+	}
+
+	// An idle keep-alive connection is closed.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, conn); err != nil {
+		t.Errorf("idle keep-alive connection not closed by the server: %v", err)
+	}
+
+	// Without a token, a rebound name cannot read the metrics.
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := ln.Addr().String()
+	ln.Close()
+	stop2, err := serveOps(context.Background(), open, "", false, metrics, web.Timeouts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop2()
+	for host, want := range map[string]int{"evil.example": http.StatusMisdirectedRequest, "localhost": http.StatusOK, open: http.StatusOK} {
+		req, _ := http.NewRequest("GET", "http://"+open+"/metrics", nil)
+		req.Host = host
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("worker /metrics with Host %s: %d, want %d", host, resp.StatusCode, want)
+		}
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -63,6 +65,10 @@ Every flag marked [$VAR] may also be set through that environment variable.`,
 		newBatchCmd(g),
 		newWebCmd(g),
 	)
+	// Help shows flag defaults, and these two come from the environment:
+	// never print a secret or a URL's password there.
+	f.Lookup("s3-secret-key").DefValue = ""
+	f.Lookup("redis").DefValue = redactURL(g.redisURL)
 	return root
 }
 
@@ -89,7 +95,8 @@ func (g *globalFlags) redisOpt() (asynq.RedisConnOpt, error) {
 	}
 	opt, err := asynq.ParseRedisURI(g.redisURL)
 	if err != nil {
-		return nil, fmt.Errorf("--redis %q: %w", redactURL(g.redisURL), err)
+		// asynq's parse errors quote the whole URL, password included.
+		return nil, fmt.Errorf("--redis %q: %w", redactURL(g.redisURL), scrub(err, g.redisURL, urlPassword(g.redisURL)))
 	}
 	return opt, nil
 }
@@ -148,6 +155,17 @@ func envOr(key, def string) string {
 	return def
 }
 
+// envList splits a comma-separated variable; unset or empty is nil.
+func envList(key string) []string {
+	var out []string
+	for _, v := range strings.Split(os.Getenv(key), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func envBool(key string) bool {
 	b, _ := strconv.ParseBool(os.Getenv(key))
 	return b
@@ -161,14 +179,60 @@ func defaultCacheDir() string {
 	return filepath.Join(dir, "wasmjobs")
 }
 
-// redactURL hides a password in a Redis URL for error messages.
+// redactURL hides the user info of a URL (and a password= query value) for
+// help and error messages.
 func redactURL(s string) string {
 	if i := strings.Index(s, "://"); i >= 0 {
 		if at := strings.LastIndex(s, "@"); at > i {
-			return s[:i+3] + "…@" + s[at+1:]
+			s = s[:i+3] + "…@" + s[at+1:]
 		}
 	}
-	return s
+	return passwordParam.ReplaceAllString(s, "${1}…")
+}
+
+var passwordParam = regexp.MustCompile(`(?i)([?&]password=)[^&#]*`)
+
+// urlPassword returns the password in a URL's user info, "" if none.
+func urlPassword(s string) string {
+	i := strings.Index(s, "://")
+	at := strings.LastIndex(s, "@")
+	if i < 0 || at <= i {
+		return ""
+	}
+	_, pw, _ := strings.Cut(s[i+3:at], ":")
+	return pw
+}
+
+// scrubbedError is an error whose message has secrets cut out; errors.Is
+// and errors.As still see the original.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// scrub returns err with every occurrence of the given URL (redacted) and
+// secrets (raw and percent-decoded) removed from its message.
+func scrub(err error, rawURL string, secrets ...string) error {
+	msg := err.Error()
+	if rawURL != "" {
+		msg = strings.ReplaceAll(msg, rawURL, redactURL(rawURL))
+	}
+	for _, sec := range secrets {
+		if sec == "" {
+			continue
+		}
+		msg = strings.ReplaceAll(msg, sec, "…")
+		if dec, derr := url.PathUnescape(sec); derr == nil && dec != "" {
+			msg = strings.ReplaceAll(msg, dec, "…")
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return &scrubbedError{msg: msg, err: err}
 }
 
 // parseParams turns repeated k=v flags into a map.

@@ -13,6 +13,7 @@ func newWebCmd(g *globalFlags) *cobra.Command {
 		addr     string
 		readOnly bool
 		insecure bool
+		hosts    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "web",
@@ -23,7 +24,13 @@ func newWebCmd(g *globalFlags) *cobra.Command {
   /api/v1        POST jobs and batches, GET batches and tasks
   /metrics       Prometheus: queue sizes and batch progress
   /healthz       process up (never needs the token), /readyz Redis and S3 reachable
-Without a token it only listens on loopback, unless --insecure.`,
+Without a token it only listens on loopback, unless --insecure.
+
+Browsers must reach it under a name it knows (DNS rebinding protection): the
+--addr host, localhost on a loopback or wildcard bind, any IP address, and the
+names in --allowed-hosts (e.g. the public name a reverse proxy forwards with
+its Host header). With a token and no --allowed-hosts any name is accepted.
+Writes from browsers are accepted only from its own pages (same origin).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -34,7 +41,7 @@ Without a token it only listens on loopback, unless --insecure.`,
 			defer svc.client.Close()
 			srv, err := web.New(web.Config{
 				Addr: addr, Redis: svc.redis, Client: svc.client, Store: svc.store,
-				Token: os.Getenv("WASMJOBS_TOKEN"), Insecure: insecure, ReadOnly: readOnly, Logger: slog.Default(),
+				Token: os.Getenv("WASMJOBS_TOKEN"), Insecure: insecure, ReadOnly: readOnly, AllowedHosts: hosts, Logger: slog.Default(),
 			})
 			if err != nil {
 				return err
@@ -51,5 +58,6 @@ Without a token it only listens on loopback, unless --insecure.`,
 	f.StringVar(&addr, "addr", envOr("WASMJOBS_WEB_ADDR", "127.0.0.1:8080"), "listen address [$WASMJOBS_WEB_ADDR]")
 	f.BoolVar(&readOnly, "read-only", false, "no writes: the API's POSTs and the dashboard's actions are refused")
 	f.BoolVar(&insecure, "insecure", false, "allow serving without $WASMJOBS_TOKEN beyond loopback")
+	f.StringSliceVar(&hosts, "allowed-hosts", envList("WASMJOBS_ALLOWED_HOSTS"), "further host names browsers use to reach it, e.g. behind a reverse proxy; * allows any [$WASMJOBS_ALLOWED_HOSTS]")
 	return cmd
 }

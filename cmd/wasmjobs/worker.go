@@ -204,7 +204,7 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 			}
 			defer st.close()
 			if metricsAddr != "" {
-				stop, err := serveOps(ctx, metricsAddr, os.Getenv("WASMJOBS_TOKEN"), insecure, st.metrics.Handler())
+				stop, err := serveOps(ctx, metricsAddr, os.Getenv("WASMJOBS_TOKEN"), insecure, st.metrics.Handler(), web.Timeouts{})
 				if err != nil {
 					return err
 				}
@@ -248,7 +248,9 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 
 // serveOps serves a worker's /metrics (behind the token when one is set)
 // and /healthz. Without a token it binds only to loopback unless insecure.
-func serveOps(ctx context.Context, addr, token string, insecure bool, metrics http.Handler) (stop func(), err error) {
+// It applies the web server's guards (Host check, same-origin writes, body
+// limit) and timeouts (zero fields take the defaults).
+func serveOps(ctx context.Context, addr, token string, insecure bool, metrics http.Handler, timeouts web.Timeouts) (stop func(), err error) {
 	if err := web.CheckBind(addr, token, insecure); err != nil {
 		return nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
@@ -259,7 +261,7 @@ func serveOps(ctx context.Context, addr, token string, insecure bool, metrics ht
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := web.NewHTTPServer(web.Guard(web.GuardConfig{Addr: addr, Token: token}, mux), timeouts)
 	go func() { _ = srv.Serve(ln) }()
 	slog.Info("worker metrics listening", "addr", ln.Addr().String(), "auth", token != "")
 	return func() { _ = srv.Close() }, nil
