@@ -2,6 +2,7 @@ package nn
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"maps"
 	"runtime/debug"
@@ -31,12 +32,16 @@ type Config struct {
 	// MaxLoadBytes caps a guest-supplied model. Defaults to 256 MiB.
 	MaxLoadBytes uint64
 	// MaxContexts caps the live execution contexts of one guest instance.
-	// Defaults to 64.
+	// Defaults to 16 (the OCR guest uses 3).
 	MaxContexts int
-	// MaxGraphs caps the graph handles of one guest instance. Defaults to 64.
+	// MaxGraphs caps the graph handles one guest instance ever gets, unload
+	// or not. Defaults to 16 (the OCR guest uses 4).
 	MaxGraphs int
-	// MaxTensorBytes caps the input bytes one guest instance holds in all
-	// its contexts together. Defaults to 512 MiB.
+	// MaxTensorBytes caps the host memory one guest instance holds through
+	// this module: the inputs set and the outputs computed in all its
+	// contexts, and the models it loaded from its own bytes. A compute whose
+	// outputs would pass it fails with too_large and leaves its context
+	// empty. Defaults to 128 MiB.
 	MaxTensorBytes uint64
 	// MaxDims caps a tensor's rank. Defaults to 8.
 	MaxDims uint32
@@ -57,13 +62,13 @@ func (c Config) WithDefaults() Config {
 		c.MaxLoadBytes = 256 << 20
 	}
 	if c.MaxContexts <= 0 {
-		c.MaxContexts = 64
+		c.MaxContexts = 16
 	}
 	if c.MaxGraphs <= 0 {
-		c.MaxGraphs = 64
+		c.MaxGraphs = 16
 	}
 	if c.MaxTensorBytes == 0 {
-		c.MaxTensorBytes = 512 << 20
+		c.MaxTensorBytes = 128 << 20
 	}
 	if c.MaxDims == 0 {
 		c.MaxDims = 8
@@ -85,6 +90,8 @@ type Module struct {
 	reg *registry
 	lim Limits
 	log *slog.Logger
+
+	loadRefused sync.Once // logs the first refused guest-bytes load only
 }
 
 // New creates the module. It checks that every model's file exists and that
@@ -146,7 +153,7 @@ type instanceKey struct{}
 // BeginInstance returns ctx carrying a fresh handle table for one guest
 // instance; release closes the contexts and guest-loaded graphs left in it.
 func (m *Module) BeginInstance(ctx context.Context) (context.Context, func()) {
-	inst := &instance{contexts: map[uint32]*execState{}}
+	inst := &instance{contexts: map[uint32]*execState{}, loadFailed: map[[sha256.Size]byte]error{}}
 	return context.WithValue(ctx, instanceKey{}, inst), func() { inst.release(m.log) }
 }
 
@@ -157,21 +164,40 @@ type instance struct {
 	graphs      []graphRef
 	contexts    map[uint32]*execState
 	nextContext uint32
+	// tensorBytes is what the instance holds through the module, against
+	// Config.MaxTensorBytes: inputs, outputs and guest-loaded models.
 	tensorBytes uint64
-	released    bool
+	// loadFailed remembers guest-supplied models that failed to load, by
+	// digest, so a guest retrying the same bytes gets the error at once.
+	loadFailed map[[sha256.Size]byte]error
+	released   bool
 }
 
 type graphRef struct {
-	g     Graph
-	name  string // registered name; empty for a guest-loaded graph
-	owned bool   // loaded from guest bytes: closed with the instance
-	live  bool   // false after unload
+	g      Graph
+	name   string // registered name; empty for a guest-loaded graph
+	owned  bool   // loaded from guest bytes: closed with the instance
+	live   bool   // false after unload
+	digest [sha256.Size]byte
+	bytes  uint64 // guest model bytes counted in tensorBytes
 }
 
 type execState struct {
-	model  string // registered name, or "guest"
-	exec   ExecContext
-	inputs map[uint32]uint64 // input index → bytes held
+	model       string // registered name, or "guest"
+	spec        Model  // the registered model's settings (zero for "guest")
+	graph       Graph
+	exec        ExecContext
+	inputs      map[uint32]uint64 // input index → bytes held
+	outputBytes uint64            // bytes of the last compute's outputs
+}
+
+// held is what c counts in the instance's tensorBytes.
+func (c *execState) held() uint64 {
+	n := c.outputBytes
+	for _, b := range c.inputs {
+		n += b
+	}
+	return n
 }
 
 func (in *instance) release(log *slog.Logger) {
@@ -320,7 +346,9 @@ func (m *Module) load(ctx context.Context, in *instance, mem Memory, p []uint32)
 		return errf(ErrInvalidArgument, "load: execution target %d: want 0 (cpu) to 3 (auto)", target)
 	}
 	if !m.cfg.AllowLoad {
-		m.log.Info("wasi-nn: a guest called load with its own model bytes, which this worker refuses; register the model by name (--model) or start the worker with --nn-allow-load")
+		m.loadRefused.Do(func() {
+			m.log.Info("wasi-nn: a guest called load with its own model bytes, which this worker refuses; register the model by name (--model) or start the worker with --nn-allow-load (logged once)")
+		})
 		return errf(ErrUnsupported, "load from guest bytes is disabled (--nn-allow-load)")
 	}
 	var backend Backend
@@ -338,17 +366,39 @@ func (m *Module) load(ctx context.Context, in *instance, mem Memory, p []uint32)
 	if len(builders) != 1 {
 		return errf(ErrInvalidArgument, "load: an ONNX model is one builder, got %d", len(builders))
 	}
+	model := builders[0]
+	digest := sha256.Sum256(model)
+	size := uint64(len(model))
+	// The same bytes load once per instance: a guest calling load in a loop
+	// gets its handle back, or the first load's error.
 	in.mu.Lock()
+	if err, ok := in.loadFailed[digest]; ok {
+		in.mu.Unlock()
+		return err
+	}
+	for i, g := range in.graphs {
+		if g.live && g.owned && g.digest == digest {
+			in.mu.Unlock()
+			return writeUint32(mem, graphPtr, uint32(i), "load")
+		}
+	}
 	full := len(in.graphs) >= m.cfg.MaxGraphs
+	over := in.tensorBytes+size > m.cfg.MaxTensorBytes
 	in.mu.Unlock()
 	if full {
 		return errf(ErrBusy, "load: %d graphs per instance", m.cfg.MaxGraphs)
 	}
-	g, err := backend.LoadBytes(ctx, builders[0])
+	if over {
+		return errf(ErrTooLarge, "load: a model of %d bytes would pass the instance's %d bytes of tensors and models", size, m.cfg.MaxTensorBytes)
+	}
+	g, err := backend.LoadBytes(ctx, model)
 	if err != nil {
+		in.mu.Lock()
+		in.loadFailed[digest] = err
+		in.mu.Unlock()
 		return err
 	}
-	id, err := in.addGraph(graphRef{g: g, owned: true}, m.cfg.MaxGraphs)
+	id, err := in.addGraph(graphRef{g: g, owned: true, digest: digest, bytes: size}, m.cfg.MaxGraphs, m.cfg.MaxTensorBytes)
 	if err != nil {
 		_ = g.Close()
 		return err
@@ -394,14 +444,14 @@ func (m *Module) byName(ctx context.Context, in *instance, mem Memory, namePtr, 
 	if err != nil {
 		return err
 	}
-	id, err := in.addGraph(graphRef{g: g, name: name}, m.cfg.MaxGraphs)
+	id, err := in.addGraph(graphRef{g: g, name: name}, m.cfg.MaxGraphs, m.cfg.MaxTensorBytes)
 	if err != nil {
 		return err
 	}
 	return writeUint32(mem, graphPtr, id, "load_by_name")
 }
 
-func (in *instance) addGraph(g graphRef, max int) (uint32, error) {
+func (in *instance) addGraph(g graphRef, max int, maxBytes uint64) (uint32, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.released {
@@ -410,6 +460,10 @@ func (in *instance) addGraph(g graphRef, max int) (uint32, error) {
 	if len(in.graphs) >= max {
 		return 0, errf(ErrBusy, "%d graphs per instance", max)
 	}
+	if in.tensorBytes+g.bytes > maxBytes {
+		return 0, errf(ErrTooLarge, "load: a model of %d bytes would pass the instance's %d bytes of tensors and models", g.bytes, maxBytes)
+	}
+	in.tensorBytes += g.bytes
 	g.live = true
 	in.graphs = append(in.graphs, g)
 	return uint32(len(in.graphs) - 1), nil
@@ -438,10 +492,11 @@ func (m *Module) initExecutionContext(_ context.Context, in *instance, mem Memor
 	id := in.nextContext
 	in.nextContext++
 	model := in.graphs[graph].name
+	spec := m.reg.models[model]
 	if model == "" {
 		model = "guest"
 	}
-	in.contexts[id] = &execState{model: model, exec: exec, inputs: map[uint32]uint64{}}
+	in.contexts[id] = &execState{model: model, spec: spec, graph: in.graphs[graph].g, exec: exec, inputs: map[uint32]uint64{}}
 	return writeUint32(mem, ctxPtr, id, "init_execution_context")
 }
 
@@ -464,6 +519,9 @@ func (m *Module) setInput(_ context.Context, in *instance, mem Memory, p []uint3
 	}
 	t, err := DecodeTensor(mem, tensorPtr, m.lim)
 	if err != nil {
+		return err
+	}
+	if err := c.spec.checkShape(c.model, index, t.Dims); err != nil {
 		return err
 	}
 	n := uint64(len(t.Data))
@@ -489,13 +547,67 @@ func (m *Module) compute(ctx context.Context, in *instance, _ Memory, p []uint32
 	if err != nil {
 		return err
 	}
-	if m.cfg.OnCompute == nil {
-		return c.exec.Compute(ctx)
-	}
+	// The last outputs are replaced: stop counting them.
+	in.mu.Lock()
+	in.tensorBytes -= c.outputBytes
+	c.outputBytes = 0
+	in.mu.Unlock()
 	start := time.Now()
 	err = c.exec.Compute(ctx)
-	m.cfg.OnCompute(c.model, time.Since(start))
-	return err
+	if m.cfg.OnCompute != nil {
+		m.cfg.OnCompute(c.model, time.Since(start))
+	}
+	if err != nil {
+		return err
+	}
+	out := outputBytes(c.exec)
+	in.mu.Lock()
+	total := in.tensorBytes + out
+	if total <= m.cfg.MaxTensorBytes {
+		in.tensorBytes = total
+		c.outputBytes = out
+		in.mu.Unlock()
+		return nil
+	}
+	in.mu.Unlock()
+	return m.emptyContext(in, c, errf(ErrTooLarge,
+		"compute: model %s gave %d output bytes, which would pass the instance's %d bytes of tensors (inputs and outputs of all its contexts); the context's inputs and outputs are dropped",
+		c.model, out, m.cfg.MaxTensorBytes))
+}
+
+// maxOutputs bounds the outputs counted of one context.
+const maxOutputs = 1024
+
+// outputBytes sums the data of every output of the last compute.
+func outputBytes(c ExecContext) uint64 {
+	var n uint64
+	for i := range uint32(maxOutputs) {
+		t, err := c.Output(i)
+		if err != nil {
+			break
+		}
+		n += uint64(len(t.Data))
+	}
+	return n
+}
+
+// emptyContext replaces c's backend context with a fresh one, freeing its
+// inputs and outputs, and returns cause.
+func (m *Module) emptyContext(in *instance, c *execState, cause error) error {
+	_ = c.exec.Close()
+	fresh, err := c.graph.NewContext()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, b := range c.inputs {
+		in.tensorBytes -= b
+	}
+	clear(c.inputs)
+	if err != nil {
+		// Keep a closed context: its calls fail, finalize still works.
+		return cause
+	}
+	c.exec = fresh
+	return cause
 }
 
 func (m *Module) getOutput(_ context.Context, in *instance, mem Memory, p []uint32) error {
@@ -530,9 +642,7 @@ func (m *Module) finalizeExecutionContext(_ context.Context, in *instance, _ Mem
 	c, ok := in.contexts[p[0]]
 	if ok {
 		delete(in.contexts, p[0])
-		for _, n := range c.inputs {
-			in.tensorBytes -= n
-		}
+		in.tensorBytes -= c.held()
 	}
 	in.mu.Unlock()
 	if !ok {

@@ -19,6 +19,29 @@ type Model struct {
 	Backend string
 	// Path is the model file.
 	Path string
+	// MaxShape bounds the inputs guests give the model: MaxShape[i] is the
+	// largest shape of input i, dimension by dimension (a tensor of another
+	// rank is refused). The bound is what keeps ONNX Runtime's outputs and
+	// activations, which no budget sees while a run lasts, in proportion to
+	// what the model's guests need. Inputs without an entry (or a nil one)
+	// are bounded by the module's per-tensor limits only.
+	MaxShape [][]uint32
+}
+
+// checkShape reports whether t fits the model's bound for input index.
+func (m Model) checkShape(name string, index uint32, dims []uint32) error {
+	if uint64(index) >= uint64(len(m.MaxShape)) || m.MaxShape[index] == nil {
+		return nil
+	}
+	limit := m.MaxShape[index]
+	ok := len(dims) == len(limit)
+	for i := 0; ok && i < len(dims); i++ {
+		ok = dims[i] <= limit[i]
+	}
+	if !ok {
+		return errf(ErrTooLarge, "set_input %d: model %s takes shapes up to %v, got %v", index, name, limit, dims)
+	}
+	return nil
 }
 
 // BackendForPath returns the backend name for a model file by its
