@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -92,6 +93,7 @@ type Module struct {
 	log *slog.Logger
 
 	loadRefused sync.Once // logs the first refused guest-bytes load only
+	peakHeld    atomic.Uint64 // the most bytes one instance held, over all instances
 }
 
 // New creates the module. It checks that every model's file exists and that
@@ -154,7 +156,18 @@ type instanceKey struct{}
 // instance; release closes the contexts and guest-loaded graphs left in it.
 func (m *Module) BeginInstance(ctx context.Context) (context.Context, func()) {
 	inst := &instance{contexts: map[uint32]*execState{}, loadFailed: map[[sha256.Size]byte]error{}}
-	return context.WithValue(ctx, instanceKey{}, inst), func() { inst.release(m.log) }
+	return context.WithValue(ctx, instanceKey{}, inst), func() {
+		inst.release(m.log)
+		inst.mu.Lock()
+		peak := inst.peak
+		inst.mu.Unlock()
+		for {
+			old := m.peakHeld.Load()
+			if peak <= old || m.peakHeld.CompareAndSwap(old, peak) {
+				return
+			}
+		}
+	}
 }
 
 // instance is the handle table of one guest instance. A guest instance runs
@@ -167,6 +180,7 @@ type instance struct {
 	// tensorBytes is what the instance holds through the module, against
 	// Config.MaxTensorBytes: inputs, outputs and guest-loaded models.
 	tensorBytes uint64
+	peak        uint64 // the most tensorBytes held at once
 	// loadFailed remembers guest-supplied models that failed to load, by
 	// digest, so a guest retrying the same bytes gets the error at once.
 	loadFailed map[[sha256.Size]byte]error
@@ -451,19 +465,20 @@ func (m *Module) byName(ctx context.Context, in *instance, mem Memory, namePtr, 
 	return writeUint32(mem, graphPtr, id, "load_by_name")
 }
 
-func (in *instance) addGraph(g graphRef, max int, maxBytes uint64) (uint32, error) {
+func (in *instance) addGraph(g graphRef, maxGraphs int, maxBytes uint64) (uint32, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.released {
 		return 0, errf(ErrRuntime, "instance is closed")
 	}
-	if len(in.graphs) >= max {
-		return 0, errf(ErrBusy, "%d graphs per instance", max)
+	if len(in.graphs) >= maxGraphs {
+		return 0, errf(ErrBusy, "%d graphs per instance", maxGraphs)
 	}
 	if in.tensorBytes+g.bytes > maxBytes {
 		return 0, errf(ErrTooLarge, "load: a model of %d bytes would pass the instance's %d bytes of tensors and models", g.bytes, maxBytes)
 	}
 	in.tensorBytes += g.bytes
+	in.peak = max(in.peak, in.tensorBytes)
 	g.live = true
 	in.graphs = append(in.graphs, g)
 	return uint32(len(in.graphs) - 1), nil
@@ -537,6 +552,7 @@ func (m *Module) setInput(_ context.Context, in *instance, mem Memory, p []uint3
 	}
 	in.mu.Lock()
 	in.tensorBytes = in.tensorBytes - c.inputs[index] + n
+	in.peak = max(in.peak, in.tensorBytes)
 	c.inputs[index] = n
 	in.mu.Unlock()
 	return nil
@@ -565,6 +581,7 @@ func (m *Module) compute(ctx context.Context, in *instance, _ Memory, p []uint32
 	total := in.tensorBytes + out
 	if total <= m.cfg.MaxTensorBytes {
 		in.tensorBytes = total
+		in.peak = max(in.peak, total)
 		c.outputBytes = out
 		in.mu.Unlock()
 		return nil
