@@ -3,6 +3,7 @@ package nn
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"log/slog"
 	"maps"
 	"runtime/debug"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 )
 
 // ModuleName is the import module name guests use.
@@ -246,6 +248,7 @@ func (m *Module) Instantiate(ctx context.Context, r wazero.Runtime) error {
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 				stack[0] = uint64(m.call(ctx, name, mod, stack[:nparams], fn))
+				exitIfDone(ctx, mod)
 			}), params, []api.ValueType{i32}).
 			WithParameterNames(paramNames[name]...).
 			Export(name)
@@ -266,6 +269,24 @@ func (m *Module) Instantiate(ctx context.Context, r wazero.Runtime) error {
 	}
 	_, err := b.Instantiate(ctx)
 	return err
+}
+
+// exitIfDone ends the guest when its context ended during a host call, as
+// wazero's WithCloseOnContextDone would at the guest's next instruction:
+// a compute cut short by the deadline is the deadline's doing, and the guest
+// must not get to run on (or exit with a code of its own) past it.
+func exitIfDone(ctx context.Context, mod api.Module) {
+	var code uint32
+	switch err := ctx.Err(); {
+	case err == nil:
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		code = sys.ExitCodeDeadlineExceeded
+	default:
+		code = sys.ExitCodeContextCanceled
+	}
+	_ = mod.CloseWithExitCode(context.WithoutCancel(ctx), code)
+	panic(sys.NewExitError(code))
 }
 
 // unsupported are functions WasmEdge exports that no backend of ours has;
