@@ -94,7 +94,7 @@ type Module struct {
 	lim Limits
 	log *slog.Logger
 
-	loadRefused sync.Once // logs the first refused guest-bytes load only
+	loadRefused sync.Once     // logs the first refused guest-bytes load only
 	peakHeld    atomic.Uint64 // the most bytes one instance held, over all instances
 }
 
