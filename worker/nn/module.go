@@ -597,7 +597,7 @@ func (m *Module) compute(ctx context.Context, in *instance, _ Memory, p []uint32
 	if err != nil {
 		return err
 	}
-	out := outputBytes(c.exec)
+	out := c.exec.OutputBytes()
 	in.mu.Lock()
 	total := in.tensorBytes + out
 	if total <= m.cfg.MaxTensorBytes {
@@ -611,22 +611,6 @@ func (m *Module) compute(ctx context.Context, in *instance, _ Memory, p []uint32
 	return m.emptyContext(in, c, errf(ErrTooLarge,
 		"compute: model %s gave %d output bytes, which would pass the instance's %d bytes of tensors (inputs and outputs of all its contexts); the context's inputs and outputs are dropped",
 		c.model, out, m.cfg.MaxTensorBytes))
-}
-
-// maxOutputs bounds the outputs counted of one context.
-const maxOutputs = 1024
-
-// outputBytes sums the data of every output of the last compute.
-func outputBytes(c ExecContext) uint64 {
-	var n uint64
-	for i := range uint32(maxOutputs) {
-		t, err := c.Output(i)
-		if err != nil {
-			break
-		}
-		n += uint64(len(t.Data))
-	}
-	return n
 }
 
 // emptyContext replaces c's backend context with a fresh one, freeing its

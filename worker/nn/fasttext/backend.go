@@ -210,6 +210,14 @@ func (c *ExecContext) Output(index uint32) (nn.Tensor, error) {
 	return nn.Tensor{}, fmt.Errorf("%w: fasttext has outputs 0 and 1, not %d", nn.ErrInvalidArgument, index)
 }
 
+// OutputBytes is the size of outputs 0 and 1 of the last Compute.
+func (c *ExecContext) OutputBytes() uint64 {
+	if !c.computed {
+		return 0
+	}
+	return uint64(len(c.probs) + len(c.labels))
+}
+
 // Close releases the context's buffers.
 func (c *ExecContext) Close() error {
 	*c = ExecContext{model: c.model}

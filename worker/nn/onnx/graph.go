@@ -232,6 +232,14 @@ func (c *execContext) Output(index uint32) (nn.Tensor, error) {
 	return c.outputs[index], nil
 }
 
+func (c *execContext) OutputBytes() uint64 {
+	var n uint64
+	for _, t := range c.outputs {
+		n += uint64(len(t.Data))
+	}
+	return n
+}
+
 func (c *execContext) Close() error {
 	c.inputs, c.outputs = nil, nil
 	return nil
