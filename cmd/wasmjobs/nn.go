@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -29,6 +30,10 @@ type nnFlags struct {
 	maxBatch     int
 	ortLib       string
 	allowLoad    bool
+	cpuArena     bool
+	maxTensorMiB int
+	maxContexts  int
+	maxGraphs    int
 	// defaults are models registered unless a flag names the same model;
 	// dev fills them with the shipped models.
 	defaults map[string]string
@@ -44,29 +49,60 @@ func (n *nnFlags) register(cmd *cobra.Command) {
 	f.IntVar(&n.maxBatch, "nn-max-batch", 16, "most computes merged into one run")
 	f.StringVar(&n.ortLib, "onnxruntime-lib", envOr("ONNXRUNTIME_LIB", onnx.DefaultLibraryPath), "ONNX Runtime shared library, loaded on the first ONNX model [$ONNXRUNTIME_LIB]")
 	f.BoolVar(&n.allowLoad, "nn-allow-load", false, "let guests load models from their own bytes (WASI-NN load)")
+	f.BoolVar(&n.cpuArena, "nn-cpu-arena", false, "keep ONNX Runtime's CPU memory arena (faster, but the worker keeps the peak memory of its largest run for good)")
+	f.IntVar(&n.maxTensorMiB, "nn-max-tensor-mib", 128, "MiB of tensors (inputs and outputs) and guest-loaded models one guest instance may hold")
+	f.IntVar(&n.maxContexts, "nn-max-contexts", 16, "live WASI-NN execution contexts per guest instance")
+	f.IntVar(&n.maxGraphs, "nn-max-graphs", 16, "WASI-NN graph handles per guest instance")
 }
 
-// modelMap merges defaults, --models-config and --model, later winning.
+// modelEntry is one model of --models-config: a path, or an object with the
+// path and the largest input shapes guests may give it.
+type modelEntry struct {
+	Path     string     `json:"path"`
+	MaxShape [][]uint32 `json:"max_shape"`
+}
+
+func (e *modelEntry) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &e.Path); err == nil {
+		return nil
+	}
+	type plain modelEntry
+	var p plain
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return fmt.Errorf(`want "path" or {"path": "...", "max_shape": [[d0, d1, ...], ...]}: %w`, err)
+	}
+	*e = modelEntry(p)
+	return nil
+}
+
+// modelMap merges defaults, --models-config and --model, later winning. A
+// model without a max_shape of its own gets the shipped bound of its file,
+// if it is a shipped model (shippedMaxShapes).
 func (n *nnFlags) modelMap() (map[string]nn.Model, error) {
-	paths := maps.Clone(n.defaults)
-	if paths == nil {
-		paths = map[string]string{}
+	entries := map[string]modelEntry{}
+	for name, p := range n.defaults {
+		entries[name] = modelEntry{Path: p}
 	}
 	if n.modelsConfig != "" {
 		b, err := os.ReadFile(n.modelsConfig)
 		if err != nil {
 			return nil, fmt.Errorf("--models-config: %w", err)
 		}
-		var m map[string]string
+		var m map[string]modelEntry
 		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("--models-config %s: want a JSON object of name to path: %w", n.modelsConfig, err)
+			return nil, fmt.Errorf("--models-config %s: want a JSON object of name to path or {\"path\", \"max_shape\"}: %w", n.modelsConfig, err)
 		}
 		base := filepath.Dir(n.modelsConfig)
-		for name, p := range m {
-			if !filepath.IsAbs(p) {
-				p = filepath.Join(base, p)
+		for name, e := range m {
+			if e.Path == "" {
+				return nil, fmt.Errorf("--models-config %s: model %s has no path", n.modelsConfig, name)
 			}
-			paths[name] = p
+			if !filepath.IsAbs(e.Path) {
+				e.Path = filepath.Join(base, e.Path)
+			}
+			entries[name] = e
 		}
 	}
 	for _, kv := range n.models {
@@ -74,11 +110,14 @@ func (n *nnFlags) modelMap() (map[string]nn.Model, error) {
 		if !ok || name == "" || p == "" {
 			return nil, fmt.Errorf("--model %q: want name=path", kv)
 		}
-		paths[name] = p
+		entries[name] = modelEntry{Path: p}
 	}
-	models := make(map[string]nn.Model, len(paths))
-	for name, p := range paths {
-		models[name] = nn.Model{Path: p}
+	models := make(map[string]nn.Model, len(entries))
+	for name, e := range entries {
+		if e.MaxShape == nil {
+			e.MaxShape = shippedMaxShapes[filepath.Base(e.Path)]
+		}
+		models[name] = nn.Model{Path: e.Path, MaxShape: e.MaxShape}
 	}
 	return models, nil
 }
@@ -94,6 +133,9 @@ func (n *nnFlags) module(_ context.Context, onCompute func(string, time.Duration
 	if n.threads <= 0 {
 		return nil, fmt.Errorf("--nn-threads %d: want at least 1", n.threads)
 	}
+	if n.maxTensorMiB <= 0 || n.maxContexts <= 0 || n.maxGraphs <= 0 {
+		return nil, fmt.Errorf("--nn-max-tensor-mib %d, --nn-max-contexts %d, --nn-max-graphs %d: want each at least 1", n.maxTensorMiB, n.maxContexts, n.maxGraphs)
+	}
 	if n.batchWindow < 0 || n.maxBatch <= 0 {
 		return nil, fmt.Errorf("--nn-batch-window %s, --nn-max-batch %d: want a window ≥ 0 and a batch ≥ 1", n.batchWindow, n.maxBatch)
 	}
@@ -107,6 +149,7 @@ func (n *nnFlags) module(_ context.Context, onCompute func(string, time.Duration
 		IntraOpThreads: n.threads,
 		BatchWindow:    n.batchWindow,
 		MaxBatch:       n.maxBatch,
+		CPUArena:       n.cpuArena,
 	})
 	if err != nil {
 		return nil, err
@@ -123,10 +166,13 @@ func (n *nnFlags) module(_ context.Context, onCompute func(string, time.Duration
 		}
 	}
 	mod, err := nn.New(nn.Config{
-		Models:    models,
-		Backends:  map[string]nn.Backend{onnx.Name: ob, "fasttext": fasttext.New()},
-		AllowLoad: n.allowLoad,
-		OnCompute: onCompute,
+		Models:         models,
+		Backends:       map[string]nn.Backend{onnx.Name: ob, "fasttext": fasttext.New()},
+		AllowLoad:      n.allowLoad,
+		MaxTensorBytes: uint64(n.maxTensorMiB) << 20,
+		MaxContexts:    n.maxContexts,
+		MaxGraphs:      n.maxGraphs,
+		OnCompute:      onCompute,
 	})
 	if err != nil {
 		return nil, err
@@ -145,6 +191,19 @@ var shippedModels = map[string]string{
 	"ocr-rec":  "ch_PP-OCRv4_rec_infer.onnx",
 	"ocr-keys": "ppocr_keys_v1.txt",
 	"langid":   "lid.176.ftz",
+}
+
+// shippedMaxShapes bound the inputs of the shipped models, by file name, to
+// what the ocr guest feeds them with some room: detection pages up to 1312
+// px a side (max_side ≤ 1280; the default 960 gives 992), recognition lines
+// 48 px high and up to 1600 wide (the default rec_max_width), direction
+// checks of 48×192, and up to 8 crops a call for guests that batch. At
+// these bounds one detection run peaks near 300 MiB; at 4096 px it would be
+// several GiB. A models-config entry's max_shape replaces them.
+var shippedMaxShapes = map[string][][]uint32{
+	"ch_PP-OCRv4_det_infer.onnx":          {{1, 3, 1312, 1312}},
+	"ch_ppocr_mobile_v2.0_cls_infer.onnx": {{8, 3, 48, 192}},
+	"ch_PP-OCRv4_rec_infer.onnx":          {{8, 3, 48, 1600}},
 }
 
 // shippedModelPaths returns the shipped models present in dir.

@@ -41,3 +41,34 @@ func TestNNDeviceFlag(t *testing.T) {
 		t.Fatal("--nn-device tpu accepted")
 	}
 }
+
+func TestModelsConfigShapes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "models.json")
+	body := `{"det": "ch_PP-OCRv4_det_infer.onnx", "rec": {"path": "ch_PP-OCRv4_rec_infer.onnx", "max_shape": [[1, 3, 48, 4096]]}, "other": {"path": "x.onnx"}}`
+	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := (&nnFlags{modelsConfig: cfg}).modelMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m["det"].MaxShape; len(got) != 1 || got[0][2] != 1312 {
+		t.Errorf("shipped detection model: max_shape %v, want the shipped bound", got)
+	}
+	if got := m["rec"].MaxShape; len(got) != 1 || got[0][3] != 4096 {
+		t.Errorf("configured max_shape: %v", got)
+	}
+	if got := m["other"].MaxShape; got != nil {
+		t.Errorf("unknown model: max_shape %v, want none", got)
+	}
+	for _, bad := range []string{`{"a": 1}`, `{"a": {"path": "a.onnx", "max_shap": [[1]]}}`, `{"a": {"max_shape": [[1]]}}`} {
+		if err := os.WriteFile(cfg, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := (&nnFlags{modelsConfig: cfg}).modelMap(); err == nil {
+			t.Errorf("models config %s: no error", bad)
+		}
+	}
+}

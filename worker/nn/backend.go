@@ -124,6 +124,9 @@ type ExecContext interface {
 	Compute(ctx context.Context) error
 	// Output returns output number index of the last Compute.
 	Output(index uint32) (Tensor, error)
+	// OutputBytes is the data size of all outputs of the last Compute (0
+	// before one): the host counts it against the instance's budget.
+	OutputBytes() uint64
 	// Close releases the context.
 	Close() error
 }

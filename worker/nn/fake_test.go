@@ -72,4 +72,11 @@ func (c *doublerContext) Output(i uint32) (nn.Tensor, error) {
 	return *c.out, nil
 }
 
+func (c *doublerContext) OutputBytes() uint64 {
+	if c.out == nil {
+		return 0
+	}
+	return uint64(len(c.out.Data))
+}
+
 func (c *doublerContext) Close() error { c.d.open.Add(-1); return nil }

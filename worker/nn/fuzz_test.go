@@ -100,5 +100,9 @@ func FuzzHostCalls(f *testing.F) {
 		if n := d.open.Load(); n != 0 {
 			t.Fatalf("%d contexts open after release", n)
 		}
+		// Inputs, outputs and guest-loaded models together stay in budget.
+		if p := m.PeakInstanceBytes(); p > 1<<12 {
+			t.Fatalf("the instance held %d bytes, budget %d", p, 1<<12)
+		}
 	})
 }

@@ -2,16 +2,20 @@ package nn
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"log/slog"
 	"maps"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 )
 
 // ModuleName is the import module name guests use.
@@ -31,12 +35,16 @@ type Config struct {
 	// MaxLoadBytes caps a guest-supplied model. Defaults to 256 MiB.
 	MaxLoadBytes uint64
 	// MaxContexts caps the live execution contexts of one guest instance.
-	// Defaults to 64.
+	// Defaults to 16 (the OCR guest uses 3).
 	MaxContexts int
-	// MaxGraphs caps the graph handles of one guest instance. Defaults to 64.
+	// MaxGraphs caps the graph handles one guest instance ever gets, unload
+	// or not. Defaults to 16 (the OCR guest uses 4).
 	MaxGraphs int
-	// MaxTensorBytes caps the input bytes one guest instance holds in all
-	// its contexts together. Defaults to 512 MiB.
+	// MaxTensorBytes caps the host memory one guest instance holds through
+	// this module: the inputs set and the outputs computed in all its
+	// contexts, and the models it loaded from its own bytes. A compute whose
+	// outputs would pass it fails with too_large and leaves its context
+	// empty. Defaults to 128 MiB.
 	MaxTensorBytes uint64
 	// MaxDims caps a tensor's rank. Defaults to 8.
 	MaxDims uint32
@@ -57,13 +65,13 @@ func (c Config) WithDefaults() Config {
 		c.MaxLoadBytes = 256 << 20
 	}
 	if c.MaxContexts <= 0 {
-		c.MaxContexts = 64
+		c.MaxContexts = 16
 	}
 	if c.MaxGraphs <= 0 {
-		c.MaxGraphs = 64
+		c.MaxGraphs = 16
 	}
 	if c.MaxTensorBytes == 0 {
-		c.MaxTensorBytes = 512 << 20
+		c.MaxTensorBytes = 128 << 20
 	}
 	if c.MaxDims == 0 {
 		c.MaxDims = 8
@@ -85,6 +93,9 @@ type Module struct {
 	reg *registry
 	lim Limits
 	log *slog.Logger
+
+	loadRefused sync.Once     // logs the first refused guest-bytes load only
+	peakHeld    atomic.Uint64 // the most bytes one instance held, over all instances
 }
 
 // New creates the module. It checks that every model's file exists and that
@@ -146,8 +157,19 @@ type instanceKey struct{}
 // BeginInstance returns ctx carrying a fresh handle table for one guest
 // instance; release closes the contexts and guest-loaded graphs left in it.
 func (m *Module) BeginInstance(ctx context.Context) (context.Context, func()) {
-	inst := &instance{contexts: map[uint32]*execState{}}
-	return context.WithValue(ctx, instanceKey{}, inst), func() { inst.release(m.log) }
+	inst := &instance{contexts: map[uint32]*execState{}, loadFailed: map[[sha256.Size]byte]error{}}
+	return context.WithValue(ctx, instanceKey{}, inst), func() {
+		inst.release(m.log)
+		inst.mu.Lock()
+		peak := inst.peak
+		inst.mu.Unlock()
+		for {
+			old := m.peakHeld.Load()
+			if peak <= old || m.peakHeld.CompareAndSwap(old, peak) {
+				return
+			}
+		}
+	}
 }
 
 // instance is the handle table of one guest instance. A guest instance runs
@@ -157,21 +179,41 @@ type instance struct {
 	graphs      []graphRef
 	contexts    map[uint32]*execState
 	nextContext uint32
+	// tensorBytes is what the instance holds through the module, against
+	// Config.MaxTensorBytes: inputs, outputs and guest-loaded models.
 	tensorBytes uint64
-	released    bool
+	peak        uint64 // the most tensorBytes held at once
+	// loadFailed remembers guest-supplied models that failed to load, by
+	// digest, so a guest retrying the same bytes gets the error at once.
+	loadFailed map[[sha256.Size]byte]error
+	released   bool
 }
 
 type graphRef struct {
-	g     Graph
-	name  string // registered name; empty for a guest-loaded graph
-	owned bool   // loaded from guest bytes: closed with the instance
-	live  bool   // false after unload
+	g      Graph
+	name   string // registered name; empty for a guest-loaded graph
+	owned  bool   // loaded from guest bytes: closed with the instance
+	live   bool   // false after unload
+	digest [sha256.Size]byte
+	bytes  uint64 // guest model bytes counted in tensorBytes
 }
 
 type execState struct {
-	model  string // registered name, or "guest"
-	exec   ExecContext
-	inputs map[uint32]uint64 // input index → bytes held
+	model       string // registered name, or "guest"
+	spec        Model  // the registered model's settings (zero for "guest")
+	graph       Graph
+	exec        ExecContext
+	inputs      map[uint32]uint64 // input index → bytes held
+	outputBytes uint64            // bytes of the last compute's outputs
+}
+
+// held is what c counts in the instance's tensorBytes.
+func (c *execState) held() uint64 {
+	n := c.outputBytes
+	for _, b := range c.inputs {
+		n += b
+	}
+	return n
 }
 
 func (in *instance) release(log *slog.Logger) {
@@ -206,6 +248,7 @@ func (m *Module) Instantiate(ctx context.Context, r wazero.Runtime) error {
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 				stack[0] = uint64(m.call(ctx, name, mod, stack[:nparams], fn))
+				exitIfDone(ctx, mod)
 			}), params, []api.ValueType{i32}).
 			WithParameterNames(paramNames[name]...).
 			Export(name)
@@ -226,6 +269,24 @@ func (m *Module) Instantiate(ctx context.Context, r wazero.Runtime) error {
 	}
 	_, err := b.Instantiate(ctx)
 	return err
+}
+
+// exitIfDone ends the guest when its context ended during a host call, as
+// wazero's WithCloseOnContextDone would at the guest's next instruction:
+// a compute cut short by the deadline is the deadline's doing, and the guest
+// must not get to run on (or exit with a code of its own) past it.
+func exitIfDone(ctx context.Context, mod api.Module) {
+	var code uint32
+	switch err := ctx.Err(); {
+	case err == nil:
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		code = sys.ExitCodeDeadlineExceeded
+	default:
+		code = sys.ExitCodeContextCanceled
+	}
+	_ = mod.CloseWithExitCode(context.WithoutCancel(ctx), code)
+	panic(sys.NewExitError(code))
 }
 
 // unsupported are functions WasmEdge exports that no backend of ours has;
@@ -320,7 +381,9 @@ func (m *Module) load(ctx context.Context, in *instance, mem Memory, p []uint32)
 		return errf(ErrInvalidArgument, "load: execution target %d: want 0 (cpu) to 3 (auto)", target)
 	}
 	if !m.cfg.AllowLoad {
-		m.log.Info("wasi-nn: a guest called load with its own model bytes, which this worker refuses; register the model by name (--model) or start the worker with --nn-allow-load")
+		m.loadRefused.Do(func() {
+			m.log.Info("wasi-nn: a guest called load with its own model bytes, which this worker refuses; register the model by name (--model) or start the worker with --nn-allow-load (logged once)")
+		})
 		return errf(ErrUnsupported, "load from guest bytes is disabled (--nn-allow-load)")
 	}
 	var backend Backend
@@ -338,17 +401,39 @@ func (m *Module) load(ctx context.Context, in *instance, mem Memory, p []uint32)
 	if len(builders) != 1 {
 		return errf(ErrInvalidArgument, "load: an ONNX model is one builder, got %d", len(builders))
 	}
+	model := builders[0]
+	digest := sha256.Sum256(model)
+	size := uint64(len(model))
+	// The same bytes load once per instance: a guest calling load in a loop
+	// gets its handle back, or the first load's error.
 	in.mu.Lock()
+	if err, ok := in.loadFailed[digest]; ok {
+		in.mu.Unlock()
+		return err
+	}
+	for i, g := range in.graphs {
+		if g.live && g.owned && g.digest == digest {
+			in.mu.Unlock()
+			return writeUint32(mem, graphPtr, uint32(i), "load")
+		}
+	}
 	full := len(in.graphs) >= m.cfg.MaxGraphs
+	over := in.tensorBytes+size > m.cfg.MaxTensorBytes
 	in.mu.Unlock()
 	if full {
 		return errf(ErrBusy, "load: %d graphs per instance", m.cfg.MaxGraphs)
 	}
-	g, err := backend.LoadBytes(ctx, builders[0])
+	if over {
+		return errf(ErrTooLarge, "load: a model of %d bytes would pass the instance's %d bytes of tensors and models", size, m.cfg.MaxTensorBytes)
+	}
+	g, err := backend.LoadBytes(ctx, model)
 	if err != nil {
+		in.mu.Lock()
+		in.loadFailed[digest] = err
+		in.mu.Unlock()
 		return err
 	}
-	id, err := in.addGraph(graphRef{g: g, owned: true}, m.cfg.MaxGraphs)
+	id, err := in.addGraph(graphRef{g: g, owned: true, digest: digest, bytes: size}, m.cfg.MaxGraphs, m.cfg.MaxTensorBytes)
 	if err != nil {
 		_ = g.Close()
 		return err
@@ -394,22 +479,27 @@ func (m *Module) byName(ctx context.Context, in *instance, mem Memory, namePtr, 
 	if err != nil {
 		return err
 	}
-	id, err := in.addGraph(graphRef{g: g, name: name}, m.cfg.MaxGraphs)
+	id, err := in.addGraph(graphRef{g: g, name: name}, m.cfg.MaxGraphs, m.cfg.MaxTensorBytes)
 	if err != nil {
 		return err
 	}
 	return writeUint32(mem, graphPtr, id, "load_by_name")
 }
 
-func (in *instance) addGraph(g graphRef, max int) (uint32, error) {
+func (in *instance) addGraph(g graphRef, maxGraphs int, maxBytes uint64) (uint32, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.released {
 		return 0, errf(ErrRuntime, "instance is closed")
 	}
-	if len(in.graphs) >= max {
-		return 0, errf(ErrBusy, "%d graphs per instance", max)
+	if len(in.graphs) >= maxGraphs {
+		return 0, errf(ErrBusy, "%d graphs per instance", maxGraphs)
 	}
+	if in.tensorBytes+g.bytes > maxBytes {
+		return 0, errf(ErrTooLarge, "load: a model of %d bytes would pass the instance's %d bytes of tensors and models", g.bytes, maxBytes)
+	}
+	in.tensorBytes += g.bytes
+	in.peak = max(in.peak, in.tensorBytes)
 	g.live = true
 	in.graphs = append(in.graphs, g)
 	return uint32(len(in.graphs) - 1), nil
@@ -438,10 +528,11 @@ func (m *Module) initExecutionContext(_ context.Context, in *instance, mem Memor
 	id := in.nextContext
 	in.nextContext++
 	model := in.graphs[graph].name
+	spec := m.reg.models[model]
 	if model == "" {
 		model = "guest"
 	}
-	in.contexts[id] = &execState{model: model, exec: exec, inputs: map[uint32]uint64{}}
+	in.contexts[id] = &execState{model: model, spec: spec, graph: in.graphs[graph].g, exec: exec, inputs: map[uint32]uint64{}}
 	return writeUint32(mem, ctxPtr, id, "init_execution_context")
 }
 
@@ -466,6 +557,9 @@ func (m *Module) setInput(_ context.Context, in *instance, mem Memory, p []uint3
 	if err != nil {
 		return err
 	}
+	if err := c.spec.checkShape(c.model, index, t.Dims); err != nil {
+		return err
+	}
 	n := uint64(len(t.Data))
 	in.mu.Lock()
 	total := in.tensorBytes - c.inputs[index] + n
@@ -479,6 +573,7 @@ func (m *Module) setInput(_ context.Context, in *instance, mem Memory, p []uint3
 	}
 	in.mu.Lock()
 	in.tensorBytes = in.tensorBytes - c.inputs[index] + n
+	in.peak = max(in.peak, in.tensorBytes)
 	c.inputs[index] = n
 	in.mu.Unlock()
 	return nil
@@ -489,13 +584,52 @@ func (m *Module) compute(ctx context.Context, in *instance, _ Memory, p []uint32
 	if err != nil {
 		return err
 	}
-	if m.cfg.OnCompute == nil {
-		return c.exec.Compute(ctx)
-	}
+	// The last outputs are replaced: stop counting them.
+	in.mu.Lock()
+	in.tensorBytes -= c.outputBytes
+	c.outputBytes = 0
+	in.mu.Unlock()
 	start := time.Now()
 	err = c.exec.Compute(ctx)
-	m.cfg.OnCompute(c.model, time.Since(start))
-	return err
+	if m.cfg.OnCompute != nil {
+		m.cfg.OnCompute(c.model, time.Since(start))
+	}
+	if err != nil {
+		return err
+	}
+	out := c.exec.OutputBytes()
+	in.mu.Lock()
+	total := in.tensorBytes + out
+	if total <= m.cfg.MaxTensorBytes {
+		in.tensorBytes = total
+		in.peak = max(in.peak, total)
+		c.outputBytes = out
+		in.mu.Unlock()
+		return nil
+	}
+	in.mu.Unlock()
+	return m.emptyContext(in, c, errf(ErrTooLarge,
+		"compute: model %s gave %d output bytes, which would pass the instance's %d bytes of tensors (inputs and outputs of all its contexts); the context's inputs and outputs are dropped",
+		c.model, out, m.cfg.MaxTensorBytes))
+}
+
+// emptyContext replaces c's backend context with a fresh one, freeing its
+// inputs and outputs, and returns cause.
+func (m *Module) emptyContext(in *instance, c *execState, cause error) error {
+	_ = c.exec.Close()
+	fresh, err := c.graph.NewContext()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, b := range c.inputs {
+		in.tensorBytes -= b
+	}
+	clear(c.inputs)
+	if err != nil {
+		// Keep a closed context: its calls fail, finalize still works.
+		return cause
+	}
+	c.exec = fresh
+	return cause
 }
 
 func (m *Module) getOutput(_ context.Context, in *instance, mem Memory, p []uint32) error {
@@ -530,9 +664,7 @@ func (m *Module) finalizeExecutionContext(_ context.Context, in *instance, _ Mem
 	c, ok := in.contexts[p[0]]
 	if ok {
 		delete(in.contexts, p[0])
-		for _, n := range c.inputs {
-			in.tensorBytes -= n
-		}
+		in.tensorBytes -= c.held()
 	}
 	in.mu.Unlock()
 	if !ok {

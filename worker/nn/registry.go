@@ -19,6 +19,29 @@ type Model struct {
 	Backend string
 	// Path is the model file.
 	Path string
+	// MaxShape bounds the inputs guests give the model: MaxShape[i] is the
+	// largest shape of input i, dimension by dimension (a tensor of another
+	// rank is refused). The bound is what keeps ONNX Runtime's outputs and
+	// activations, which no budget sees while a run lasts, in proportion to
+	// what the model's guests need. Inputs without an entry (or a nil one)
+	// are bounded by the module's per-tensor limits only.
+	MaxShape [][]uint32
+}
+
+// checkShape reports whether t fits the model's bound for input index.
+func (m Model) checkShape(name string, index uint32, dims []uint32) error {
+	if uint64(index) >= uint64(len(m.MaxShape)) || m.MaxShape[index] == nil {
+		return nil
+	}
+	limit := m.MaxShape[index]
+	ok := len(dims) == len(limit)
+	for i := 0; ok && i < len(dims); i++ {
+		ok = dims[i] <= limit[i]
+	}
+	if !ok {
+		return errf(ErrTooLarge, "set_input %d: model %s takes shapes up to %v, got %v", index, name, limit, dims)
+	}
+	return nil
 }
 
 // BackendForPath returns the backend name for a model file by its
@@ -43,6 +66,7 @@ type registry struct {
 
 	mu      sync.Mutex
 	loaded  map[string]Graph
+	failed  map[string]error // a model that failed to load stays failed
 	loading map[string]*loadCall
 	closed  bool
 }
@@ -59,6 +83,7 @@ func newRegistry(models map[string]Model, backends map[string]Backend, log *slog
 		backends: backends,
 		log:      log,
 		loaded:   map[string]Graph{},
+		failed:   map[string]error{},
 		loading:  map[string]*loadCall{},
 	}
 	for _, name := range slices.Sorted(maps.Keys(models)) {
@@ -86,8 +111,11 @@ func newRegistry(models map[string]Model, backends map[string]Backend, log *slog
 }
 
 // get returns the shared graph of a registered model, loading it on first
-// use. Concurrent first uses share one load; a failed load is not kept, so a
-// later call tries again.
+// use. Concurrent first uses share one load. A failed load is remembered and
+// logged once: every later caller gets the same error without a reload, so a
+// guest calling load_by_name in a loop on a broken model costs one map
+// lookup per call, not one model load and one log line. The operator fixes
+// the model and restarts the worker.
 func (r *registry) get(ctx context.Context, name string) (Graph, error) {
 	m, ok := r.models[name]
 	if !ok {
@@ -101,6 +129,10 @@ func (r *registry) get(ctx context.Context, name string) (Graph, error) {
 	if g, ok := r.loaded[name]; ok {
 		r.mu.Unlock()
 		return g, nil
+	}
+	if err, ok := r.failed[name]; ok {
+		r.mu.Unlock()
+		return nil, err
 	}
 	if call, ok := r.loading[name]; ok {
 		r.mu.Unlock()
@@ -118,14 +150,16 @@ func (r *registry) get(ctx context.Context, name string) (Graph, error) {
 	// The load outlives a canceled caller: others may be waiting on it.
 	g, err := r.backends[m.Backend].LoadFile(context.WithoutCancel(ctx), m.Path)
 	if err != nil {
-		err = fmt.Errorf("nn: load model %s from %s: %w", name, m.Path, err)
+		err = fmt.Errorf("nn: model %s (%s) failed to load; this worker will not retry it until restarted: %w", name, m.Path, err)
 		r.log.Error("wasi-nn: model failed to load", "model", name, "path", m.Path, "err", err)
 	} else {
 		r.log.Info("wasi-nn: model loaded", "model", name, "backend", m.Backend, "path", m.Path)
 	}
 	r.mu.Lock()
 	delete(r.loading, name)
-	if err == nil {
+	if err != nil {
+		r.failed[name] = err
+	} else {
 		if r.closed {
 			_ = g.Close()
 			g, err = nil, errf(ErrRuntime, "model registry is closed")

@@ -87,6 +87,13 @@ func (c *textContext) Output(index uint32) (Tensor, error) {
 	return Tensor{Type: U8, Dims: []uint32{uint32(len(c.g.data))}, Data: c.g.data}, nil
 }
 
+func (c *textContext) OutputBytes() uint64 {
+	if !c.computed {
+		return 0
+	}
+	return uint64(len(c.g.data))
+}
+
 func (c *textContext) Close() error { return nil }
 
 // String describes the graph for logs.

@@ -142,7 +142,14 @@ func (c *ExecContext) clampK() int {
 	return min(max(c.k, 1), int(c.model.dict.nlabels))
 }
 
-// Compute predicts the labels of the text set as input 0.
+// inlineBytes is the text size predicted on the caller's goroutine; longer
+// texts run on their own so that Compute can return when ctx ends.
+const inlineBytes = 64 << 10
+
+// Compute predicts the labels of the text set as input 0. It returns when
+// ctx ends even if the prediction of a long text is still running; that
+// prediction finishes in the background (its time is linear in the text,
+// which the host bounds) and its result is dropped.
 func (c *ExecContext) Compute(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -150,19 +157,42 @@ func (c *ExecContext) Compute(ctx context.Context) error {
 	if !c.hasText {
 		return fmt.Errorf("%w: fasttext: input 0 (text) is not set", nn.ErrInvalidArgument)
 	}
-	preds := c.model.PredictBytes(c.text, c.clampK(), 0)
-	c.probs = c.probs[:0]
-	var labels strings.Builder
-	for i, p := range preds {
-		c.probs = binary.LittleEndian.AppendUint32(c.probs, math.Float32bits(p.Prob))
-		if i > 0 {
-			labels.WriteByte('\n')
-		}
-		labels.WriteString(p.Label)
+	c.computed = false
+	if len(c.text) <= inlineBytes {
+		c.probs, c.labels = predict(c.model, c.text, c.clampK())
+		c.computed = true
+		return nil
 	}
-	c.labels = []byte(labels.String())
-	c.computed = true
-	return nil
+	type result struct{ probs, labels []byte }
+	done := make(chan result, 1)
+	m, text, k := c.model, c.text, c.clampK()
+	c.text, c.hasText = nil, false // the goroutine owns text now
+	go func() {
+		p, l := predict(m, text, k)
+		done <- result{p, l}
+	}()
+	select {
+	case r := <-done:
+		c.text, c.hasText = text, true
+		c.probs, c.labels, c.computed = r.probs, r.labels, true
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: fasttext: compute abandoned: %w", nn.ErrRuntime, ctx.Err())
+	}
+}
+
+// predict returns outputs 0 and 1 for text; m is safe for concurrent use.
+func predict(m *Model, text []byte, k int) (probs, labels []byte) {
+	preds := m.PredictBytes(text, k, 0)
+	var sb strings.Builder
+	for i, p := range preds {
+		probs = binary.LittleEndian.AppendUint32(probs, math.Float32bits(p.Prob))
+		if i > 0 {
+			sb.WriteByte('\n')
+		}
+		sb.WriteString(p.Label)
+	}
+	return probs, []byte(sb.String())
 }
 
 // Output returns output 0 (f32 probabilities) or 1 (u8 labels) of the last
@@ -178,6 +208,14 @@ func (c *ExecContext) Output(index uint32) (nn.Tensor, error) {
 		return nn.Tensor{Type: nn.U8, Dims: []uint32{uint32(len(c.labels))}, Data: c.labels}, nil
 	}
 	return nn.Tensor{}, fmt.Errorf("%w: fasttext has outputs 0 and 1, not %d", nn.ErrInvalidArgument, index)
+}
+
+// OutputBytes is the size of outputs 0 and 1 of the last Compute.
+func (c *ExecContext) OutputBytes() uint64 {
+	if !c.computed {
+		return 0
+	}
+	return uint64(len(c.probs) + len(c.labels))
 }
 
 // Close releases the context's buffers.

@@ -11,8 +11,11 @@ import (
 )
 
 // batcher merges concurrent computes of equal non-batch shapes into one run.
-// There is no background goroutine: the first compute of a batch leads it,
-// waiting for the window or a full batch, and runs it for everyone.
+// The first compute of a batch arms a timer for the window; the batch runs on
+// its own goroutine when the timer fires or the batch is full. Callers only
+// wait for their result or their context, whichever comes first: a guest
+// whose deadline passes in the window or during the run leaves at once, and
+// the run is terminated when every caller of the batch has left.
 type batcher struct {
 	g      *graph
 	window time.Duration
@@ -24,13 +27,20 @@ type batcher struct {
 
 type pendingBatch struct {
 	items []*batchItem
-	full  chan struct{} // closed when the batch stops accepting early
+	timer *time.Timer
+
+	// waiting counts callers still waiting; the last to leave cancels the
+	// run through stop.
+	waiting int
+	run     context.Context
+	stop    context.CancelFunc
 }
 
 type batchItem struct {
 	inputs  []nn.Tensor
 	outputs []nn.Tensor
 	err     error
+	left    bool // the caller left before the batch ran; guarded by batcher.mu
 	done    chan struct{}
 }
 
@@ -45,59 +55,77 @@ func shapeKey(inputs []nn.Tensor) string {
 }
 
 func (b *batcher) do(ctx context.Context, inputs []nn.Tensor) ([]nn.Tensor, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: onnx: compute not started: %w", nn.ErrRuntime, err)
+	}
 	key := shapeKey(inputs)
 	it := &batchItem{inputs: inputs, done: make(chan struct{})}
 	b.mu.Lock()
 	pb := b.open[key]
-	leader := pb == nil
-	if leader {
-		pb = &pendingBatch{full: make(chan struct{})}
+	if pb == nil {
+		run, stop := context.WithCancel(context.Background())
+		pb = &pendingBatch{run: run, stop: stop}
 		b.open[key] = pb
+		pb.timer = time.AfterFunc(b.window, func() { b.flush(key, pb) })
 	}
 	pb.items = append(pb.items, it)
-	if len(pb.items) >= b.max {
-		delete(b.open, key)
-		close(pb.full)
+	pb.waiting++
+	if len(pb.items) >= b.max && pb.timer.Stop() {
+		go b.flush(key, pb)
 	}
 	b.mu.Unlock()
 
-	if leader {
-		t := time.NewTimer(b.window)
-		select {
-		case <-t.C:
-		case <-pb.full:
-		}
-		t.Stop()
-		b.mu.Lock()
-		if b.open[key] == pb {
-			delete(b.open, key)
-		}
-		b.mu.Unlock()
-		b.g.runBatch(pb.items)
-	}
 	select {
 	case <-it.done:
 		return it.outputs, it.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		b.mu.Lock()
+		it.left = true
+		pb.waiting--
+		if pb.waiting == 0 {
+			pb.stop()
+		}
+		b.mu.Unlock()
+		return nil, fmt.Errorf("%w: onnx: compute abandoned: %w", nn.ErrRuntime, ctx.Err())
+	}
+}
+
+// flush closes pb to newcomers and runs the items whose callers still wait.
+func (b *batcher) flush(key string, pb *pendingBatch) {
+	b.mu.Lock()
+	if b.open[key] == pb {
+		delete(b.open, key)
+	}
+	items := make([]*batchItem, 0, len(pb.items))
+	for _, it := range pb.items {
+		if it.left {
+			close(it.done)
+		} else {
+			items = append(items, it)
+		}
+	}
+	b.mu.Unlock()
+	defer pb.stop()
+	if len(items) > 0 {
+		b.g.runBatch(pb.run, items)
 	}
 }
 
 // runBatch runs items as one run and hands each its rows of the outputs.
 // Outputs whose first dimension is not the batch fall back to one run per
 // item, so results never depend on batching.
-func (g *graph) runBatch(items []*batchItem) {
+func (g *graph) runBatch(ctx context.Context, items []*batchItem) {
 	defer func() {
 		for _, it := range items {
 			close(it.done)
 		}
 	}()
 	if len(items) == 1 {
-		items[0].outputs, items[0].err = g.run(items[0].inputs)
+		items[0].outputs, items[0].err = g.run(ctx, items[0].inputs)
 		return
 	}
 	merged, rows := concat(items)
-	outs, err := g.run(merged)
+	outs, err := g.run(ctx, merged)
 	if err == nil {
 		var parts [][]nn.Tensor
 		if parts, err = split(outs, rows); err == nil {
@@ -109,7 +137,7 @@ func (g *graph) runBatch(items []*batchItem) {
 		}
 	}
 	for _, it := range items {
-		it.outputs, it.err = g.run(it.inputs)
+		it.outputs, it.err = g.run(ctx, it.inputs)
 	}
 }
 

@@ -91,8 +91,13 @@ func (g *graph) Close() error {
 	return err
 }
 
-// run runs the session once on inputs.
-func (g *graph) run(inputs []nn.Tensor) ([]nn.Tensor, error) {
+// run runs the session once on inputs. When ctx ends during the run, ONNX
+// Runtime is told to terminate it, which it does between kernels: a compute
+// never outlives its job's deadline by more than one kernel.
+func (g *graph) run(ctx context.Context, inputs []nn.Tensor) ([]nn.Tensor, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: onnx: compute not started: %w", nn.ErrRuntime, err)
+	}
 	vals := make([]ort.Value, len(inputs))
 	defer func() {
 		for _, v := range vals {
@@ -125,10 +130,12 @@ func (g *graph) run(inputs []nn.Tensor) ([]nn.Tensor, error) {
 		g.mu.RUnlock()
 		return nil, fmt.Errorf("%w: onnx: graph is closed", nn.ErrRuntime)
 	}
-	g.b.runs.Add(1)
-	err := g.sess.Run(vals, outs)
+	err := g.runTerminable(ctx, vals, outs)
 	g.mu.RUnlock()
 	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("%w: onnx: compute terminated: %w", nn.ErrRuntime, ctxErr)
+		}
 		return nil, fmt.Errorf("%w: onnx: %v", nn.ErrRuntime, err)
 	}
 	res := make([]nn.Tensor, len(outs))
@@ -140,6 +147,28 @@ func (g *graph) run(inputs []nn.Tensor) ([]nn.Tensor, error) {
 		res[i] = t
 	}
 	return res, nil
+}
+
+// runTerminable runs the session with run options whose terminate flag is
+// set when ctx ends. g.mu is held for reading.
+func (g *graph) runTerminable(ctx context.Context, vals, outs []ort.Value) error {
+	opts, err := ort.NewRunOptions()
+	if err != nil {
+		return err
+	}
+	terminated := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(terminated)
+		_ = opts.Terminate()
+	})
+	g.b.runs.Add(1)
+	err = g.sess.RunWithOptions(vals, outs, opts)
+	if !stop() {
+		// The terminate call started: let it finish before the options go.
+		<-terminated
+	}
+	_ = opts.Destroy()
+	return err
 }
 
 type execContext struct {
@@ -183,7 +212,7 @@ func (c *execContext) Compute(ctx context.Context) error {
 	if c.g.batch != nil {
 		outs, err = c.g.batch.do(ctx, c.inputs)
 	} else {
-		outs, err = c.g.run(c.inputs)
+		outs, err = c.g.run(ctx, c.inputs)
 	}
 	if err != nil {
 		c.outputs = nil
@@ -201,6 +230,14 @@ func (c *execContext) Output(index uint32) (nn.Tensor, error) {
 		return nn.Tensor{}, fmt.Errorf("%w: get_output %d: the model has %d outputs", nn.ErrInvalidArgument, index, len(c.outputs))
 	}
 	return c.outputs[index], nil
+}
+
+func (c *execContext) OutputBytes() uint64 {
+	var n uint64
+	for _, t := range c.outputs {
+		n += uint64(len(t.Data))
+	}
+	return n
 }
 
 func (c *execContext) Close() error {

@@ -1,0 +1,63 @@
+;; expect: nn-bad-tensors: every bad tensor refused, errno 7
+;; Hands set_input tensors that lie: a record outside memory, dims outside
+;; memory, a list of 2^30 dims, an unknown type, data outside memory, dims
+;; that do not match the data, and a tensor larger than the guest's memory
+;; (too_large, 7, the last). The host refuses each before allocating it.
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (import "wasi_ephemeral_nn" "load_by_name" (func $load_by_name (param i32 i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "init_execution_context" (func $init (param i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "set_input" (func $set_input (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 128) "ocr-cls")
+  (data (i32.const 256) "nn-bad-tensors: every bad tensor refused, errno ")
+  (data (i32.const 512) "nn-bad-tensors: a good call failed, errno ")
+  (data (i32.const 768) "BUG: the host accepted a bad call at step no.")
+  ;; dims [1, 3, 48, 192] at 1024; [1, 3, 48, 1000000] at 1040
+  (data (i32.const 1024) "\01\00\00\00\03\00\00\00\30\00\00\00\c0\00\00\00")
+  (data (i32.const 1040) "\01\00\00\00\03\00\00\00\30\00\00\00\40\42\0f\00")
+  ;; $fail writes the message at $p ($n bytes), the errno $e as a digit and
+  ;; a newline to stderr, then exits with $code. Bytes 0..63 are scratch.
+  (func $fail (param $p i32) (param $n i32) (param $e i32) (param $code i32)
+    (i32.store (i32.const 0) (local.get $p))
+    (i32.store (i32.const 4) (local.get $n))
+    (i32.store (i32.const 8) (i32.const 24))
+    (i32.store (i32.const 12) (i32.const 2))
+    (i32.store8 (i32.const 24) (i32.add (i32.const 48) (local.get $e)))
+    (i32.store8 (i32.const 25) (i32.const 10))
+    (drop (call $write (i32.const 2) (i32.const 0) (i32.const 2) (i32.const 16)))
+    (call $exit (local.get $code)))
+  ;; $refused fails the guest (exit 3, naming the step) when a call succeeded.
+  (func $refused (param $e i32) (param $step i32) (result i32)
+    (if (i32.eqz (local.get $e)) (then (call $fail (i32.const 768) (i32.const 45) (local.get $step) (i32.const 3))))
+    (local.get $e))
+  (func $ok (param $e i32)
+    (if (local.get $e) (then (call $fail (i32.const 512) (i32.const 42) (local.get $e) (i32.const 2)))))
+  ;; $tensor writes the record at 2048: dims_ptr, dims_len, type, data_ptr, data_len
+  (func $tensor (param $dp i32) (param $dn i32) (param $t i32) (param $p i32) (param $n i32) (result i32)
+    (i32.store (i32.const 2048) (local.get $dp))
+    (i32.store (i32.const 2052) (local.get $dn))
+    (i32.store (i32.const 2056) (local.get $t))
+    (i32.store (i32.const 2060) (local.get $p))
+    (i32.store (i32.const 2064) (local.get $n))
+    (i32.const 2048))
+  (func (export "_start")
+    (local $e i32) (local $c i32)
+    (call $ok (call $load_by_name (i32.const 128) (i32.const 7) (i32.const 48)))
+    (call $ok (call $init (i32.load (i32.const 48)) (i32.const 52)))
+    (local.set $c (i32.load (i32.const 52)))
+    (drop (call $refused (call $set_input (local.get $c) (i32.const 0) (i32.const 0xfffffff0)) (i32.const 1)))
+    (drop (call $refused (call $set_input (local.get $c) (i32.const 0)
+      (call $tensor (i32.const 0xfffffff0) (i32.const 4) (i32.const 1) (i32.const 4096) (i32.const 110592))) (i32.const 2)))
+    (drop (call $refused (call $set_input (local.get $c) (i32.const 0)
+      (call $tensor (i32.const 1024) (i32.const 0x40000000) (i32.const 1) (i32.const 4096) (i32.const 110592))) (i32.const 3)))
+    (drop (call $refused (call $set_input (local.get $c) (i32.const 0)
+      (call $tensor (i32.const 1024) (i32.const 4) (i32.const 9) (i32.const 4096) (i32.const 110592))) (i32.const 4)))
+    (drop (call $refused (call $set_input (local.get $c) (i32.const 0)
+      (call $tensor (i32.const 1024) (i32.const 4) (i32.const 1) (i32.const 0xffff0000) (i32.const 110592))) (i32.const 5)))
+    (drop (call $refused (call $set_input (local.get $c) (i32.const 0)
+      (call $tensor (i32.const 1024) (i32.const 4) (i32.const 1) (i32.const 4096) (i32.const 16))) (i32.const 6)))
+    (local.set $e (call $refused (call $set_input (local.get $c) (i32.const 0)
+      (call $tensor (i32.const 1040) (i32.const 4) (i32.const 1) (i32.const 0) (i32.const 576000000))) (i32.const 7)))
+    (call $fail (i32.const 256) (i32.const 48) (local.get $e) (i32.const 1))))
