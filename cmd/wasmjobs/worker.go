@@ -77,13 +77,6 @@ func envInt(key string, def int) int {
 	return def
 }
 
-func envList(key string) []string {
-	if v := os.Getenv(key); v != "" {
-		return strings.Split(v, ",")
-	}
-	return nil
-}
-
 // sandboxConfig returns the sandbox's configuration with the WASI-NN host
 // module; the caller closes the module after the runtime.
 func (r *runFlags) sandboxConfig(ctx context.Context, cacheDir string, onCompute func(string, time.Duration)) (sandbox.Config, *nn.Module, error) {
