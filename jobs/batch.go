@@ -294,6 +294,25 @@ func (c *Client) FailBatch(ctx context.Context, id, reason string) error {
 	return nil
 }
 
+// setErrorScript gives a batch a reason unless it has one. KEYS: record.
+// ARGV: reason.
+var setErrorScript = redis.NewScript(`
+if redis.call("HEXISTS", KEYS[1], "spec") == 1 then
+	redis.call("HSETNX", KEYS[1], "error", ARGV[1])
+end
+return 0
+`)
+
+// SetBatchError records why a batch went wrong without changing its
+// progress (a finished batch whose manifest the worker may not write,
+// say); the first reason stays. A missing batch is left alone.
+func (c *Client) SetBatchError(ctx context.Context, id, reason string) error {
+	if err := setErrorScript.Run(ctx, c.rdb, []string{batchKey(id)}, reason).Err(); err != nil {
+		return fmt.Errorf("jobs: batch %s: %w", id, err)
+	}
+	return nil
+}
+
 // SetBatchManifestWritten records that the batch's manifest exists.
 func (c *Client) SetBatchManifestWritten(ctx context.Context, id string) error {
 	if err := c.rdb.HSet(ctx, batchKey(id), "manifest", "1").Err(); err != nil {
