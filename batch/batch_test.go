@@ -231,7 +231,7 @@ func TestStartBatchFromClient(t *testing.T) {
 	if st.Done != 36 || st.Failed != 4 {
 		t.Fatalf("status = %+v", st)
 	}
-	if err := batch.EnsureManifest(ctx, e.client, e.store, st.ID); err != nil {
+	if err := batch.EnsureManifest(ctx, e.client, e.store, st.ID, batch.Access{}); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = e.client.BatchStatus(ctx, st.ID)
@@ -321,7 +321,7 @@ func TestCancelStopsOnlyThatBatch(t *testing.T) {
 	if err != nil || n != 30 || !finished {
 		t.Fatalf("cancel = %d, %v, %v; want 30 canceled and the batch finished", n, finished, err)
 	}
-	if err := batch.EnsureManifest(ctx, e.client, e.store, specs[0].ID); err != nil {
+	if err := batch.EnsureManifest(ctx, e.client, e.store, specs[0].ID, batch.Access{}); err != nil {
 		t.Fatal(err)
 	}
 	if q, err = e.insp.GetQueueInfo("default"); err != nil || q.Pending != 20 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/wasmjobs/wasmjobs/jobs"
+	"github.com/wasmjobs/wasmjobs/worker"
 )
 
 // PlanHandler processes jobs.TypeBatch tasks (from jobs.Client.StartBatch):
@@ -36,25 +37,26 @@ func (h *PlanHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return h.refuse(ctx, spec, err)
 	}
 	res, err := Plan(ctx, h.Client, h.Store, st.Spec, h.Config)
-	if errors.Is(err, jobs.ErrInvalidPayload) {
+	if errors.Is(err, jobs.ErrInvalidPayload) || errors.Is(err, worker.ErrAccessDenied) {
 		return h.refuse(ctx, st.Spec, err)
 	}
 	if err != nil {
 		return err
 	}
 	if res.Finished {
-		return EnsureManifest(ctx, h.Client, h.Store, st.ID)
+		return EnsureManifest(ctx, h.Client, h.Store, st.ID, h.Config.Access)
 	}
 	return nil
 }
 
 // refuse ends the plan of a batch that cannot run. A spec the Go client
 // would have refused can still arrive (from another producer, or an older
-// one); its batch ends failed with the reason instead of running forever.
+// one), and a valid spec may name prefixes the worker's allow-lists
+// refuse; its batch ends failed with the reason instead of running forever.
 // Only the batch whose record holds this very spec is failed: a plan task
 // naming someone else's batch id changes nothing.
 func (h *PlanHandler) refuse(ctx context.Context, spec jobs.BatchSpec, err error) error {
-	if errors.Is(err, jobs.ErrInvalidPayload) && spec.ID != "" {
+	if (errors.Is(err, jobs.ErrInvalidPayload) || errors.Is(err, worker.ErrAccessDenied)) && spec.ID != "" {
 		st, serr := h.Client.BatchStatus(ctx, spec.ID)
 		if serr == nil && sameSpec(st.Spec, spec) {
 			if ferr := h.Client.FailBatch(ctx, spec.ID, err.Error()); ferr != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,13 +31,14 @@ type ManifestLine struct {
 
 // WriteManifest writes <output>/_manifest.jsonl (one line per input
 // object) and <output>/_summary.json (the batch record), streaming the
-// items so that memory stays flat.
-func WriteManifest(ctx context.Context, c *jobs.Client, w ManifestWriter, id string) error {
+// items so that memory stays flat. An output access refuses is not
+// written to; the error wraps worker.ErrAccessDenied.
+func WriteManifest(ctx context.Context, c *jobs.Client, w ManifestWriter, id string, access Access) error {
 	st, err := c.BatchStatus(ctx, id)
 	if err != nil {
 		return err
 	}
-	if _, err := jobs.ParsePrefixURL(st.Spec.Output); err != nil {
+	if err := access.checkOutputPrefix(st.Spec); err != nil {
 		return err
 	}
 	pr, pw := io.Pipe()
@@ -76,6 +78,10 @@ type Recorder struct {
 	Client *jobs.Client
 	Store  ManifestWriter
 	Logger *slog.Logger
+	// Access is what the manifest may be written to (the worker's output
+	// allow-list). The zero value allows every bucket but the default
+	// guest registry's.
+	Access Access
 }
 
 var _ worker.BatchRecorder = (*Recorder)(nil)
@@ -107,17 +113,26 @@ func (r *Recorder) Finished(ctx context.Context, batchID string, o worker.BatchO
 
 // EnsureManifest writes the manifest of a finished batch unless it was
 // written already.
-func EnsureManifest(ctx context.Context, c *jobs.Client, w ManifestWriter, id string) error {
+func EnsureManifest(ctx context.Context, c *jobs.Client, w ManifestWriter, id string, access Access) error {
 	st, err := c.BatchStatus(ctx, id)
 	if err != nil || st.Finished.IsZero() || st.ManifestWritten {
 		return err
 	}
-	return WriteManifest(ctx, c, w, id)
+	return WriteManifest(ctx, c, w, id, access)
 }
 
 func (r *Recorder) batchEnded(ctx context.Context, batchID string) error {
 	start := time.Now()
-	if err := WriteManifest(ctx, r.Client, r.Store, batchID); err != nil {
+	err := WriteManifest(ctx, r.Client, r.Store, batchID, r.Access)
+	if errors.Is(err, worker.ErrAccessDenied) {
+		// Retrying the job would not change the allow-list: the batch
+		// keeps the reason and stays without a manifest.
+		if r.Logger != nil {
+			r.Logger.Warn("batch finished; manifest not written", "batch", batchID, "err", err)
+		}
+		return r.Client.SetBatchError(ctx, batchID, "manifest not written: "+err.Error())
+	}
+	if err != nil {
 		return err
 	}
 	if r.Logger != nil {

@@ -30,6 +30,9 @@ type PlanConfig struct {
 	Rate float64
 	// Progress, if set, is called after every chunk.
 	Progress func(listed, enqueued int64)
+	// Access is what the batch may read and write. The zero value allows
+	// every bucket but the default guest registry's.
+	Access Access
 }
 
 // PlanResult counts what one planning pass did.
@@ -42,7 +45,9 @@ type PlanResult struct {
 }
 
 // Plan lists spec's input prefix and enqueues a job for every object the
-// batch has no record of. spec must have its defaults (jobs.BatchSpec.WithDefaults)
+// batch has no record of. A spec whose input or output cfg.Access refuses
+// is refused before anything is listed (the error wraps
+// worker.ErrAccessDenied). spec must have its defaults (jobs.BatchSpec.WithDefaults)
 // and its record must exist (jobs.Client.CreateBatch).
 func Plan(ctx context.Context, c *jobs.Client, store Lister, spec jobs.BatchSpec, cfg PlanConfig) (PlanResult, error) {
 	if cfg.ChunkSize <= 0 {
@@ -58,6 +63,9 @@ func Plan(ctx context.Context, c *jobs.Client, store Lister, spec jobs.BatchSpec
 	}
 	// An invalid glob would match nothing, silently.
 	if err := jobs.ValidateInclude(spec.Include); err != nil {
+		return PlanResult{}, err
+	}
+	if err := cfg.Access.CheckSpec(spec); err != nil {
 		return PlanResult{}, err
 	}
 	// Listing runs ahead of enqueueing by a couple of chunks, so the two

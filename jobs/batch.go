@@ -26,6 +26,10 @@ const TypeBatch = "wasm:batch"
 // ErrBatchNotFound means no batch record has that id.
 var ErrBatchNotFound = errors.New("batch not found")
 
+// ErrOutputInUse is wrapped (with ErrInvalidPayload) by the error of a
+// batch whose output prefix another batch already writes to.
+var ErrOutputInUse = errors.New("batch output prefix in use")
+
 // BatchSpec describes a dataset run: one job per object under Input.
 type BatchSpec struct {
 	// ID names the batch. Empty means derived from the other fields, so
@@ -207,12 +211,54 @@ func batchItemsKey(id string) string  { return "wasmjobs:batch:{" + id + "}:item
 
 const batchesKey = "wasmjobs:batches"
 
+// batchOutputKey holds the id of the batch that owns an output prefix.
+// The prefix is taken the way outputs are named (jobs.OutputKey): with
+// surrounding slashes trimmed, so "out", "out/" and "/out/" are one claim.
+// It is a single key, claimed with SETNX, so it needs no hash tag.
+func batchOutputKey(out ObjectURL) string {
+	return "wasmjobs:batch-output:" + out.Bucket + "/" + strings.Trim(out.Key, "/")
+}
+
 // CreateBatch writes the batch record if it does not exist yet and returns
 // the current status; a second call with the same spec resumes the batch.
+//
+// A new batch claims its output prefix: a batch whose output prefix is
+// another batch's (one a rerun would overwrite the manifest and outputs
+// of) is refused with an error wrapping ErrOutputInUse. The claim lasts as
+// long as the batch record, finished or not: the manifest and outputs it
+// protects outlive the run. Nested prefixes ("out/" and "out/a/") are not
+// claims on each other: their manifests cannot collide (no job writes a
+// manifest's name), and their outputs only when the outer batch's input
+// holds the inner's relative keys.
 func (c *Client) CreateBatch(ctx context.Context, spec BatchSpec) (*BatchStatus, error) {
 	spec, err := spec.WithDefaults()
 	if err != nil {
 		return nil, err
+	}
+	st, err := c.BatchStatus(ctx, spec.ID)
+	switch {
+	case errors.Is(err, ErrBatchNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		if err := sameBatch(st.Spec, spec); err != nil {
+			return nil, err
+		}
+	}
+	out, _ := ParsePrefixURL(spec.Output) // validated by WithDefaults
+	claimed, err := c.rdb.SetNX(ctx, batchOutputKey(out), spec.ID, 0).Result()
+	if err != nil {
+		return nil, fmt.Errorf("jobs: create batch %s: %w", spec.ID, err)
+	}
+	if !claimed {
+		owner, err := c.rdb.Get(ctx, batchOutputKey(out)).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("jobs: create batch %s: %w", spec.ID, err)
+		}
+		if owner != spec.ID {
+			return nil, fmt.Errorf("jobs: batch %s: output %s belongs to batch %s, whose manifest and outputs it would overwrite; choose another output prefix: %w: %w",
+				spec.ID, spec.Output, owner, ErrOutputInUse, ErrInvalidPayload)
+		}
 	}
 	js, _ := json.Marshal(spec)
 	now := time.Now()
@@ -223,14 +269,26 @@ func (c *Client) CreateBatch(ctx context.Context, spec BatchSpec) (*BatchStatus,
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("jobs: create batch %s: %w", spec.ID, err)
 	}
-	st, err := c.BatchStatus(ctx, spec.ID)
-	if err != nil {
+	if st, err = c.BatchStatus(ctx, spec.ID); err != nil {
 		return nil, err
 	}
-	if st.Spec.Input != spec.Input || st.Spec.Guest != spec.Guest || st.Spec.Type != spec.Type || st.Spec.Output != spec.Output {
-		return nil, fmt.Errorf("jobs: batch %s exists with a different spec (input %s, guest %s)", spec.ID, st.Spec.Input, st.Spec.Guest)
+	if err := sameBatch(st.Spec, spec); err != nil {
+		// A concurrent start of the same id with another output won;
+		// the claim taken here is for an output no batch writes.
+		if have, perr := ParsePrefixURL(st.Spec.Output); claimed && (perr != nil || batchOutputKey(have) != batchOutputKey(out)) {
+			c.rdb.Del(ctx, batchOutputKey(out))
+		}
+		return nil, err
 	}
 	return st, nil
+}
+
+// sameBatch refuses a spec that names an existing batch but not its run.
+func sameBatch(have, want BatchSpec) error {
+	if have.Input != want.Input || have.Guest != want.Guest || have.Type != want.Type || have.Output != want.Output {
+		return fmt.Errorf("jobs: batch %s exists with a different spec (input %s, guest %s)", want.ID, have.Input, have.Guest)
+	}
+	return nil
 }
 
 // StartBatch creates the batch record and enqueues its plan: a worker lists
@@ -290,6 +348,25 @@ return 1
 func (c *Client) FailBatch(ctx context.Context, id, reason string) error {
 	if err := failBatchScript.Run(ctx, c.rdb, []string{batchKey(id)}, reason, time.Now().UnixMilli()).Err(); err != nil {
 		return fmt.Errorf("jobs: fail batch %s: %w", id, err)
+	}
+	return nil
+}
+
+// setErrorScript gives a batch a reason unless it has one. KEYS: record.
+// ARGV: reason.
+var setErrorScript = redis.NewScript(`
+if redis.call("HEXISTS", KEYS[1], "spec") == 1 then
+	redis.call("HSETNX", KEYS[1], "error", ARGV[1])
+end
+return 0
+`)
+
+// SetBatchError records why a batch went wrong without changing its
+// progress (a finished batch whose manifest the worker may not write,
+// say); the first reason stays. A missing batch is left alone.
+func (c *Client) SetBatchError(ctx context.Context, id, reason string) error {
+	if err := setErrorScript.Run(ctx, c.rdb, []string{batchKey(id)}, reason).Err(); err != nil {
+		return fmt.Errorf("jobs: batch %s: %w", id, err)
 	}
 	return nil
 }

@@ -70,28 +70,42 @@ func allowed(list []jobs.ObjectURL, u jobs.ObjectURL, guestBucket string) bool {
 	return false
 }
 
-// checkInput refuses an input object jobs may not read.
-func (h *Handler) checkInput(u jobs.ObjectURL) error {
-	if !allowed(h.cfg.Access.Inputs, u, h.guestBucket()) {
-		return fmt.Errorf("%w: input %s is outside the worker's input allow-list%s", ErrAccessDenied, u, listHint(h.cfg.Access.Inputs))
+// CheckInput refuses u unless jobs may read it. u is an object or a
+// prefix; a prefix passes when every key under it would. guestBucket is
+// the guest registry's, refused unless Inputs names it.
+func (a Access) CheckInput(u jobs.ObjectURL, guestBucket string) error {
+	if !allowed(a.Inputs, u, guestBucket) {
+		return fmt.Errorf("%w: input %s is outside the worker's input allow-list%s", ErrAccessDenied, u, listHint(a.Inputs))
 	}
 	return nil
 }
 
-// checkOutput refuses an output object jobs may not write: the guest
-// registry, a batch's manifest or summary (only the batch writes those),
-// and anything outside the output allow-list.
-func (h *Handler) checkOutput(u jobs.ObjectURL) error {
-	if u.Bucket == h.guestBucket() {
+// CheckOutput refuses u unless jobs may write it: the guest registry
+// (guestBucket) never, anything else when it lies under Outputs. u is an
+// object or a prefix; a prefix passes when every key under it would.
+func (a Access) CheckOutput(u jobs.ObjectURL, guestBucket string) error {
+	if u.Bucket == guestBucket {
 		return fmt.Errorf("%w: output %s is in the guest registry bucket, which jobs never write", ErrAccessDenied, u)
 	}
+	if !allowed(a.Outputs, u, guestBucket) {
+		return fmt.Errorf("%w: output %s is outside the worker's output allow-list%s", ErrAccessDenied, u, listHint(a.Outputs))
+	}
+	return nil
+}
+
+// checkInput refuses an input object jobs may not read.
+func (h *Handler) checkInput(u jobs.ObjectURL) error {
+	return h.cfg.Access.CheckInput(u, h.guestBucket())
+}
+
+// checkOutput refuses an output object jobs may not write: a batch's
+// manifest or summary (only the batch writes those), and whatever
+// Access.CheckOutput refuses.
+func (h *Handler) checkOutput(u jobs.ObjectURL) error {
 	if base := path.Base(u.Key); base == jobs.ManifestName || base == jobs.SummaryName {
 		return fmt.Errorf("%w: output %s has the name of a batch's %s, which only the batch writes", ErrAccessDenied, u, base)
 	}
-	if !allowed(h.cfg.Access.Outputs, u, h.guestBucket()) {
-		return fmt.Errorf("%w: output %s is outside the worker's output allow-list%s", ErrAccessDenied, u, listHint(h.cfg.Access.Outputs))
-	}
-	return nil
+	return h.cfg.Access.CheckOutput(u, h.guestBucket())
 }
 
 func (h *Handler) guestBucket() string { return h.cfg.Guests.bucket }

@@ -72,7 +72,7 @@ non-zero if any job failed.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "batch %s: %s → %s (guest %s)\n", spec.ID, spec.Input, spec.Output, spec.Guest)
 			start := time.Now()
-			res, err := batch.Plan(ctx, c, store, spec, batch.PlanConfig{ChunkSize: chunk, Rate: rateCap})
+			res, err := batch.Plan(ctx, c, store, spec, batch.PlanConfig{ChunkSize: chunk, Rate: rateCap, Access: batch.Access{GuestBucket: g.guestBucket}})
 			if err != nil {
 				return fmt.Errorf("batch %s: %w (run the same command again to resume)", spec.ID, err)
 			}
@@ -80,7 +80,7 @@ non-zero if any job failed.`,
 			fmt.Fprintf(out, "listed %d objects in %s: %d enqueued now, %d already enqueued, %d skipped (%.0f objects/s)\n",
 				res.Listed, took.Round(time.Millisecond), res.Enqueued, res.Resumed, res.Skipped, float64(res.Listed)/took.Seconds())
 			if res.Finished {
-				if err := batch.EnsureManifest(ctx, c, store, spec.ID); err != nil {
+				if err := batch.EnsureManifest(ctx, c, store, spec.ID, batch.Access{GuestBucket: g.guestBucket}); err != nil {
 					return err
 				}
 			}
@@ -92,7 +92,7 @@ non-zero if any job failed.`,
 			if err != nil {
 				return err
 			}
-			if err := batch.EnsureManifest(ctx, c, store, spec.ID); err != nil {
+			if err := batch.EnsureManifest(ctx, c, store, spec.ID, batch.Access{GuestBucket: g.guestBucket}); err != nil {
 				return err
 			}
 			printStatus(out, st)
@@ -280,7 +280,7 @@ func newBatchCancelCmd(g *globalFlags) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "batch %s: %d pending jobs canceled\n", args[0], n)
 			if finished {
-				return batch.EnsureManifest(cmd.Context(), c, store, args[0])
+				return batch.EnsureManifest(cmd.Context(), c, store, args[0], batch.Access{GuestBucket: g.guestBucket})
 			}
 			return nil
 		},

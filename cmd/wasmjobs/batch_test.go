@@ -169,7 +169,7 @@ func TestBatchRunResumesAfterKill(t *testing.T) {
 	if st.Done != n || st.Failed != 0 {
 		t.Fatalf("final status %+v", st)
 	}
-	if err := batch.EnsureManifest(ctx, e.client, e.store, spec.ID); err != nil {
+	if err := batch.EnsureManifest(ctx, e.client, e.store, spec.ID, batch.Access{}); err != nil {
 		t.Fatal(err)
 	}
 	out2, err := exec.CommandContext(ctx, bin, append([]string{"batch", "status", spec.ID}, e.globalArgs...)...).CombinedOutput()

@@ -157,14 +157,14 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	if _, err := client.CreateBatch(ctx, spec); err != nil {
 		return err
 	}
-	if _, err := batch.Plan(ctx, client, store, spec, batch.PlanConfig{}); err != nil {
+	if _, err := batch.Plan(ctx, client, store, spec, batch.PlanConfig{Access: batch.Access{GuestBucket: g.guestBucket}}); err != nil {
 		return err
 	}
 	bst, err := batch.Wait(waitCtx, client, spec.ID, 50*time.Millisecond, nil)
 	if err != nil {
 		return err
 	}
-	if err := batch.EnsureManifest(ctx, client, store, spec.ID); err != nil {
+	if err := batch.EnsureManifest(ctx, client, store, spec.ID, batch.Access{GuestBucket: g.guestBucket}); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nbatch %s: %d objects, %d done, %d failed; manifest %s\n", spec.ID, bst.Total, bst.Done, bst.Failed, spec.OutputObject(jobs.ManifestName))

@@ -132,6 +132,9 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, svc *services, o
 	}
 	metrics.WatchRuntime(rt)
 	guests := worker.NewRegistry(store, g.guestBucket, rt, 0)
+	// Batches obey the same lists as their jobs: a plan on a prefix jobs
+	// may not read, or a manifest where they may not write, is refused.
+	batchAccess := batch.Access{Access: access, GuestBucket: guests.Bucket()}
 	hcfg := worker.HandlerConfig{
 		Store:          store,
 		Runtime:        rt,
@@ -143,7 +146,7 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, svc *services, o
 		GuestTimeout:   r.guestTimeout,
 		OutputPrefix:   prefix,
 		Metrics:        metrics,
-		Batches:        &batch.Recorder{Client: svc.client, Store: store, Logger: slog.Default()},
+		Batches:        &batch.Recorder{Client: svc.client, Store: store, Logger: slog.Default(), Access: batchAccess},
 	}
 	h, err := worker.NewHandler(hcfg)
 	if err != nil {
@@ -152,7 +155,7 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, svc *services, o
 		return nil, err
 	}
 	return &stack{rt: rt, nn: nnMod, guests: guests, handler: h, metrics: metrics,
-		extra: map[string]asynq.Handler{jobs.TypeBatch: &batch.PlanHandler{Client: svc.client, Store: store}}}, nil
+		extra: map[string]asynq.Handler{jobs.TypeBatch: &batch.PlanHandler{Client: svc.client, Store: store, Config: batch.PlanConfig{Access: batchAccess}}}}, nil
 }
 
 // close stops the runtime, then releases the models.

@@ -13,6 +13,16 @@ export const TypeBatch = 'wasm:batch';
 export const batchKey = (id) => `wasmjobs:batch:{${id}}`;
 export const batchesKey = 'wasmjobs:batches';
 
+/**
+ * The key holding the id of the batch that owns an output prefix, as Go's
+ * batchOutputKey (jobs/batch.go): slashes around the prefix are trimmed, so
+ * "out", "out/" and "/out/" are one claim.
+ */
+export function batchOutputKey(output) {
+  const { bucket, prefix } = parsePrefix(output, 'output');
+  return `wasmjobs:batch-output:${bucket}/${prefix.replace(/^\/+|\/+$/g, '')}`;
+}
+
 const batchIDRE = /^[A-Za-z0-9_-]{1,64}$/;
 const specFields = new Set(['id', 'guest', 'type', 'input', 'output', 'include', 'maxSize', 'queue', 'params', 'maxRetry']);
 

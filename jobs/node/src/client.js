@@ -6,12 +6,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Redis from 'ioredis';
 import {
   BatchNotFoundError, DuplicateTaskError, InvalidPayloadError, JobFailedError, JobNotDoneError, JobNotFoundError,
-  RedisError, TaskIdConflictError, TimeoutError, WasmjobsError,
+  OutputInUseError, RedisError, TaskIdConflictError, TimeoutError, WasmjobsError,
 } from './errors.js';
 import { composeOptions, DefaultResultRetention, planEnqueue } from './options.js';
 import { encodeNormalized, normalizeJob, TypeImage, TypeText, validateTaskType } from './payload.js';
 import { scripts } from './scripts.js';
-import { batchesKey, batchKey, batchSpecWithDefaults, decodeBatchStatus, encodeBatchSpec, TypeBatch } from './batch.js';
+import { batchesKey, batchKey, batchOutputKey, batchSpecWithDefaults, decodeBatchStatus, encodeBatchSpec, TypeBatch } from './batch.js';
 import { decodeTaskMessage, encodeTaskMessage } from './taskmessage.js';
 
 const allQueues = 'asynq:queues';
@@ -219,6 +219,23 @@ export class Client {
     const s = batchSpecWithDefaults(spec);
     const json = encodeBatchSpec(s);
     const key = batchKey(s.id);
+    const sameSpec = (st) => {
+      for (const f of ['input', 'guest', 'type', 'output']) {
+        if (st.spec[f] !== s[f]) {
+          throw new InvalidPayloadError(`batch ${s.id} exists with a different spec (input ${st.spec.input}, guest ${st.spec.guest})`);
+        }
+      }
+    };
+    // As Go's CreateBatch: a new batch claims its output prefix, and a
+    // prefix another batch owns is refused before any record is written.
+    const existing = await this.#call(`batch ${s.id}`, () => this.#redis.hgetall(key));
+    if (existing && existing.spec) sameSpec(decodeBatchStatus(s.id, existing));
+    const claimKey = batchOutputKey(s.output);
+    const owner = await this.#call(`start batch ${s.id}`, async () => {
+      if (await this.#redis.setnx(claimKey, s.id)) return s.id;
+      return this.#redis.get(claimKey);
+    });
+    if (owner !== s.id) throw new OutputInUseError(s.id, s.output, owner);
     await this.#call(`start batch ${s.id}`, async () => {
       const now = Date.now();
       const res = await this.#redis.multi()
@@ -229,11 +246,7 @@ export class Client {
       for (const [err] of res) if (err) throw err;
     });
     const st = await this.batchStatus(s.id);
-    for (const f of ['input', 'guest', 'type', 'output']) {
-      if (st.spec[f] !== s[f]) {
-        throw new InvalidPayloadError(`batch ${s.id} exists with a different spec (input ${st.spec.input}, guest ${st.spec.guest})`);
-      }
-    }
+    sameSpec(st);
     const plan = planEnqueue(TypeBatch, Buffer.from(json, 'utf8'), composeOptions({ queue: s.queue, maxRetry: 5 }));
     plan.args = plan.args.map((a) => (a === null ? Buffer.from(encodeTaskMessage(plan.msg)) : a));
     await this.#enqueuePlan(plan, `enqueue batch plan ${s.id}`);

@@ -17,6 +17,20 @@ export class InvalidPayloadError extends WasmjobsError {
   }
 }
 
+/**
+ * A batch's output prefix belongs to another batch, whose manifest and
+ * outputs it would overwrite (Go: jobs.ErrOutputInUse, with
+ * ErrInvalidPayload): its code is InvalidPayloadError's; tell it apart with
+ * instanceof. Nothing was written.
+ */
+export class OutputInUseError extends InvalidPayloadError {
+  constructor(id, output, owner) {
+    super(`batch ${id}: output ${output} belongs to batch ${owner}, whose manifest and outputs it would overwrite; choose another output prefix`);
+    this.id = id;
+    this.owner = owner;
+  }
+}
+
 /** An enqueue option is invalid (asynq's own option errors). Nothing was enqueued. */
 export class InvalidOptionError extends WasmjobsError {
   constructor(message) {

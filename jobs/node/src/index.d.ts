@@ -202,6 +202,12 @@ export interface BatchStatus {
   error?: string;
 }
 
+/** startBatch: the output prefix belongs to another batch (`owner`). */
+export class OutputInUseError extends InvalidPayloadError {
+  readonly id: string;
+  readonly owner: string;
+}
+
 export class BatchNotFoundError extends WasmjobsError {
   readonly code: 'ERR_WASMJOBS_BATCH_NOT_FOUND';
   readonly id: string;
