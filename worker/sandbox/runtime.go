@@ -50,6 +50,10 @@ type Config struct {
 	MaxModules int
 	// HostModules are importable in addition to wasi_snapshot_preview1.
 	HostModules []HostModule
+	// Limits is the budget every module must fit before it is compiled:
+	// sizes and counts, tables, locals, segments. See [ModuleLimits] for
+	// the defaults.
+	Limits ModuleLimits
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -60,6 +64,7 @@ func (c Config) WithDefaults() Config {
 	if c.MaxModules <= 0 {
 		c.MaxModules = 64
 	}
+	c.Limits = c.Limits.WithDefaults()
 	return c
 }
 
@@ -279,7 +284,11 @@ func (r *Runtime) releaseLocked(ctx context.Context, m *Module) {
 }
 
 func (r *Runtime) compile(ctx context.Context, wasm []byte, digest string) (*Module, error) {
-	cm, err := r.rt.CompileModule(ctx, wasm)
+	code, err := budget(wasm, r.cfg.Limits, r.cfg.MemoryLimitPages)
+	if err != nil {
+		return nil, budgetError(err)
+	}
+	cm, err := r.rt.CompileModule(ctx, code)
 	if err != nil {
 		return nil, &GuestError{Kind: ErrInvalidModule, Detail: err.Error(), Err: err}
 	}
@@ -288,6 +297,21 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte, digest string) (*Mod
 		return nil, err
 	}
 	return &Module{Digest: digest, Size: len(wasm), compiled: cm, rt: r}, nil
+}
+
+// budgetError turns a failed budget check into a GuestError of the kind
+// that names the cause.
+func budgetError(err error) error {
+	kind := ErrInvalidModule
+	switch {
+	case errors.Is(err, ErrMemoryLimit):
+		kind = ErrMemoryLimit
+	case errors.Is(err, errImport):
+		kind = ErrImportNotAllowed
+	}
+	detail := strings.TrimPrefix(err.Error(), kind.Error()+": ")
+	detail = strings.TrimPrefix(detail, errImport.Error()+": ")
+	return &GuestError{Kind: kind, Detail: detail}
 }
 
 // checkModule enforces guest ABI v1: a command module exporting _start and
