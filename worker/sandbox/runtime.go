@@ -83,8 +83,8 @@ type Runtime struct {
 	cfg   Config
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
-	// allowed maps module name → function name → true.
-	allowed map[string]map[string]bool
+	// allowed maps module name → function name → its definition.
+	allowed map[string]map[string]api.FunctionDefinition
 	base    wazero.ModuleConfig
 
 	mu      sync.Mutex
@@ -142,7 +142,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cfg:       cfg,
 		rt:        rt,
 		cache:     cache,
-		allowed:   map[string]map[string]bool{},
+		allowed:   map[string]map[string]api.FunctionDefinition{},
 		modules:   map[string]*list.Element{},
 		lru:       list.New(),
 		compiling: map[string]*compileCall{},
@@ -177,11 +177,7 @@ func (r *Runtime) allow(module string) error {
 	if m == nil {
 		return fmt.Errorf("sandbox: host module %s was not instantiated", module)
 	}
-	fns := map[string]bool{}
-	for name := range m.ExportedFunctionDefinitions() {
-		fns[name] = true
-	}
-	r.allowed[module] = fns
+	r.allowed[module] = m.ExportedFunctionDefinitions()
 	return nil
 }
 
@@ -320,8 +316,14 @@ func (r *Runtime) checkModule(cm wazero.CompiledModule) error {
 	var bad []string
 	for _, def := range cm.ImportedFunctions() {
 		mod, name, _ := def.Import()
-		if fns, ok := r.allowed[mod]; !ok || !fns[name] {
-			bad = append(bad, mod+"."+name)
+		host, ok := r.allowed[mod][name]
+		if !ok {
+			bad = append(bad, mod+"."+name+" (function)")
+			continue
+		}
+		if !slices.Equal(def.ParamTypes(), host.ParamTypes()) || !slices.Equal(def.ResultTypes(), host.ResultTypes()) {
+			return &GuestError{Kind: ErrImportNotAllowed, Detail: fmt.Sprintf("%s.%s has type %s, the sandbox provides %s",
+				mod, name, signature(def), signature(host))}
 		}
 	}
 	for _, def := range cm.ImportedMemories() {
@@ -340,6 +342,18 @@ func (r *Runtime) checkModule(cm wazero.CompiledModule) error {
 		return &GuestError{Kind: ErrInvalidModule, Detail: "no exported memory named \"memory\""}
 	}
 	return nil
+}
+
+// signature writes a function type as (i32, i64) -> (i32).
+func signature(def api.FunctionDefinition) string {
+	names := func(ts []api.ValueType) string {
+		s := make([]string, len(ts))
+		for i, t := range ts {
+			s[i] = api.ValueTypeName(t)
+		}
+		return "(" + strings.Join(s, ", ") + ")"
+	}
+	return names(def.ParamTypes()) + " -> " + names(def.ResultTypes())
 }
 
 // RunOptions are the per-job inputs of Run.
@@ -450,10 +464,12 @@ func (r *Runtime) classify(runCtx context.Context, mod api.Module, err error, op
 	tail := stderr.String()
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
-		switch exit.ExitCode() {
-		case sys.ExitCodeDeadlineExceeded:
+		// wazero reports a closed context as these exit codes, which a
+		// guest may also pass to proc_exit: only the context tells them apart.
+		switch {
+		case exit.ExitCode() == sys.ExitCodeDeadlineExceeded && errors.Is(runCtx.Err(), context.DeadlineExceeded):
 			return &GuestError{Kind: ErrTimeout, Detail: fmt.Sprintf("stopped after %s", opts.Timeout), Stderr: tail, Err: err}
-		case sys.ExitCodeContextCanceled:
+		case exit.ExitCode() == sys.ExitCodeContextCanceled && runCtx.Err() != nil:
 			return fmt.Errorf("sandbox: run canceled: %w", err)
 		}
 		return &GuestError{Kind: ErrExit, ExitCode: exit.ExitCode(), Stderr: tail}
