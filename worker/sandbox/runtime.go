@@ -18,6 +18,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -95,6 +96,7 @@ type Runtime struct {
 
 	hits, misses atomic.Uint64
 	closed       atomic.Bool
+	stopScavenge chan struct{}
 }
 
 type compileCall struct {
@@ -139,13 +141,14 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	r := &Runtime{
-		cfg:       cfg,
-		rt:        rt,
-		cache:     cache,
-		allowed:   map[string]map[string]api.FunctionDefinition{},
-		modules:   map[string]*list.Element{},
-		lru:       list.New(),
-		compiling: map[string]*compileCall{},
+		cfg:          cfg,
+		rt:           rt,
+		cache:        cache,
+		allowed:      map[string]map[string]api.FunctionDefinition{},
+		modules:      map[string]*list.Element{},
+		lru:          list.New(),
+		compiling:    map[string]*compileCall{},
+		stopScavenge: make(chan struct{}),
 		// No FS, no sockets, fake clocks, deterministic random: wazero's
 		// defaults. No start functions: Run calls _start itself so that a
 		// trapped instance can still be inspected.
@@ -169,6 +172,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			return nil, err
 		}
 	}
+	go returnFreedMemory(r.stopScavenge)
 	return r, nil
 }
 
@@ -187,6 +191,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	if r.closed.Swap(true) {
 		return nil
 	}
+	close(r.stopScavenge)
 	err := r.rt.Close(ctx)
 	if r.cache != nil {
 		err = errors.Join(err, r.cache.Close(ctx))
@@ -434,6 +439,7 @@ func (r *Runtime) Run(ctx context.Context, m *Module, opts RunOptions) (*Result,
 			defer release() // deferred before mod.Close below, so it runs after it
 		}
 	}
+	runCtx = experimental.WithMemoryAllocator(runCtx, memoryAllocator)
 	mod, err := r.rt.InstantiateModule(runCtx, m.compiled, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
