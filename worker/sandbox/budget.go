@@ -38,7 +38,8 @@ type ModuleLimits struct {
 	// MaxElementItems caps the items of all element segments together: each
 	// instance keeps its own copy of them. Defaults to 1 Mi.
 	MaxElementItems uint32
-	// MaxDataSegments caps the data section's segments. Defaults to 10 000.
+	// MaxDataSegments caps the data section's segments (Go programs have one
+	// per symbol: tens of thousands). Defaults to 1 000 000.
 	MaxDataSegments uint32
 	// MaxLocalsPerFunction caps the locals one function declares; wazero
 	// allocates for each at compile time and in every call frame. Defaults
@@ -47,6 +48,10 @@ type ModuleLimits struct {
 	// MaxFunctionBodyBytes caps one function body, which bounds the
 	// compiler's memory for it. Defaults to 1 MiB.
 	MaxFunctionBodyBytes uint32
+	// MaxBlocksPerFunction caps the block, loop and if instructions of one
+	// function: the compiler's time and memory grow faster than linearly in
+	// their number. Defaults to 10 000.
+	MaxBlocksPerFunction uint32
 	// MaxCustomSectionBytes caps the custom sections together. They are
 	// dropped before compiling (a well-formed "name" section is kept, for
 	// stack traces). Defaults to 16 MiB.
@@ -72,9 +77,10 @@ func (l ModuleLimits) WithDefaults() ModuleLimits {
 	def(&l.MaxTableElements, 1<<20)
 	def(&l.MaxElementSegments, 10_000)
 	def(&l.MaxElementItems, 1<<20)
-	def(&l.MaxDataSegments, 10_000)
+	def(&l.MaxDataSegments, 1_000_000)
 	def(&l.MaxLocalsPerFunction, 50_000)
 	def(&l.MaxFunctionBodyBytes, 1<<20)
+	def(&l.MaxBlocksPerFunction, 10_000)
 	if l.MaxCustomSectionBytes <= 0 {
 		l.MaxCustomSectionBytes = 16 << 20
 	}
@@ -543,6 +549,13 @@ func checkCode(r *reader, lim ModuleLimits) (uint32, error) {
 			if _, err := br.byte(); err != nil { // value type; wazero checks it
 				return 0, fmt.Errorf("function %d locals: %w", i, err)
 			}
+		}
+		blocks, err := controlBlocks(br)
+		if err != nil {
+			return 0, fmt.Errorf("function %d: %w", i, err)
+		}
+		if blocks > lim.MaxBlocksPerFunction {
+			return 0, fmt.Errorf("%w: function %d has %d blocks, limit %d", errBudget, i, blocks, lim.MaxBlocksPerFunction)
 		}
 	}
 	return n, r.end("code")

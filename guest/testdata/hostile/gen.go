@@ -75,6 +75,14 @@ func main() {
 			module(cat([]byte{0x03}, u32(0x7fffffff), []byte{0x7f}, u32(0x7fffffff), []byte{0x7e}, u32(4), []byte{0x7d}), exit7)},
 		{"gen-body-huge", "body is 1048582 bytes, limit 1048576",
 			module(noLocals, cat(huge, exit7))},
+		// Just under the body limit: compiling it must stay cheap.
+		{"gen-body-big", "exit code 7",
+			module(noLocals, cat(bytes.Repeat([]byte{0x41, 0x01, 0x1a}, (1<<20-16)/3), exit7))},
+		// Blocks cost the compiler more than linear time and memory.
+		{"gen-blocks-many", "function 0 has 10001 blocks, limit 10000",
+			module(cat([]byte{0x01, 0x0a, 0x7f}), cat(bytes.Repeat([]byte{0x02, 0x40, 0x20, 0x00, 0x0d, 0x00, 0x0b}, 10001), exit7))},
+		{"gen-blocks-nested", "exit code 7", // at the limit: compiles in about a second
+			module(cat([]byte{0x01, 0x0a, 0x7f}), cat(bytes.Repeat([]byte{0x02, 0x40, 0x20, 0x00, 0x0d, 0x00}, 10000), bytes.Repeat([]byte{0x0b}, 10000), exit7))},
 		{"gen-types-count", "268435455 types, limit",
 			cat(header, section(1, u32(0x0fffffff)))},
 		{"gen-params-count", "unexpected end of module",
