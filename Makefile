@@ -27,14 +27,23 @@ tools: ## install what the tests need unless each already works (redis-server, c
 	@scripts/ensure-tools.sh
 
 .PHONY: guests
-guests: tools ## rebuild the Rust guests into guest/wasm (Debian's toolchain)
+guests: tools hostile-guests ## rebuild the Rust guests into guest/wasm (Debian's toolchain) and the hostile guests
 	sh guest/build.sh
+
+.PHONY: hostile-guests
+hostile-guests: tools ## assemble guest/testdata/hostile/*.wat (wat2wasm, always) and write its generated modules
+	@command -v wat2wasm >/dev/null || { echo "wat2wasm not found: make tools installs wabt" >&2; exit 1; }
+	@for f in guest/testdata/hostile/*.wat; do wat2wasm --enable-threads "$$f" -o "$${f%.wat}.wasm" || exit 1; done
+	$(GO) run guest/testdata/hostile/gen.go
 
 .PHONY: guests-check
 guests-check: guests ## rebuild the guests and fail unless they equal the committed modules
-	@git diff --quiet -- guest/wasm guest/guesttest/wasm || { \
+	@git diff --quiet -- guest/wasm guest/guesttest/wasm guest/testdata/hostile || { \
 		echo "guest modules differ from the committed ones after a rebuild:" >&2; \
-		git diff --stat -- guest/wasm guest/guesttest/wasm >&2; exit 1; }
+		git diff --stat -- guest/wasm guest/guesttest/wasm guest/testdata/hostile >&2; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard -- guest/testdata/hostile)" || { \
+		echo "hostile guests built but not committed:" >&2; \
+		git ls-files --others --exclude-standard -- guest/testdata/hostile >&2; exit 1; }
 
 .PHONY: node-deps
 node-deps: ## install the Node client's dependencies (npm ci in jobs/node) unless up to date

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -43,8 +44,18 @@ type HandlerConfig struct {
 	// allows every bucket but the guest registry's.
 	Access Access
 	// GuestTimeout bounds one guest run. Defaults to 60 s. A job's asynq
-	// timeout or deadline, when shorter, wins.
+	// timeout or deadline, less ResultReserve, wins when it is earlier, so
+	// that a guest stopped at it is archived as a timeout, not retried.
 	GuestTimeout time.Duration
+	// ResultReserve is the time kept back from a job's deadline for writing
+	// its result, at most a quarter of the time left. Defaults to 2 s.
+	ResultReserve time.Duration
+	// MaxRunning caps the guests running at once. A job waits for a slot
+	// (or the end of its context) before its guest starts, and the slot is
+	// held until the guest instance has returned, even past the job's
+	// context, which asynq takes as a free slot. Defaults to the Server's
+	// Concurrency, or 2 × CPUs for a handler used without a Server.
+	MaxRunning int
 	// OutputPrefix is where outputs of S3 inputs without an explicit output
 	// go: "<prefix>/<input key>.<guest>.json". An empty Bucket means the
 	// input's bucket. Defaults to key prefix "results".
@@ -96,6 +107,9 @@ func (c HandlerConfig) withDefaults() HandlerConfig {
 	if c.GuestTimeout <= 0 {
 		c.GuestTimeout = 60 * time.Second
 	}
+	if c.ResultReserve <= 0 {
+		c.ResultReserve = 2 * time.Second
+	}
 	if c.OutputPrefix.Key == "" && c.OutputPrefix.Bucket == "" {
 		c.OutputPrefix.Key = "results"
 	}
@@ -108,6 +122,8 @@ func (c HandlerConfig) withDefaults() HandlerConfig {
 // Handler processes wasm:image and wasm:text tasks. It is an asynq.Handler.
 type Handler struct {
 	cfg HandlerConfig
+	// slots holds one token per guest running now.
+	slots chan struct{}
 }
 
 var _ asynq.Handler = (*Handler)(nil)
@@ -117,7 +133,41 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	if cfg.Store == nil || cfg.Runtime == nil || cfg.Guests == nil {
 		return nil, errors.New("worker: HandlerConfig needs Store, Runtime and Guests")
 	}
-	return &Handler{cfg: cfg.withDefaults()}, nil
+	n := cfg.MaxRunning
+	if n <= 0 {
+		n = 2 * runtime.NumCPU()
+	}
+	return &Handler{cfg: cfg.withDefaults(), slots: make(chan struct{}, n)}, nil
+}
+
+// limitRunning sets the number of guest slots to n unless MaxRunning did;
+// NewServer calls it before the handler gets its first task.
+func (h *Handler) limitRunning(n int) {
+	if h.cfg.MaxRunning <= 0 && n > 0 {
+		h.slots = make(chan struct{}, n)
+	}
+}
+
+// runGuest runs mod in a slot, with the guest's deadline cut to leave time
+// for the result before the job's own deadline.
+func (h *Handler) runGuest(ctx context.Context, mod *sandbox.Module, opts sandbox.RunOptions) (*sandbox.Result, error) {
+	select {
+	case h.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a guest slot: %w", ctx.Err())
+	}
+	defer func() { <-h.slots }()
+	opts.Timeout = h.cfg.GuestTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			return nil, fmt.Errorf("no time left for the guest: %w", context.DeadlineExceeded)
+		}
+		if t := left - min(h.cfg.ResultReserve, left/4); t < opts.Timeout {
+			opts.Timeout = t
+		}
+	}
+	return h.cfg.Runtime.Run(ctx, mod, opts)
 }
 
 // Summary is the result a job writes through asynq's result writer when its
@@ -276,11 +326,10 @@ func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs
 	}
 
 	runStart := time.Now()
-	res, err := h.cfg.Runtime.Run(ctx, mod, sandbox.RunOptions{
+	res, err := h.runGuest(ctx, mod, sandbox.RunOptions{
 		Stdin:     input,
 		Params:    p.Params,
 		Name:      p.Guest,
-		Timeout:   h.cfg.GuestTimeout,
 		MaxOutput: h.cfg.MaxOutputBytes,
 	})
 	outcome, outBytes := "ok", 0

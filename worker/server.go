@@ -67,6 +67,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 			return nil, fmt.Errorf("worker: queue %q weight %d: want a name and a positive weight", q, w)
 		}
 	}
+	cfg.Handler.limitRunning(cfg.Concurrency)
 	srv := asynq.NewServer(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   cfg.Queues,

@@ -70,7 +70,15 @@ WASI-NN load_by_name finds, as on a worker.`,
 					fmt.Fprintln(cmd.ErrOrStderr(), ge.Stderr)
 				}
 				if errors.Is(err, sandbox.ErrExit) {
-					return exitError{code: int(ge.ExitCode)}
+					// The reason on one line; the shell sees the low 8 bits
+					// of the code, never 0 for a failure.
+					ge.Stderr = ""
+					fmt.Fprintln(cmd.ErrOrStderr(), "wasmjobs:", ge)
+					code := int(ge.ExitCode & 0xff)
+					if code == 0 {
+						code = 1
+					}
+					return exitError{code: code}
 				}
 				ge.Stderr = ""
 				return ge

@@ -16,5 +16,11 @@
 //   - Every run has a deadline (the instance is closed when its context
 //     ends) and linear memory is capped by [Config.MemoryLimitPages].
 //   - Modules importing anything but WASI preview 1 and the host modules
-//     given in [Config.HostModules] are rejected at compile time.
+//     given in [Config.HostModules] (functions only, with the host's
+//     signatures) are rejected at compile time.
+//   - Before wazero sees a module it must fit [Config.Limits]
+//     ([ModuleLimits]): size, counts, table sizes (a missing or larger
+//     maximum is capped), locals and blocks per function, element items.
+//     Guest linear memory is mapped outside the Go heap and unmapped when
+//     the instance closes.
 package sandbox

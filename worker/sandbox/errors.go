@@ -11,7 +11,7 @@ var (
 	// ErrInvalidModule: the bytes are not a usable WASI command module.
 	ErrInvalidModule = errors.New("invalid guest module")
 	// ErrImportNotAllowed: the module imports something the sandbox does not provide.
-	ErrImportNotAllowed = errors.New("guest imports a function that is not allowed")
+	ErrImportNotAllowed = errors.New("guest import not allowed")
 	// ErrDigestMismatch: the module bytes do not hash to the expected digest.
 	ErrDigestMismatch = errors.New("guest digest mismatch")
 	// ErrExit: the guest exited with a non-zero code.

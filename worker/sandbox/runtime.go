@@ -18,6 +18,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -50,6 +51,10 @@ type Config struct {
 	MaxModules int
 	// HostModules are importable in addition to wasi_snapshot_preview1.
 	HostModules []HostModule
+	// Limits is the budget every module must fit before it is compiled:
+	// sizes and counts, tables, locals, segments. See [ModuleLimits] for
+	// the defaults.
+	Limits ModuleLimits
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -60,6 +65,7 @@ func (c Config) WithDefaults() Config {
 	if c.MaxModules <= 0 {
 		c.MaxModules = 64
 	}
+	c.Limits = c.Limits.WithDefaults()
 	return c
 }
 
@@ -78,8 +84,8 @@ type Runtime struct {
 	cfg   Config
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
-	// allowed maps module name → function name → true.
-	allowed map[string]map[string]bool
+	// allowed maps module name → function name → its definition.
+	allowed map[string]map[string]api.FunctionDefinition
 	base    wazero.ModuleConfig
 
 	mu      sync.Mutex
@@ -90,6 +96,7 @@ type Runtime struct {
 
 	hits, misses atomic.Uint64
 	closed       atomic.Bool
+	stopScavenge chan struct{}
 }
 
 type compileCall struct {
@@ -134,13 +141,14 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	r := &Runtime{
-		cfg:       cfg,
-		rt:        rt,
-		cache:     cache,
-		allowed:   map[string]map[string]bool{},
-		modules:   map[string]*list.Element{},
-		lru:       list.New(),
-		compiling: map[string]*compileCall{},
+		cfg:          cfg,
+		rt:           rt,
+		cache:        cache,
+		allowed:      map[string]map[string]api.FunctionDefinition{},
+		modules:      map[string]*list.Element{},
+		lru:          list.New(),
+		compiling:    map[string]*compileCall{},
+		stopScavenge: make(chan struct{}),
 		// No FS, no sockets, fake clocks, deterministic random: wazero's
 		// defaults. No start functions: Run calls _start itself so that a
 		// trapped instance can still be inspected.
@@ -164,6 +172,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			return nil, err
 		}
 	}
+	go returnFreedMemory(r.stopScavenge)
 	return r, nil
 }
 
@@ -172,11 +181,7 @@ func (r *Runtime) allow(module string) error {
 	if m == nil {
 		return fmt.Errorf("sandbox: host module %s was not instantiated", module)
 	}
-	fns := map[string]bool{}
-	for name := range m.ExportedFunctionDefinitions() {
-		fns[name] = true
-	}
-	r.allowed[module] = fns
+	r.allowed[module] = m.ExportedFunctionDefinitions()
 	return nil
 }
 
@@ -186,6 +191,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	if r.closed.Swap(true) {
 		return nil
 	}
+	close(r.stopScavenge)
 	err := r.rt.Close(ctx)
 	if r.cache != nil {
 		err = errors.Join(err, r.cache.Close(ctx))
@@ -279,7 +285,11 @@ func (r *Runtime) releaseLocked(ctx context.Context, m *Module) {
 }
 
 func (r *Runtime) compile(ctx context.Context, wasm []byte, digest string) (*Module, error) {
-	cm, err := r.rt.CompileModule(ctx, wasm)
+	code, err := budget(wasm, r.cfg.Limits, r.cfg.MemoryLimitPages)
+	if err != nil {
+		return nil, budgetError(err)
+	}
+	cm, err := r.rt.CompileModule(ctx, code)
 	if err != nil {
 		return nil, &GuestError{Kind: ErrInvalidModule, Detail: err.Error(), Err: err}
 	}
@@ -290,14 +300,35 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte, digest string) (*Mod
 	return &Module{Digest: digest, Size: len(wasm), compiled: cm, rt: r}, nil
 }
 
+// budgetError turns a failed budget check into a GuestError of the kind
+// that names the cause.
+func budgetError(err error) error {
+	kind := ErrInvalidModule
+	switch {
+	case errors.Is(err, ErrMemoryLimit):
+		kind = ErrMemoryLimit
+	case errors.Is(err, errImport):
+		kind = ErrImportNotAllowed
+	}
+	detail := strings.TrimPrefix(err.Error(), kind.Error()+": ")
+	detail = strings.TrimPrefix(detail, errImport.Error()+": ")
+	return &GuestError{Kind: kind, Detail: detail}
+}
+
 // checkModule enforces guest ABI v1: a command module exporting _start and
 // memory, importing only functions the sandbox provides.
 func (r *Runtime) checkModule(cm wazero.CompiledModule) error {
 	var bad []string
 	for _, def := range cm.ImportedFunctions() {
 		mod, name, _ := def.Import()
-		if fns, ok := r.allowed[mod]; !ok || !fns[name] {
-			bad = append(bad, mod+"."+name)
+		host, ok := r.allowed[mod][name]
+		if !ok {
+			bad = append(bad, mod+"."+name+" (function)")
+			continue
+		}
+		if !slices.Equal(def.ParamTypes(), host.ParamTypes()) || !slices.Equal(def.ResultTypes(), host.ResultTypes()) {
+			return &GuestError{Kind: ErrImportNotAllowed, Detail: fmt.Sprintf("%s.%s has type %s, the sandbox provides %s",
+				mod, name, signature(def), signature(host))}
 		}
 	}
 	for _, def := range cm.ImportedMemories() {
@@ -316,6 +347,18 @@ func (r *Runtime) checkModule(cm wazero.CompiledModule) error {
 		return &GuestError{Kind: ErrInvalidModule, Detail: "no exported memory named \"memory\""}
 	}
 	return nil
+}
+
+// signature writes a function type as (i32, i64) -> (i32).
+func signature(def api.FunctionDefinition) string {
+	names := func(ts []api.ValueType) string {
+		s := make([]string, len(ts))
+		for i, t := range ts {
+			s[i] = api.ValueTypeName(t)
+		}
+		return "(" + strings.Join(s, ", ") + ")"
+	}
+	return names(def.ParamTypes()) + " -> " + names(def.ResultTypes())
 }
 
 // RunOptions are the per-job inputs of Run.
@@ -396,6 +439,7 @@ func (r *Runtime) Run(ctx context.Context, m *Module, opts RunOptions) (*Result,
 			defer release() // deferred before mod.Close below, so it runs after it
 		}
 	}
+	runCtx = experimental.WithMemoryAllocator(runCtx, memoryAllocator)
 	mod, err := r.rt.InstantiateModule(runCtx, m.compiled, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -426,10 +470,12 @@ func (r *Runtime) classify(runCtx context.Context, mod api.Module, err error, op
 	tail := stderr.String()
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
-		switch exit.ExitCode() {
-		case sys.ExitCodeDeadlineExceeded:
+		// wazero reports a closed context as these exit codes, which a
+		// guest may also pass to proc_exit: only the context tells them apart.
+		switch {
+		case exit.ExitCode() == sys.ExitCodeDeadlineExceeded && errors.Is(runCtx.Err(), context.DeadlineExceeded):
 			return &GuestError{Kind: ErrTimeout, Detail: fmt.Sprintf("stopped after %s", opts.Timeout), Stderr: tail, Err: err}
-		case sys.ExitCodeContextCanceled:
+		case exit.ExitCode() == sys.ExitCodeContextCanceled && runCtx.Err() != nil:
 			return fmt.Errorf("sandbox: run canceled: %w", err)
 		}
 		return &GuestError{Kind: ErrExit, ExitCode: exit.ExitCode(), Stderr: tail}

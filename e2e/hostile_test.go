@@ -1,0 +1,265 @@
+package e2e_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/wasmjobs/wasmjobs/internal/hostile"
+	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/jobs"
+	"github.com/wasmjobs/wasmjobs/worker/sandbox"
+)
+
+// TestHostileSuite runs every hostile guest as a job on a `wasmjobs worker`
+// process (concurrency 4) while good jobs run beside them, then through
+// `wasmjobs run`. Each hostile job must end archived, unretried, with its
+// expected reason; every good job must succeed; the worker's peak RSS stays
+// under 1 GiB and its RSS returns to within 50 MB of where it was after a
+// warm-up.
+func TestHostileSuite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the wasmjobs binary")
+	}
+	redis := testenv.Redis(t)
+	s3 := testenv.S3Config(t)
+	store, _ := testenv.Store(t)
+	guestBucket := testenv.NewBucket(t, store)
+	ctx := testenv.Context(t, 8*time.Minute)
+	root := testenv.RepoRoot(t)
+	bin := filepath.Join(t.TempDir(), "wasmjobs")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/wasmjobs")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	var nnArgs []string
+	modelsConfig := filepath.Join(root, "models", "models.json")
+	if _, err := os.Stat(modelsConfig); err == nil {
+		nnArgs = []string{"--models-config", modelsConfig}
+	}
+	var guests []hostile.Guest
+	for _, g := range hostile.Load(t) {
+		if strings.HasPrefix(g.Name, "nn-") && nnArgs == nil {
+			t.Logf("skipping %s: no %s", g.Name, modelsConfig)
+			continue
+		}
+		guests = append(guests, g)
+	}
+
+	env := append(os.Environ(),
+		fmt.Sprintf("REDIS_URL=redis://%s/%d", redis.Addr, redis.DB),
+		"S3_ENDPOINT="+s3.Endpoint, "S3_ACCESS_KEY="+s3.AccessKey, "S3_SECRET_KEY="+s3.SecretKey,
+		"WASMJOBS_GUEST_BUCKET="+guestBucket, "WASMJOBS_CACHE_DIR="+t.TempDir(), "WASMJOBS_LOG_LEVEL=warn")
+	command := func(args ...string) *exec.Cmd {
+		c := exec.CommandContext(ctx, bin, args...)
+		c.Env, c.Dir = env, root
+		return c
+	}
+	if out, err := command("guest", "push", "--builtin").CombinedOutput(); err != nil {
+		t.Fatalf("guest push --builtin: %v\n%s", err, out)
+	}
+	// Hostile modules go straight into the registry's bucket, as if pushed
+	// by something other than `guest push`: the worker must refuse them itself.
+	for _, g := range guests {
+		digest := sandbox.Digest(g.Wasm)
+		md := map[string]string{"wasmjobs-sha256": digest}
+		for _, key := range []string{"h-" + g.Name + ".wasm", "sha256/" + strings.TrimPrefix(digest, "sha256:") + ".wasm"} {
+			if err := store.Put(ctx, jobs.ObjectURL{Bucket: guestBucket, Key: key}, g.Wasm, "application/wasm", md); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	var logs bytes.Buffer
+	w := command(append([]string{"worker", "--concurrency", "4", "--guest-timeout", "5s", "--poll-interval", "50ms"}, nnArgs...)...)
+	w.Stdout, w.Stderr = &logs, &logs
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = w.Process.Signal(os.Interrupt)
+		_ = w.Wait()
+		if t.Failed() {
+			t.Logf("worker log (tail):\n%s", tail(logs.String(), 4000))
+		}
+	})
+
+	client, err := jobs.NewClient(redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	good := func(i int) error {
+		name := fmt.Sprintf("good-%d", i)
+		res, err := client.Run(ctx, jobs.TypeText, jobs.Payload{Guest: "hello", Data: []byte(name)})
+		if err == nil && string(res) != `{"greeting":"Hello, `+name+`!"}` {
+			err = fmt.Errorf("result %s", res)
+		}
+		if err == nil {
+			_, err = client.Run(ctx, jobs.TypeText, jobs.Payload{Guest: "wordcount", Data: []byte("a b a " + name)})
+		}
+		if err != nil {
+			return fmt.Errorf("good job %d: %w", i, err)
+		}
+		return nil
+	}
+	for i := range 20 { // warm-up: compile the good guests, grow the pools
+		if err := good(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pid := w.Process.Pid
+	before := procStatus(t, pid, "VmRSS")
+
+	var wg sync.WaitGroup
+	goodErrs := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 20; i < 80; i++ {
+			if err := good(i); err != nil {
+				goodErrs <- err
+				return
+			}
+		}
+	}()
+
+	raw := asynq.NewClient(redis)
+	defer raw.Close()
+	insp := asynq.NewInspector(redis)
+	defer insp.Close()
+	ids := map[string]string{}
+	queue := ""
+	for _, g := range guests {
+		tk, _, err := jobs.NewTask(jobs.TypeText, jobs.Payload{Guest: "h-" + g.Name, Data: []byte(g.Input), Params: g.Params})
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := raw.EnqueueContext(ctx, tk, asynq.MaxRetry(3), asynq.Timeout(30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[g.Name], queue = info.ID, info.Queue
+	}
+	for _, g := range guests {
+		ti := waitFinal(t, ctx, insp, queue, ids[g.Name])
+		switch {
+		case ti.State != asynq.TaskStateArchived:
+			t.Errorf("%s: task %s, want archived", g.Name, ti.State)
+		case ti.Retried != 0:
+			t.Errorf("%s: retried %d times (%s), want 0", g.Name, ti.Retried, ti.LastErr)
+		case !strings.Contains(ti.LastErr, g.Expect):
+			t.Errorf("%s: reason %q does not contain %q", g.Name, ti.LastErr, g.Expect)
+		}
+	}
+	wg.Wait()
+	select {
+	case err := <-goodErrs:
+		t.Fatal(err)
+	default:
+	}
+	peak := procStatus(t, pid, "VmHWM")
+	// Go gives freed memory back to the kernel in the background: give it
+	// a while before calling what is left a leak.
+	after := procStatus(t, pid, "VmRSS")
+	for wait := time.Now(); after > before+50<<20 && time.Since(wait) < time.Minute; {
+		time.Sleep(time.Second)
+		after = procStatus(t, pid, "VmRSS")
+	}
+	t.Logf("worker RSS: %d MiB after warm-up, peak %d MiB, %d MiB after the suite", before>>20, peak>>20, after>>20)
+	if peak >= 1<<30 {
+		t.Errorf("peak RSS %d MiB, want under 1 GiB", peak>>20)
+	}
+	if after > before+50<<20 {
+		t.Errorf("RSS after the suite %d MiB, before %d MiB: more than 50 MB kept", after>>20, before>>20)
+	}
+
+	// The same guests through `wasmjobs run`: non-zero exit, the reason as
+	// the last line of stderr.
+	for _, g := range guests {
+		path := filepath.Join(hostile.Dir(), g.Name+".wasm")
+		args := []string{"run", path, "--guest-timeout", "2s"}
+		for k, v := range g.Params {
+			args = append(args, "--param", k+"="+v)
+		}
+		if strings.HasPrefix(g.Name, "nn-") {
+			args = append(args, nnArgs...)
+		}
+		c := command(args...)
+		c.Stdin = strings.NewReader(g.Input)
+		var stderr bytes.Buffer
+		c.Stderr = &stderr
+		err := c.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			t.Errorf("run %s: %v, want a non-zero exit", g.Name, err)
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+		if last := lines[len(lines)-1]; !strings.Contains(last, g.Expect) {
+			t.Errorf("run %s: last stderr line %q does not contain %q", g.Name, last, g.Expect)
+		}
+	}
+}
+
+// waitFinal waits until a task is archived, completed or scheduled for retry.
+func waitFinal(t *testing.T, ctx context.Context, insp *asynq.Inspector, queue, id string) *asynq.TaskInfo {
+	t.Helper()
+	for {
+		ti, err := insp.GetTaskInfo(queue, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ti.State {
+		case asynq.TaskStateArchived, asynq.TaskStateCompleted, asynq.TaskStateRetry:
+			return ti
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("task %s still %s: %v", id, ti.State, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// procStatus reads a memory field of /proc/<pid>/status in bytes.
+func procStatus(t *testing.T, pid int, field string) int64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}

@@ -1,0 +1,4 @@
+;; expect: env.memory imports a memory
+(module
+  (import "env" "memory" (memory 1))
+  (func (export "_start")))

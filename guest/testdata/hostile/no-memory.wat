@@ -1,0 +1,3 @@
+;; expect: no exported memory
+(module
+  (func (export "_start")))

@@ -1,0 +1,757 @@
+package sandbox
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// ModuleLimits is the budget a guest module must fit before wazero compiles
+// it. wazero caps linear memory only; everything else a module declares
+// (tables, locals, segments, counts that size allocations) is checked here,
+// on the raw bytes, so that a tiny module cannot make the host allocate in
+// proportion to a number it states. Zero fields take their defaults.
+type ModuleLimits struct {
+	// MaxModuleBytes caps the module's size. Defaults to 64 MiB.
+	MaxModuleBytes int
+	// MaxTypes caps the type section's entries. Defaults to 10 000.
+	MaxTypes uint32
+	// MaxImports caps imported functions. Defaults to 1 000.
+	MaxImports uint32
+	// MaxFunctions caps the functions the module defines. Defaults to 100 000.
+	MaxFunctions uint32
+	// MaxGlobals caps the globals the module defines. Defaults to 10 000.
+	MaxGlobals uint32
+	// MaxExports caps the exports. Defaults to 10 000.
+	MaxExports uint32
+	// MaxTables caps the tables the module defines. Defaults to 4.
+	MaxTables uint32
+	// MaxTableElements caps every table's size (8 bytes per element on the
+	// host). A table declared without a maximum, or with a larger one, gets
+	// this maximum in the bytes handed to wazero, so table.grow past it
+	// returns -1 as the spec allows; a larger initial size is rejected.
+	// Defaults to 1 Mi (8 MiB per table).
+	MaxTableElements uint32
+	// MaxElementSegments caps the element section's segments. Defaults to 10 000.
+	MaxElementSegments uint32
+	// MaxElementItems caps the items of all element segments together: each
+	// instance keeps its own copy of them. Defaults to 1 Mi.
+	MaxElementItems uint32
+	// MaxDataSegments caps the data section's segments (Go programs have one
+	// per symbol: tens of thousands). Defaults to 1 000 000.
+	MaxDataSegments uint32
+	// MaxLocalsPerFunction caps the locals one function declares; wazero
+	// allocates for each at compile time and in every call frame. Defaults
+	// to 50 000.
+	MaxLocalsPerFunction uint32
+	// MaxFunctionBodyBytes caps one function body, which bounds the
+	// compiler's memory for it. Defaults to 1 MiB.
+	MaxFunctionBodyBytes uint32
+	// MaxBlocksPerFunction caps the block, loop and if instructions of one
+	// function: the compiler's time and memory grow faster than linearly in
+	// their number. Defaults to 10 000.
+	MaxBlocksPerFunction uint32
+	// MaxCustomSectionBytes caps the custom sections together. They are
+	// dropped before compiling (a well-formed "name" section is kept, for
+	// stack traces). Defaults to 16 MiB.
+	MaxCustomSectionBytes int
+}
+
+// WithDefaults returns l with zero fields set to their defaults.
+func (l ModuleLimits) WithDefaults() ModuleLimits {
+	def := func(v *uint32, d uint32) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if l.MaxModuleBytes <= 0 {
+		l.MaxModuleBytes = 64 << 20
+	}
+	def(&l.MaxTypes, 10_000)
+	def(&l.MaxImports, 1_000)
+	def(&l.MaxFunctions, 100_000)
+	def(&l.MaxGlobals, 10_000)
+	def(&l.MaxExports, 10_000)
+	def(&l.MaxTables, 4)
+	def(&l.MaxTableElements, 1<<20)
+	def(&l.MaxElementSegments, 10_000)
+	def(&l.MaxElementItems, 1<<20)
+	def(&l.MaxDataSegments, 1_000_000)
+	def(&l.MaxLocalsPerFunction, 50_000)
+	def(&l.MaxFunctionBodyBytes, 1<<20)
+	def(&l.MaxBlocksPerFunction, 10_000)
+	if l.MaxCustomSectionBytes <= 0 {
+		l.MaxCustomSectionBytes = 16 << 20
+	}
+	return l
+}
+
+// Wasm binary section ids.
+const (
+	secCustom   = 0
+	secType     = 1
+	secImport   = 2
+	secFunction = 3
+	secTable    = 4
+	secMemory   = 5
+	secGlobal   = 6
+	secExport   = 7
+	secStart    = 8
+	secElement  = 9
+	secCode     = 10
+	secData     = 11
+	secDataCnt  = 12
+)
+
+var wasmHeader = []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
+
+// errBudget marks a module that is well formed but over a limit.
+var errBudget = errors.New("over the module budget")
+
+// budget checks wasm against lim and the memory limit, and returns the bytes
+// to compile: wasm itself, or a copy with custom sections dropped and table
+// maxima capped. The error is a one-line reason.
+func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, error) {
+	if len(wasm) > lim.MaxModuleBytes {
+		return nil, fmt.Errorf("%w: module is %d bytes, limit %d", errBudget, len(wasm), lim.MaxModuleBytes)
+	}
+	if len(wasm) < len(wasmHeader) || !bytes.Equal(wasm[:4], wasmHeader[:4]) {
+		return nil, errors.New("not a wasm binary (no \\0asm magic)")
+	}
+	if !bytes.Equal(wasm[4:8], wasmHeader[4:]) {
+		return nil, fmt.Errorf("unsupported wasm binary version % x", wasm[4:8])
+	}
+	r := &reader{b: wasm, off: len(wasmHeader)}
+	out := make([]byte, 0, len(wasm))
+	out = append(out, wasmHeader...)
+	changed := false
+	var funcs uint32
+	haveFuncs, haveCode := false, false
+	customBytes := 0
+	for r.off < len(r.b) {
+		start := r.off
+		id, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		size, err := r.u32()
+		if err != nil {
+			return nil, fmt.Errorf("section %d size: %w", id, err)
+		}
+		body, err := r.bytes(size)
+		if err != nil {
+			return nil, fmt.Errorf("section %d: %w", id, err)
+		}
+		sr := &reader{b: body, base: r.off - len(body)}
+		keep := true
+		switch id {
+		case secCustom:
+			customBytes += len(body)
+			if customBytes > lim.MaxCustomSectionBytes {
+				return nil, fmt.Errorf("%w: custom sections exceed %d bytes", errBudget, lim.MaxCustomSectionBytes)
+			}
+			name, err := sr.name()
+			if err != nil {
+				return nil, fmt.Errorf("custom section name: %w", err)
+			}
+			keep = name == "name" && wellFormedNames(&reader{b: body[sr.off:]})
+		case secType:
+			if err := checkTypes(sr, lim); err != nil {
+				return nil, err
+			}
+		case secImport:
+			if err := checkImports(sr, lim); err != nil {
+				return nil, err
+			}
+		case secFunction:
+			if funcs, err = sr.count("functions", lim.MaxFunctions); err != nil {
+				return nil, err
+			}
+			haveFuncs = true
+		case secTable:
+			nb, err := capTables(sr, lim)
+			if err != nil {
+				return nil, err
+			}
+			if nb != nil {
+				out = appendSection(out, secTable, nb)
+				changed, keep = true, false
+			}
+		case secMemory:
+			if err := checkMemories(sr, memoryLimitPages); err != nil {
+				return nil, err
+			}
+		case secGlobal:
+			if _, err := sr.count("globals", lim.MaxGlobals); err != nil {
+				return nil, err
+			}
+		case secExport:
+			if err := checkExports(sr, lim); err != nil {
+				return nil, err
+			}
+		case secStart, secDataCnt:
+		case secElement:
+			if err := checkElements(sr, lim); err != nil {
+				return nil, err
+			}
+		case secCode:
+			n, err := checkCode(sr, lim)
+			if err != nil {
+				return nil, err
+			}
+			if n != funcs {
+				return nil, fmt.Errorf("code section has %d bodies for %d functions", n, funcs)
+			}
+			haveCode = true
+		case secData:
+			if err := checkData(sr, lim); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("unknown section id %d at offset %d", id, start)
+		}
+		if keep {
+			out = append(out, wasm[start:r.off]...)
+		} else if id == secCustom {
+			changed = true
+		}
+	}
+	if haveFuncs && funcs > 0 && !haveCode {
+		return nil, fmt.Errorf("%d functions declared without a code section", funcs)
+	}
+	if !changed {
+		return wasm, nil
+	}
+	return out, nil
+}
+
+func appendSection(out []byte, id byte, body []byte) []byte {
+	out = append(out, id)
+	out = appendU32(out, uint32(len(body)))
+	return append(out, body...)
+}
+
+func appendU32(b []byte, v uint32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			b = append(b, c|0x80)
+			continue
+		}
+		return append(b, c)
+	}
+}
+
+// checkTypes checks that every function type's vectors fit their bytes:
+// wazero sizes them by the stated counts.
+func checkTypes(r *reader, lim ModuleLimits) error {
+	n, err := r.count("types", lim.MaxTypes)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		form, err := r.byte()
+		if err != nil {
+			return err
+		}
+		if form != 0x60 {
+			return fmt.Errorf("type %d: unsupported form 0x%x", i, form)
+		}
+		for range 2 { // params, results
+			c, err := r.u32()
+			if err != nil {
+				return fmt.Errorf("type %d: %w", i, err)
+			}
+			if _, err := r.bytes(c); err != nil { // one byte per number type; wazero checks them
+				return fmt.Errorf("type %d: %w", i, err)
+			}
+		}
+	}
+	return r.end("type")
+}
+
+func checkExports(r *reader, lim ModuleLimits) error {
+	n, err := r.count("exports", lim.MaxExports)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		if _, err := r.name(); err != nil {
+			return fmt.Errorf("export %d name: %w", i, err)
+		}
+		if _, err := r.byte(); err != nil {
+			return err
+		}
+		if _, err := r.u32(); err != nil {
+			return fmt.Errorf("export %d: %w", i, err)
+		}
+	}
+	return r.end("export")
+}
+
+func checkData(r *reader, lim ModuleLimits) error {
+	n, err := r.count("data segments", lim.MaxDataSegments)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		flags, err := r.u32()
+		if err != nil {
+			return err
+		}
+		if flags > 2 {
+			return fmt.Errorf("data segment %d: unknown flags %d", i, flags)
+		}
+		if flags == 2 {
+			if _, err := r.u32(); err != nil {
+				return err
+			}
+		}
+		if flags != 1 {
+			if err := r.constExpr(); err != nil {
+				return fmt.Errorf("data segment %d offset: %w", i, err)
+			}
+		}
+		c, err := r.u32()
+		if err != nil {
+			return fmt.Errorf("data segment %d: %w", i, err)
+		}
+		if _, err := r.bytes(c); err != nil {
+			return fmt.Errorf("data segment %d: %w", i, err)
+		}
+	}
+	return r.end("data")
+}
+
+// Import and export kinds.
+const (
+	kindFunc   = 0
+	kindTable  = 1
+	kindMemory = 2
+	kindGlobal = 3
+	kindTag    = 4
+)
+
+// errImport marks an import the sandbox never provides.
+var errImport = errors.New("import not allowed")
+
+func checkImports(r *reader, lim ModuleLimits) error {
+	n, err := r.count("imports", lim.MaxImports)
+	if err != nil {
+		return err
+	}
+	for range n {
+		mod, err := r.name()
+		if err != nil {
+			return fmt.Errorf("import module name: %w", err)
+		}
+		field, err := r.name()
+		if err != nil {
+			return fmt.Errorf("import name: %w", err)
+		}
+		kind, err := r.byte()
+		if err != nil {
+			return err
+		}
+		what := map[byte]string{kindTable: "a table", kindMemory: "a memory", kindGlobal: "a global", kindTag: "a tag"}[kind]
+		if kind != kindFunc {
+			if what == "" {
+				return fmt.Errorf("import %s.%s has unknown kind %d", mod, field, kind)
+			}
+			return fmt.Errorf("%w: %s.%s imports %s; guests may import only functions", errImport, mod, field, what)
+		}
+		if _, err := r.u32(); err != nil {
+			return fmt.Errorf("import %s.%s type: %w", mod, field, err)
+		}
+	}
+	return r.end("import")
+}
+
+// capTables checks the table section and returns a rewritten section when
+// some table's maximum had to be capped, else nil.
+func capTables(r *reader, lim ModuleLimits) ([]byte, error) {
+	n, err := r.count("tables", lim.MaxTables)
+	if err != nil {
+		return nil, err
+	}
+	out := appendU32(nil, n)
+	changed := false
+	for i := range n {
+		ref, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		if ref != 0x70 && ref != 0x6f {
+			return nil, fmt.Errorf("table %d: unsupported element type 0x%x", i, ref)
+		}
+		flags, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		if flags > 1 {
+			return nil, fmt.Errorf("table %d: unsupported limits flags 0x%x", i, flags)
+		}
+		min, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		max := lim.MaxTableElements
+		if flags == 1 {
+			if max, err = r.u32(); err != nil {
+				return nil, err
+			}
+		}
+		if min > lim.MaxTableElements {
+			return nil, fmt.Errorf("%w: table %d has %d initial elements, limit %d", errBudget, i, min, lim.MaxTableElements)
+		}
+		if flags == 0 || max > lim.MaxTableElements {
+			max, changed = lim.MaxTableElements, true
+		}
+		if max < min {
+			return nil, fmt.Errorf("table %d: maximum %d below minimum %d", i, max, min)
+		}
+		out = append(out, ref, 1)
+		out = appendU32(appendU32(out, min), max)
+	}
+	if err := r.end("table"); err != nil {
+		return nil, err
+	}
+	if !changed {
+		return nil, nil
+	}
+	return out, nil
+}
+
+func checkMemories(r *reader, limitPages uint32) error {
+	n, err := r.count("memories", 1)
+	if err != nil {
+		return err
+	}
+	for range n {
+		flags, err := r.byte()
+		if err != nil {
+			return err
+		}
+		if flags > 3 { // 2 and 3: shared memory, which wazero checks
+			return fmt.Errorf("memory: unsupported limits flags 0x%x", flags)
+		}
+		min, err := r.u32()
+		if err != nil {
+			return err
+		}
+		if limitPages > 0 && min > limitPages {
+			return fmt.Errorf("%w: initial memory of %d pages (%d MiB) is over the limit of %d MiB", ErrMemoryLimit, min, uint64(min)/16, limitPages/16)
+		}
+		if flags&1 == 1 {
+			if _, err := r.u32(); err != nil {
+				return err
+			}
+		}
+	}
+	return r.end("memory")
+}
+
+func checkElements(r *reader, lim ModuleLimits) error {
+	n, err := r.count("element segments", lim.MaxElementSegments)
+	if err != nil {
+		return err
+	}
+	var items uint64
+	for i := range n {
+		flags, err := r.u32()
+		if err != nil {
+			return err
+		}
+		if flags > 7 {
+			return fmt.Errorf("element segment %d: unknown flags %d", i, flags)
+		}
+		if flags&2 == 2 && flags&1 == 0 { // explicit table index
+			if _, err := r.u32(); err != nil {
+				return err
+			}
+		}
+		if flags&1 == 0 { // active: offset expression
+			if err := r.constExpr(); err != nil {
+				return fmt.Errorf("element segment %d offset: %w", i, err)
+			}
+		}
+		if flags&3 != 0 { // elemkind or reftype
+			if _, err := r.byte(); err != nil {
+				return err
+			}
+		}
+		// Each item takes at least one byte: the count can be trusted
+		// against the section's size once checked.
+		c, err := r.u32()
+		if err != nil {
+			return err
+		}
+		if int(c) > r.left() {
+			return fmt.Errorf("element segment %d: %d items in %d bytes", i, c, r.left())
+		}
+		items += uint64(c)
+		if items > uint64(lim.MaxElementItems) {
+			return fmt.Errorf("%w: element segments hold more than %d items", errBudget, lim.MaxElementItems)
+		}
+		for range c {
+			if flags&4 == 0 {
+				_, err = r.u32()
+			} else {
+				err = r.constExpr()
+			}
+			if err != nil {
+				return fmt.Errorf("element segment %d: %w", i, err)
+			}
+		}
+	}
+	return r.end("element")
+}
+
+// checkCode checks every function body's size and locals and returns the
+// number of bodies.
+func checkCode(r *reader, lim ModuleLimits) (uint32, error) {
+	n, err := r.count("function bodies", lim.MaxFunctions)
+	if err != nil {
+		return 0, err
+	}
+	for i := range n {
+		size, err := r.u32()
+		if err != nil {
+			return 0, err
+		}
+		if size > lim.MaxFunctionBodyBytes {
+			return 0, fmt.Errorf("%w: function %d body is %d bytes, limit %d", errBudget, i, size, lim.MaxFunctionBodyBytes)
+		}
+		body, err := r.bytes(size)
+		if err != nil {
+			return 0, fmt.Errorf("function %d body: %w", i, err)
+		}
+		br := &reader{b: body}
+		decls, err := br.u32()
+		if err != nil {
+			return 0, fmt.Errorf("function %d locals: %w", i, err)
+		}
+		if int(decls) > br.left() {
+			return 0, fmt.Errorf("function %d: %d local declarations in %d bytes", i, decls, br.left())
+		}
+		var locals uint64
+		for range decls {
+			c, err := br.u32()
+			if err != nil {
+				return 0, fmt.Errorf("function %d locals: %w", i, err)
+			}
+			locals += uint64(c)
+			if locals > uint64(lim.MaxLocalsPerFunction) {
+				return 0, fmt.Errorf("%w: function %d declares more than %d locals", errBudget, i, lim.MaxLocalsPerFunction)
+			}
+			if _, err := br.byte(); err != nil { // value type; wazero checks it
+				return 0, fmt.Errorf("function %d locals: %w", i, err)
+			}
+		}
+		blocks, err := controlBlocks(br)
+		if err != nil {
+			return 0, fmt.Errorf("function %d: %w", i, err)
+		}
+		if blocks > lim.MaxBlocksPerFunction {
+			return 0, fmt.Errorf("%w: function %d has %d blocks, limit %d", errBudget, i, blocks, lim.MaxBlocksPerFunction)
+		}
+	}
+	return n, r.end("code")
+}
+
+// wellFormedNames reports whether a "name" section's maps hold no more
+// entries than their bytes can: wazero sizes its maps by the stated counts.
+func wellFormedNames(r *reader) bool {
+	for r.left() > 0 {
+		id, err := r.byte()
+		if err != nil {
+			return false
+		}
+		sub, err := r.u32()
+		if err != nil {
+			return false
+		}
+		b, err := r.bytes(sub)
+		if err != nil {
+			return false
+		}
+		sr := &reader{b: b}
+		switch id {
+		case 1: // function names
+			if !nameMap(sr) {
+				return false
+			}
+		case 2: // local names
+			n, err := sr.u32()
+			if err != nil || int(n) > sr.left() {
+				return false
+			}
+			for range n {
+				if _, err := sr.u32(); err != nil || !nameMap(sr) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+func nameMap(r *reader) bool {
+	n, err := r.u32()
+	if err != nil || int(n) > r.left()/2 {
+		return false
+	}
+	for range n {
+		if _, err := r.u32(); err != nil {
+			return false
+		}
+		if _, err := r.name(); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// reader decodes a wasm binary; every read is bounds-checked.
+type reader struct {
+	b    []byte
+	off  int
+	base int // offset of b in the module, for messages
+}
+
+var errTruncated = errors.New("unexpected end of module")
+
+func (r *reader) left() int { return len(r.b) - r.off }
+
+func (r *reader) byte() (byte, error) {
+	if r.off >= len(r.b) {
+		return 0, errTruncated
+	}
+	c := r.b[r.off]
+	r.off++
+	return c, nil
+}
+
+// u32 reads an unsigned LEB128 of at most 5 bytes.
+func (r *reader) u32() (uint32, error) {
+	var v uint32
+	for i := 0; i < 5; i++ {
+		c, err := r.byte()
+		if err != nil {
+			return 0, err
+		}
+		if i == 4 && c > 0x0f {
+			return 0, fmt.Errorf("integer too large at offset %d", r.base+r.off-1)
+		}
+		v |= uint32(c&0x7f) << (7 * i)
+		if c&0x80 == 0 {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("integer too long at offset %d", r.base+r.off)
+}
+
+// skipLEB skips a signed or unsigned LEB128 of at most max bytes.
+func (r *reader) skipLEB(max int) error {
+	for i := 0; i < max; i++ {
+		c, err := r.byte()
+		if err != nil {
+			return err
+		}
+		if c&0x80 == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("integer too long at offset %d", r.base+r.off)
+}
+
+func (r *reader) bytes(n uint32) ([]byte, error) {
+	if uint64(n) > uint64(r.left()) {
+		return nil, fmt.Errorf("%w: %d bytes wanted at offset %d, %d left", errTruncated, n, r.base+r.off, r.left())
+	}
+	b := r.b[r.off : r.off+int(n)]
+	r.off += int(n)
+	return b, nil
+}
+
+func (r *reader) name() (string, error) {
+	n, err := r.u32()
+	if err != nil {
+		return "", err
+	}
+	b, err := r.bytes(n)
+	if err != nil {
+		return "", err
+	}
+	if !utf8.Valid(b) {
+		return "", fmt.Errorf("name is not UTF-8 at offset %d", r.base+r.off-len(b))
+	}
+	return string(b), nil
+}
+
+// count reads a vector length and checks it against max and against the
+// bytes left (every entry takes at least one).
+func (r *reader) count(what string, max uint32) (uint32, error) {
+	n, err := r.u32()
+	if err != nil {
+		return 0, fmt.Errorf("%s count: %w", what, err)
+	}
+	if n > max {
+		return 0, fmt.Errorf("%w: %d %s, limit %d", errBudget, n, what, max)
+	}
+	if int(n) > r.left() {
+		return 0, fmt.Errorf("%d %s declared in %d bytes", n, what, r.left())
+	}
+	return n, nil
+}
+
+// end fails unless the section was read to its end.
+func (r *reader) end(section string) error {
+	if r.left() != 0 {
+		return fmt.Errorf("%s section has %d trailing bytes", section, r.left())
+	}
+	return nil
+}
+
+// constExpr skips a constant expression up to its end opcode.
+func (r *reader) constExpr() error {
+	for steps := 0; steps < 1<<10; steps++ {
+		op, err := r.byte()
+		if err != nil {
+			return err
+		}
+		switch op {
+		case 0x0b: // end
+			return nil
+		case 0x41: // i32.const
+			err = r.skipLEB(5)
+		case 0x42: // i64.const
+			err = r.skipLEB(10)
+		case 0x43: // f32.const
+			_, err = r.bytes(4)
+		case 0x44: // f64.const
+			_, err = r.bytes(8)
+		case 0x23, 0xd2: // global.get, ref.func
+			_, err = r.u32()
+		case 0xd0: // ref.null
+			_, err = r.byte()
+		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended constant arithmetic
+		case 0xfd: // v128.const
+			var sub uint32
+			if sub, err = r.u32(); err == nil {
+				if sub != 12 {
+					return fmt.Errorf("unsupported constant opcode 0xfd %d", sub)
+				}
+				_, err = r.bytes(16)
+			}
+		default:
+			return fmt.Errorf("unsupported constant opcode 0x%x at offset %d", op, r.base+r.off-1)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return errors.New("constant expression too long")
+}
