@@ -34,6 +34,7 @@ type nnFlags struct {
 	maxTensorMiB int
 	maxContexts  int
 	maxGraphs    int
+	runningMiB   int
 	// defaults are models registered unless a flag names the same model;
 	// dev fills them with the shipped models.
 	defaults map[string]string
@@ -53,6 +54,7 @@ func (n *nnFlags) register(cmd *cobra.Command) {
 	f.IntVar(&n.maxTensorMiB, "nn-max-tensor-mib", 128, "MiB of tensors (inputs and outputs) and guest-loaded models one guest instance may hold")
 	f.IntVar(&n.maxContexts, "nn-max-contexts", 16, "live WASI-NN execution contexts per guest instance")
 	f.IntVar(&n.maxGraphs, "nn-max-graphs", 16, "WASI-NN graph handles per guest instance")
+	f.IntVar(&n.runningMiB, "nn-max-running-input-mib", 16, "MiB of input tensors in ONNX Runtime runs at once, for all jobs together; a run's working memory grows with its input, so this bounds the worker's inference memory (a larger run runs alone)")
 }
 
 // modelEntry is one model of --models-config: a path, or an object with the
@@ -136,6 +138,9 @@ func (n *nnFlags) module(_ context.Context, onCompute func(string, time.Duration
 	if n.maxTensorMiB <= 0 || n.maxContexts <= 0 || n.maxGraphs <= 0 {
 		return nil, fmt.Errorf("--nn-max-tensor-mib %d, --nn-max-contexts %d, --nn-max-graphs %d: want each at least 1", n.maxTensorMiB, n.maxContexts, n.maxGraphs)
 	}
+	if n.runningMiB <= 0 {
+		return nil, fmt.Errorf("--nn-max-running-input-mib %d: want at least 1", n.runningMiB)
+	}
 	if n.batchWindow < 0 || n.maxBatch <= 0 {
 		return nil, fmt.Errorf("--nn-batch-window %s, --nn-max-batch %d: want a window ≥ 0 and a batch ≥ 1", n.batchWindow, n.maxBatch)
 	}
@@ -144,12 +149,13 @@ func (n *nnFlags) module(_ context.Context, onCompute func(string, time.Duration
 		return nil, err
 	}
 	ob, err := onnx.New(onnx.Config{
-		LibraryPath:    n.ortLib,
-		Device:         dev,
-		IntraOpThreads: n.threads,
-		BatchWindow:    n.batchWindow,
-		MaxBatch:       n.maxBatch,
-		CPUArena:       n.cpuArena,
+		LibraryPath:          n.ortLib,
+		Device:               dev,
+		IntraOpThreads:       n.threads,
+		BatchWindow:          n.batchWindow,
+		MaxBatch:             n.maxBatch,
+		CPUArena:             n.cpuArena,
+		MaxRunningInputBytes: int64(n.runningMiB) << 20,
 	})
 	if err != nil {
 		return nil, err

@@ -125,6 +125,11 @@ func (g *graph) run(ctx context.Context, inputs []nn.Tensor) ([]nn.Tensor, error
 			}
 		}
 	}()
+	weight := min(inputBytes(inputs), g.b.cfg.MaxRunningInputBytes)
+	if err := g.b.running.Acquire(ctx, weight); err != nil {
+		return nil, fmt.Errorf("%w: onnx: compute not started, waiting for other runs' memory: %w", nn.ErrRuntime, err)
+	}
+	defer g.b.running.Release(weight)
 	g.mu.RLock()
 	if g.sess == nil {
 		g.mu.RUnlock()
@@ -162,6 +167,7 @@ func (g *graph) runTerminable(ctx context.Context, vals, outs []ort.Value) error
 		_ = opts.Terminate()
 	})
 	g.b.runs.Add(1)
+	defer computedSinceTrim.Store(true)
 	err = g.sess.RunWithOptions(vals, outs, opts)
 	if !stop() {
 		// The terminate call started: let it finish before the options go.
@@ -324,4 +330,12 @@ func asBytes[T any](d []T) []byte {
 	}
 	var zero T
 	return unsafe.Slice((*byte)(unsafe.Pointer(&d[0])), len(d)*int(unsafe.Sizeof(zero)))
+}
+
+func inputBytes(inputs []nn.Tensor) int64 {
+	var n int64
+	for _, t := range inputs {
+		n += int64(len(t.Data))
+	}
+	return n
 }

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package onnx
+
+func limitHeapArenas() {}
+
+func trimHeap() {}
