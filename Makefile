@@ -27,7 +27,7 @@ tools: ## install what the tests need unless each already works (redis-server, c
 	@scripts/ensure-tools.sh
 
 .PHONY: guests
-guests: tools hostile-guests ## rebuild the Rust guests into guest/wasm (Debian's toolchain) and the hostile guests
+guests: tools hostile-guests ## rebuild the Rust guests into internal/guests/wasm (Debian's toolchain) and the hostile guests
 	sh guest/build.sh
 
 .PHONY: hostile-guests
@@ -38,9 +38,9 @@ hostile-guests: tools ## assemble guest/testdata/hostile/*.wat (wat2wasm, always
 
 .PHONY: guests-check
 guests-check: guests ## rebuild the guests and fail unless they equal the committed modules
-	@git diff --quiet -- guest/wasm guest/guesttest/wasm guest/testdata/hostile || { \
+	@git diff --quiet -- internal/guests/wasm internal/guests/guesttest/wasm guest/testdata/hostile || { \
 		echo "guest modules differ from the committed ones after a rebuild:" >&2; \
-		git diff --stat -- guest/wasm guest/guesttest/wasm guest/testdata/hostile >&2; exit 1; }
+		git diff --stat -- internal/guests/wasm internal/guests/guesttest/wasm guest/testdata/hostile >&2; exit 1; }
 	@test -z "$$(git ls-files --others --exclude-standard -- guest/testdata/hostile)" || { \
 		echo "hostile guests built but not committed:" >&2; \
 		git ls-files --others --exclude-standard -- guest/testdata/hostile >&2; exit 1; }

@@ -18,16 +18,17 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/wasmjobs/wasmjobs/blob"
-	"github.com/wasmjobs/wasmjobs/guest"
+
+	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/nn"
+	"github.com/wasmjobs/wasmjobs/internal/nn/fasttext"
+	"github.com/wasmjobs/wasmjobs/internal/nn/onnx"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
+	"github.com/wasmjobs/wasmjobs/internal/worker"
 	"github.com/wasmjobs/wasmjobs/jobs"
-	"github.com/wasmjobs/wasmjobs/worker"
-	"github.com/wasmjobs/wasmjobs/worker/nn"
-	"github.com/wasmjobs/wasmjobs/worker/nn/fasttext"
-	"github.com/wasmjobs/wasmjobs/worker/nn/onnx"
-	"github.com/wasmjobs/wasmjobs/worker/sandbox"
 )
 
 // modelFiles are the models the shipped guests load by name, as a worker
@@ -113,7 +114,7 @@ func newPipeline(t testing.TB, concurrency int) *pipeline {
 	p := &pipeline{redis: testenv.Redis(t)}
 	p.store, p.bucket = testenv.Store(t)
 	p.rt = newRuntime(t, newNN(t))
-	guests := testworker.Guests(t, p.store, "", p.rt, guest.Builtin())
+	guests := testworker.Guests(t, p.store, "", p.rt, guests.Builtin())
 	testworker.Start(t, p.redis, worker.HandlerConfig{Store: p.store, Runtime: p.rt, Guests: guests}, concurrency, nil)
 	var err error
 	if p.client, err = jobs.NewClient(p.redis); err != nil {

@@ -16,10 +16,11 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
 	"github.com/wasmjobs/wasmjobs/internal/hostile"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/jobs"
-	"github.com/wasmjobs/wasmjobs/worker/sandbox"
 )
 
 // TestHostileSuite runs every hostile guest as a job on a `wasmjobs worker`

@@ -11,17 +11,17 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/wasmjobs/wasmjobs/guest"
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/jobs"
-	"github.com/wasmjobs/wasmjobs/worker/sandbox"
 )
 
 // The fastText backend's test sentences and real fastText's predictions
 // for them (see that folder's reference.mjs).
 const (
-	sentencesFile = "../worker/nn/fasttext/testdata/sentences.txt"
-	referenceFile = "../worker/nn/fasttext/testdata/reference.json"
+	sentencesFile = "../internal/nn/fasttext/testdata/sentences.txt"
+	referenceFile = "../internal/nn/fasttext/testdata/reference.json"
 )
 
 type sentence struct {
@@ -193,7 +193,7 @@ func TestLangidGuest(t *testing.T) {
 		{"http://example.com/path?query=1&x=y", nil, `{"languages":[{"lang":"und","prob":0}]}`},
 		{"http://example.com/path?query=1&x=y", map[string]string{"min_prob": "0.1"}, `{"languages":[{"lang":"en","prob":`},
 	} {
-		res, err := runGuest(t, rt, guest.Langid, []byte(c.in), c.params)
+		res, err := runGuest(t, rt, guests.Langid, []byte(c.in), c.params)
 		if err != nil {
 			t.Errorf("%q: %v", c.in, err)
 			continue
@@ -205,7 +205,7 @@ func TestLangidGuest(t *testing.T) {
 			t.Errorf("k=1: %s", res.Stdout)
 		}
 	}
-	_, err := runGuest(t, rt, guest.Langid, []byte{'a', 0xff, 'b'}, nil)
+	_, err := runGuest(t, rt, guests.Langid, []byte{'a', 0xff, 'b'}, nil)
 	var ge *sandbox.GuestError
 	if !errors.As(err, &ge) || ge.ExitCode != 2 || !strings.Contains(ge.Stderr, "not valid UTF-8") {
 		t.Errorf("invalid UTF-8: err = %v", err)

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasmjobs/wasmjobs/guest/guesttest"
+	"github.com/wasmjobs/wasmjobs/internal/guests/guesttest"
+	"github.com/wasmjobs/wasmjobs/internal/nn"
+	"github.com/wasmjobs/wasmjobs/internal/nn/fasttext"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
-	"github.com/wasmjobs/wasmjobs/worker/nn"
-	"github.com/wasmjobs/wasmjobs/worker/nn/fasttext"
-	"github.com/wasmjobs/wasmjobs/worker/sandbox"
 )
 
 // benchModels are the shipped models with one typical input each.

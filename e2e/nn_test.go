@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasmjobs/wasmjobs/guest"
-	"github.com/wasmjobs/wasmjobs/guest/guesttest"
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/guests/guesttest"
+	"github.com/wasmjobs/wasmjobs/internal/nn"
+	"github.com/wasmjobs/wasmjobs/internal/nn/onnx"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
-	"github.com/wasmjobs/wasmjobs/worker/nn"
-	"github.com/wasmjobs/wasmjobs/worker/nn/onnx"
-	"github.com/wasmjobs/wasmjobs/worker/sandbox"
 )
 
 // recorder keeps the tensors that went through one model: the inputs a
@@ -142,7 +142,7 @@ func TestGuestRecognitionMatchesGo(t *testing.T) {
 	defer mod.Close()
 	rt := newRuntime(t, mod)
 	const line = "Sandboxed guests 2026: 7 jobs/s"
-	res, err := runGuest(t, rt, guest.OCR, encodePNG(t, renderLines(t, []string{line}, 0, 44)), nil)
+	res, err := runGuest(t, rt, guests.OCR, encodePNG(t, renderLines(t, []string{line}, 0, 44)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

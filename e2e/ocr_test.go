@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasmjobs/wasmjobs/guest"
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/jobs"
-	"github.com/wasmjobs/wasmjobs/worker/sandbox"
 )
 
 // TestOCRGuest runs the ocr guest in the sandbox alone (models, no
@@ -23,7 +23,7 @@ import (
 func TestOCRGuest(t *testing.T) {
 	rt := newRuntime(t, newNN(t))
 	img := encodePNG(t, renderLines(t, []string{"Invoice 2024-06: Total 1,234.56 EUR"}, 0, 40))
-	first, err := runGuest(t, rt, guest.OCR, img, nil)
+	first, err := runGuest(t, rt, guests.OCR, img, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestOCRGuest(t *testing.T) {
 	} else if b := out.Lines[0].Box; b[0] < 0 || b[1] < 0 || b[2] > out.Width || b[3] > out.Height || b[0] >= b[2] || b[1] >= b[3] {
 		t.Errorf("box %v outside the %dx%d image", b, out.Width, out.Height)
 	}
-	again, err := runGuest(t, rt, guest.OCR, img, nil)
+	again, err := runGuest(t, rt, guests.OCR, img, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestOCRGuest(t *testing.T) {
 
 	blank := image.NewRGBA(image.Rect(0, 0, 300, 120))
 	draw.Draw(blank, blank.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
-	res, err := runGuest(t, rt, guest.OCR, encodeJPEG(t, blank), nil)
+	res, err := runGuest(t, rt, guests.OCR, encodeJPEG(t, blank), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestOCRGuest(t *testing.T) {
 		"text":      []byte("not an image"),
 		"truncated": img[:len(img)/2],
 	} {
-		_, err := runGuest(t, rt, guest.OCR, input, nil)
+		_, err := runGuest(t, rt, guests.OCR, input, nil)
 		var ge *sandbox.GuestError
 		if !errors.As(err, &ge) || !errors.Is(err, sandbox.ErrExit) || ge.ExitCode != 2 || !strings.Contains(ge.Stderr, "ocr: invalid image") {
 			t.Errorf("%s input: err = %v, want exit 2 with \"ocr: invalid image\"", name, err)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the Rust guests with Debian's packaged toolchain and crates (offline)
-# and copies the modules to where the Go packages embed them.
+# and copies the modules to where the Go packages embed them
+# (internal/guests and internal/guests/guesttest).
 set -eu
 cd "$(dirname "$0")"
 
@@ -12,10 +13,10 @@ export RUSTC CARGO_TARGET_DIR
 "$CARGO" build --release --target wasm32-wasi --offline
 
 out="$CARGO_TARGET_DIR/wasm32-wasi/release"
-mkdir -p wasm guesttest/wasm
+mkdir -p ../internal/guests/wasm ../internal/guests/guesttest/wasm
 for g in hello wordcount ocr langid; do
-	cp "$out/$g.wasm" "wasm/$g.wasm"
+	cp "$out/$g.wasm" "../internal/guests/wasm/$g.wasm"
 done
-cp "$out/misbehave.wasm" guesttest/wasm/misbehave.wasm
-cp "$out/badimport.wasm" guesttest/wasm/badimport.wasm
-cp "$out/nnrun.wasm" guesttest/wasm/nnrun.wasm
+cp "$out/misbehave.wasm" ../internal/guests/guesttest/wasm/misbehave.wasm
+cp "$out/badimport.wasm" ../internal/guests/guesttest/wasm/badimport.wasm
+cp "$out/nnrun.wasm" ../internal/guests/guesttest/wasm/nnrun.wasm

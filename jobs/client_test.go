@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )

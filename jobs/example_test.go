@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
 

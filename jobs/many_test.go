@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )

@@ -10,9 +10,10 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"github.com/wasmjobs/wasmjobs/batch"
-	"github.com/wasmjobs/wasmjobs/jobs"
 	"golang.org/x/term"
+
+	"github.com/wasmjobs/wasmjobs/internal/batch"
+	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 func newBatchCmd(g *globalFlags) *cobra.Command {

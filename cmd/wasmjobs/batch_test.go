@@ -14,14 +14,15 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/wasmjobs/wasmjobs/batch"
-	"github.com/wasmjobs/wasmjobs/blob"
-	"github.com/wasmjobs/wasmjobs/guest"
+
+	"github.com/wasmjobs/wasmjobs/internal/batch"
+	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
+	"github.com/wasmjobs/wasmjobs/internal/worker"
 	"github.com/wasmjobs/wasmjobs/jobs"
-	"github.com/wasmjobs/wasmjobs/worker"
-	"github.com/wasmjobs/wasmjobs/worker/sandbox"
 )
 
 // buildBinary compiles wasmjobs once per test binary.
@@ -160,7 +161,7 @@ func TestBatchRunResumesAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close(context.Background())
-	guests := testworker.Guests(t, e.store, e.guestBkt, rt, map[string][]byte{"wordcount": guest.Wordcount})
+	guests := testworker.Guests(t, e.store, e.guestBkt, rt, map[string][]byte{"wordcount": guests.Wordcount})
 	defer testworker.Start(t, e.redis, worker.HandlerConfig{Store: e.store, Runtime: rt, Guests: guests,
 		Batches: &batch.Recorder{Client: e.client, Store: e.store}}, 8, nil)()
 	if st, err = batch.Wait(ctx, e.client, spec.ID, 100*time.Millisecond, nil); err != nil {

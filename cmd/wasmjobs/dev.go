@@ -15,12 +15,13 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/spf13/cobra"
-	"github.com/wasmjobs/wasmjobs/batch"
-	"github.com/wasmjobs/wasmjobs/blob"
-	"github.com/wasmjobs/wasmjobs/guest"
+
+	"github.com/wasmjobs/wasmjobs/internal/batch"
+	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/web"
+	"github.com/wasmjobs/wasmjobs/internal/worker"
 	"github.com/wasmjobs/wasmjobs/jobs"
-	"github.com/wasmjobs/wasmjobs/web"
-	"github.com/wasmjobs/wasmjobs/worker"
 )
 
 // sampleBucket holds the dataset `wasmjobs dev` processes.
@@ -92,7 +93,7 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 		return err
 	}
 	defer st.close()
-	builtin := guest.Builtin()
+	builtin := guests.Builtin()
 	for _, name := range slices.Sorted(maps.Keys(builtin)) {
 		digest, err := st.guests.Push(ctx, name, builtin[name])
 		if err != nil {

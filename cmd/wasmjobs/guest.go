@@ -8,10 +8,10 @@ import (
 	"slices"
 
 	"github.com/spf13/cobra"
-	"github.com/wasmjobs/wasmjobs/guest"
-	"github.com/wasmjobs/wasmjobs/worker"
-	"github.com/wasmjobs/wasmjobs/worker/nn"
-	"github.com/wasmjobs/wasmjobs/worker/sandbox"
+
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/nn"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 )
 
 func newGuestCmd(g *globalFlags) *cobra.Command {
@@ -44,7 +44,7 @@ ocr, langid) under their names.`,
 			ctx := cmd.Context()
 			toPush := map[string][]byte{}
 			if builtin {
-				toPush = guest.Builtin()
+				toPush = guests.Builtin()
 			} else {
 				wasm, err := os.ReadFile(args[0])
 				if err != nil {
@@ -71,7 +71,7 @@ ocr, langid) under their names.`,
 			if err := store.EnsureBucket(ctx, g.guestBucket); err != nil {
 				return err
 			}
-			reg := worker.NewRegistry(store, g.guestBucket, rt, 0)
+			reg := guests.NewRegistry(store, g.guestBucket, rt, 0)
 			for _, n := range slices.Sorted(maps.Keys(toPush)) {
 				digest, err := reg.Push(ctx, n, toPush[n])
 				if err != nil {

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasmjobs/wasmjobs/guest"
-	"github.com/wasmjobs/wasmjobs/guest/guesttest"
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/guests/guesttest"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
-	"github.com/wasmjobs/wasmjobs/web"
+	"github.com/wasmjobs/wasmjobs/internal/web"
 )
 
 // execute runs the CLI with args and stdin, returning stdout.
@@ -67,7 +67,7 @@ func TestDev(t *testing.T) {
 
 func TestRun(t *testing.T) {
 	t.Parallel()
-	hello := writeWasm(t, guest.Hello)
+	hello := writeWasm(t, guests.Hello)
 	out, err := execute(t, "Ada", "run", hello)
 	if err != nil || out != `{"greeting":"Hello, Ada!"}` {
 		t.Fatalf("run hello = %q, %v", out, err)
@@ -124,7 +124,7 @@ func TestCLIAgainstServices(t *testing.T) {
 		"--s3-endpoint", s3.Endpoint, "--s3-access-key", s3.AccessKey, "--s3-secret-key", s3.SecretKey,
 		"--guest-bucket", bucket,
 	}
-	out, err := execute(t, "", append([]string{"guest", "push", writeWasm(t, guest.Hello), "--name", "hello"}, common...)...)
+	out, err := execute(t, "", append([]string{"guest", "push", writeWasm(t, guests.Hello), "--name", "hello"}, common...)...)
 	if err != nil || !strings.Contains(out, "pushed hello sha256:") {
 		t.Fatalf("guest push: %q, %v", out, err)
 	}
@@ -132,7 +132,7 @@ func TestCLIAgainstServices(t *testing.T) {
 	if err != nil || !strings.Contains(out, "pushed wordcount sha256:") || !strings.Contains(out, "pushed ocr sha256:") {
 		t.Fatalf("guest push --builtin: %q, %v", out, err)
 	}
-	if _, err := execute(t, "", append([]string{"guest", "push", writeWasm(t, guest.Hello)}, common...)...); err == nil || !strings.Contains(err.Error(), "--name") {
+	if _, err := execute(t, "", append([]string{"guest", "push", writeWasm(t, guests.Hello)}, common...)...); err == nil || !strings.Contains(err.Error(), "--name") {
 		t.Fatalf("push without --name: %v", err)
 	}
 	_, err = execute(t, "", append([]string{"guest", "push", writeWasm(t, guesttest.BadImport), "--name", "bad"}, common...)...)

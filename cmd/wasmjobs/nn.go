@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/wasmjobs/wasmjobs/worker/nn"
-	"github.com/wasmjobs/wasmjobs/worker/nn/fasttext"
-	"github.com/wasmjobs/wasmjobs/worker/nn/onnx"
+
+	"github.com/wasmjobs/wasmjobs/internal/nn"
+	"github.com/wasmjobs/wasmjobs/internal/nn/fasttext"
+	"github.com/wasmjobs/wasmjobs/internal/nn/onnx"
 )
 
 // nnFlags configure the wasi_ephemeral_nn host module: the models guests

@@ -8,7 +8,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"github.com/wasmjobs/wasmjobs/worker/sandbox"
+
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 )
 
 func newRunCmd(g *globalFlags) *cobra.Command {

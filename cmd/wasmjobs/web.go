@@ -5,7 +5,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"github.com/wasmjobs/wasmjobs/web"
+
+	"github.com/wasmjobs/wasmjobs/internal/web"
 )
 
 func newWebCmd(g *globalFlags) *cobra.Command {

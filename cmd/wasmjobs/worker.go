@@ -14,12 +14,14 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
-	"github.com/wasmjobs/wasmjobs/batch"
+
+	"github.com/wasmjobs/wasmjobs/internal/batch"
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/nn"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
+	"github.com/wasmjobs/wasmjobs/internal/web"
+	"github.com/wasmjobs/wasmjobs/internal/worker"
 	"github.com/wasmjobs/wasmjobs/jobs"
-	"github.com/wasmjobs/wasmjobs/web"
-	"github.com/wasmjobs/wasmjobs/worker"
-	"github.com/wasmjobs/wasmjobs/worker/nn"
-	"github.com/wasmjobs/wasmjobs/worker/sandbox"
 )
 
 // runFlags are the limits of guest runs, shared by worker, run and dev.
@@ -94,7 +96,7 @@ func (r *runFlags) sandboxConfig(ctx context.Context, cacheDir string, onCompute
 type stack struct {
 	rt      *sandbox.Runtime
 	nn      *nn.Module
-	guests  *worker.Registry
+	guests  *guests.Registry
 	handler *worker.Handler
 	metrics *worker.Metrics
 	// extra handles the task types beside jobs: batch plans.
@@ -131,7 +133,7 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, svc *services, o
 		return nil, err
 	}
 	metrics.WatchRuntime(rt)
-	guests := worker.NewRegistry(store, g.guestBucket, rt, 0)
+	guests := guests.NewRegistry(store, g.guestBucket, rt, 0)
 	// Batches obey the same lists as their jobs: a plan on a prefix jobs
 	// may not read, or a manifest where they may not write, is refused.
 	batchAccess := batch.Access{Access: access, GuestBucket: guests.Bucket()}

@@ -16,7 +16,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
-	"github.com/wasmjobs/wasmjobs/blob"
+
+	"github.com/wasmjobs/wasmjobs/internal/blob"
 )
 
 // Environment variables set by `make test`.

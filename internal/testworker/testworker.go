@@ -8,22 +8,24 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/wasmjobs/wasmjobs/blob"
+
+	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
-	"github.com/wasmjobs/wasmjobs/worker"
-	"github.com/wasmjobs/wasmjobs/worker/sandbox"
+	"github.com/wasmjobs/wasmjobs/internal/worker"
 )
 
 // Guests returns a guest registry on bucket (a fresh one when empty) with
 // guests pushed under their names.
-func Guests(tb testing.TB, store *blob.Store, bucket string, rt *sandbox.Runtime, guests map[string][]byte) *worker.Registry {
+func Guests(tb testing.TB, store *blob.Store, bucket string, rt *sandbox.Runtime, modules map[string][]byte) *guests.Registry {
 	tb.Helper()
 	if bucket == "" {
 		bucket = testenv.NewBucket(tb, store)
 	}
-	reg := worker.NewRegistry(store, bucket, rt, 0)
+	reg := guests.NewRegistry(store, bucket, rt, 0)
 	ctx := testenv.Context(tb, time.Minute)
-	for name, wasm := range guests {
+	for name, wasm := range modules {
 		if _, err := reg.Push(ctx, name, wasm); err != nil {
 			tb.Fatalf("push guest %s: %v", name, err)
 		}

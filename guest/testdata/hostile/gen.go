@@ -58,7 +58,7 @@ func module(locals, code []byte, before ...[]byte) []byte {
 }
 
 func main() {
-	hello, err := os.ReadFile("guest/wasm/hello.wasm")
+	hello, err := os.ReadFile("internal/guests/wasm/hello.wasm")
 	if err != nil {
 		fail(err)
 	}

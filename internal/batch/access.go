@@ -1,0 +1,65 @@
+package batch
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/worker"
+	"github.com/wasmjobs/wasmjobs/jobs"
+)
+
+// Access applies the worker's allow-lists (worker.Access, the one owner
+// of the rule) to a batch: its input prefix must be readable and its
+// output prefix, where the manifest and summary go, writable.
+//
+// # Notes
+//
+// The checks are on the spec's prefixes, before anything is listed: a
+// batch on a prefix the worker may not touch ends failed with the reason
+// instead of enqueueing jobs that would each be refused.
+type Access struct {
+	worker.Access
+	// GuestBucket is the guest registry's bucket: never an output, an
+	// input only when Access.Inputs names it. Defaults to
+	// guests.DefaultGuestBucket.
+	GuestBucket string
+}
+
+func (a Access) guestBucket() string {
+	if a.GuestBucket == "" {
+		return guests.DefaultGuestBucket
+	}
+	return a.GuestBucket
+}
+
+// CheckSpec refuses a batch whose input the worker may not read or whose
+// output it may not write; the error wraps worker.ErrAccessDenied. spec
+// must have its defaults (jobs.BatchSpec.WithDefaults).
+func (a Access) CheckSpec(spec jobs.BatchSpec) error {
+	in, err := jobs.ParsePrefixURL(spec.Input)
+	if err != nil {
+		return fmt.Errorf("%w: batch input: %w", jobs.ErrInvalidPayload, err)
+	}
+	if err := a.CheckInput(in, a.guestBucket()); err != nil {
+		return fmt.Errorf("batch %s: %w", spec.ID, err)
+	}
+	return a.checkOutputPrefix(spec)
+}
+
+// checkOutputPrefix refuses a batch whose output the worker may not write.
+func (a Access) checkOutputPrefix(spec jobs.BatchSpec) error {
+	out, err := jobs.ParsePrefixURL(spec.Output)
+	if err != nil {
+		return fmt.Errorf("%w: batch output: %w", jobs.ErrInvalidPayload, err)
+	}
+	// The manifest is written under "<prefix>/" whether or not the spec
+	// ends its prefix with a slash (jobs.BatchSpec.OutputObject).
+	if out.Key != "" && !strings.HasSuffix(out.Key, "/") {
+		out.Key += "/"
+	}
+	if err := a.CheckOutput(out, a.guestBucket()); err != nil {
+		return fmt.Errorf("batch %s: %w", spec.ID, err)
+	}
+	return nil
+}

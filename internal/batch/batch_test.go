@@ -1,0 +1,381 @@
+package batch_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/wasmjobs/wasmjobs/internal/batch"
+	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
+	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/internal/testworker"
+	"github.com/wasmjobs/wasmjobs/internal/worker"
+	"github.com/wasmjobs/wasmjobs/jobs"
+)
+
+type env struct {
+	redis  asynq.RedisClientOpt
+	store  *blob.Store
+	bucket string
+	client *jobs.Client
+	insp   *asynq.Inspector
+	guests *guests.Registry
+	rt     *sandbox.Runtime
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	e := &env{redis: testenv.Redis(t)}
+	e.store, e.bucket = testenv.Store(t)
+	var err error
+	if e.client, err = jobs.NewClient(e.redis); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.client.Close() })
+	e.insp = asynq.NewInspector(e.redis)
+	t.Cleanup(func() { e.insp.Close() })
+	if e.rt, err = sandbox.New(context.Background(), sandbox.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.rt.Close(context.Background()) })
+	e.guests = testworker.Guests(t, e.store, "", e.rt, map[string][]byte{"wordcount": guests.Wordcount})
+	return e
+}
+
+// startWorker runs a worker that records batch outcomes; stop it with the
+// returned function (also called at cleanup).
+func (e *env) startWorker(t testing.TB) func() {
+	t.Helper()
+	rec := &batch.Recorder{Client: e.client, Store: e.store}
+	return testworker.Start(t, e.redis, worker.HandlerConfig{Store: e.store, Runtime: e.rt, Guests: e.guests, Batches: rec}, 8,
+		map[string]asynq.Handler{jobs.TypeBatch: &batch.PlanHandler{Client: e.client, Store: e.store}})
+}
+
+// upload puts n text objects under prefix; every tenth is not valid UTF-8,
+// which the wordcount guest rejects.
+func (e *env) upload(t testing.TB, prefix string, n int) map[string]bool {
+	t.Helper()
+	valid := make(map[string]bool, n)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	errs := make(chan error, n)
+	for i := range n {
+		key := fmt.Sprintf("%sdoc-%05d.txt", prefix, i)
+		body := fmt.Appendf(nil, "document %d says hello to object %d", i, i*7)
+		ok := i%10 != 3
+		if !ok {
+			body = append(body, 0xff, 0xfe)
+		}
+		mu.Lock()
+		valid[key] = ok
+		mu.Unlock()
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := e.store.Put(context.Background(), jobs.ObjectURL{Bucket: e.bucket, Key: key}, body, "text/plain", nil); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return valid
+}
+
+// waitManifest waits for the worker that finished the batch to write its
+// manifest.
+func (e *env) waitManifest(t testing.TB, id string) *jobs.BatchStatus {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st, err := e.client.BatchStatus(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ManifestWritten {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no manifest 30 s after the batch finished: %+v", st)
+		}
+	}
+}
+
+func (e *env) manifest(t testing.TB, st *jobs.BatchStatus) []batch.ManifestLine {
+	t.Helper()
+	out, _ := jobs.ParsePrefixURL(st.Spec.Output)
+	b, _, err := e.store.Get(context.Background(), jobs.ObjectURL{Bucket: out.Bucket, Key: out.Key + "_manifest.jsonl"}, 64<<20)
+	if err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	var lines []batch.ManifestLine
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		var l batch.ManifestLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("manifest line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+// checkManifest verifies one line per object with the right status, and
+// outputs exactly for the valid objects.
+func (e *env) checkManifest(t testing.TB, st *jobs.BatchStatus, valid map[string]bool) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, l := range e.manifest(t, st) {
+		if seen[l.Key] {
+			t.Fatalf("manifest lists %s twice", l.Key)
+		}
+		seen[l.Key] = true
+		ok, known := valid[l.Key]
+		switch {
+		case !known:
+			t.Fatalf("manifest lists unknown key %s", l.Key)
+		case ok && (l.Status != jobs.ItemDone || l.Output == ""):
+			t.Fatalf("%s: %+v, want done with an output", l.Key, l)
+		case !ok && (l.Status != jobs.ItemFailed || l.Error == "" || l.Output != ""):
+			t.Fatalf("%s: %+v, want failed with a reason", l.Key, l)
+		}
+	}
+	if len(seen) != len(valid) {
+		t.Fatalf("manifest has %d lines, want %d", len(seen), len(valid))
+	}
+	out, _ := jobs.ParsePrefixURL(st.Spec.Output)
+	outputs := 0
+	for obj, err := range e.store.List(context.Background(), out) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if obj.Key == out.Key+"_manifest.jsonl" || obj.Key == out.Key+"_summary.json" {
+			continue
+		}
+		outputs++
+	}
+	nValid := 0
+	for _, ok := range valid {
+		if ok {
+			nValid++
+		}
+	}
+	if outputs != nValid {
+		t.Fatalf("%d output objects, want %d (one per valid input)", outputs, nValid)
+	}
+}
+
+func TestBatchOf2000(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Context(t, 5*time.Minute)
+	valid := e.upload(t, "ds/", 2000)
+	e.startWorker(t)
+	spec, err := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/ds/"}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.CreateBatch(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	res, err := batch.Plan(ctx, e.client, e.store, spec, batch.PlanConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Listed != 2000 || res.Enqueued != 2000 {
+		t.Fatalf("plan = %+v, want 2000 listed and enqueued", res)
+	}
+	st, err := batch.Wait(ctx, e.client, spec.ID, 100*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Done != 1800 || st.Failed != 200 || st.Total != 2000 || st.Enqueued != 2000 {
+		t.Fatalf("status = %+v", st)
+	}
+	// The worker that finished the batch writes the manifest right after.
+	st = e.waitManifest(t, spec.ID)
+	e.checkManifest(t, st, valid)
+
+	// Running the same batch again enqueues nothing.
+	again, err := batch.Plan(ctx, e.client, e.store, spec, batch.PlanConfig{})
+	if err != nil || again.Enqueued != 0 || again.Resumed != 2000 {
+		t.Fatalf("second plan = %+v, %v; want everything resumed", again, err)
+	}
+}
+
+func TestStartBatchFromClient(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Context(t, 2*time.Minute)
+	valid := e.upload(t, "small/", 40)
+	e.startWorker(t)
+	st, err := e.client.StartBatch(ctx, jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/small/", ID: "from-client"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err = batch.Wait(ctx, e.client, st.ID, 50*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st.Done != 36 || st.Failed != 4 {
+		t.Fatalf("status = %+v", st)
+	}
+	if err := batch.EnsureManifest(ctx, e.client, e.store, st.ID, batch.Access{}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = e.client.BatchStatus(ctx, st.ID)
+	e.checkManifest(t, st, valid)
+}
+
+func TestRetryFailedRerunsOnlyFailed(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Context(t, 2*time.Minute)
+	valid := e.upload(t, "r/", 50)
+	e.startWorker(t)
+	spec, _ := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/r/", MaxRetry: new(int)}.WithDefaults()
+	if _, err := e.client.CreateBatch(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := batch.Plan(ctx, e.client, e.store, spec, batch.PlanConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := batch.Wait(ctx, e.client, spec.ID, 50*time.Millisecond, nil)
+	if err != nil || st.Failed != 5 {
+		t.Fatalf("first pass: %+v, %v", st, err)
+	}
+	st = e.waitManifest(t, spec.ID)
+	// Remember the done outputs, then repair the corrupt inputs.
+	before := map[string]time.Time{}
+	for _, l := range e.manifest(t, st) {
+		if l.Status == jobs.ItemDone {
+			u, _ := jobs.ParseObjectURL(l.Output)
+			info, err := e.store.Stat(ctx, u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before[l.Output] = info.LastModified
+		}
+	}
+	for key, ok := range valid {
+		if !ok {
+			if err := e.store.Put(ctx, jobs.ObjectURL{Bucket: e.bucket, Key: key}, []byte("repaired text"), "text/plain", nil); err != nil {
+				t.Fatal(err)
+			}
+			valid[key] = true
+		}
+	}
+	time.Sleep(1100 * time.Millisecond) // S3 modification times have 1 s resolution
+	n, err := e.client.RetryFailed(ctx, spec.ID)
+	if err != nil || n != 5 {
+		t.Fatalf("retry-failed = %d, %v; want 5", n, err)
+	}
+	if st, err = batch.Wait(ctx, e.client, spec.ID, 50*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st.Done != 50 || st.Failed != 0 {
+		t.Fatalf("after retry: %+v", st)
+	}
+	st = e.waitManifest(t, spec.ID)
+	e.checkManifest(t, st, valid)
+	for out, mod := range before {
+		u, _ := jobs.ParseObjectURL(out)
+		info, err := e.store.Stat(ctx, u)
+		if err != nil || !info.LastModified.Equal(mod) {
+			t.Fatalf("%s was rewritten by retry-failed (%v → %v, %v)", out, mod, info.LastModified, err)
+		}
+	}
+}
+
+func TestCancelStopsOnlyThatBatch(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Context(t, 2*time.Minute)
+	e.upload(t, "a/", 30)
+	e.upload(t, "b/", 20)
+	var specs []jobs.BatchSpec
+	for _, p := range []string{"a/", "b/"} {
+		spec, _ := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/" + p}.WithDefaults()
+		if _, err := e.client.CreateBatch(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := batch.Plan(ctx, e.client, e.store, spec, batch.PlanConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		specs = append(specs, spec)
+	}
+	q, err := e.insp.GetQueueInfo("default")
+	if err != nil || q.Pending != 50 {
+		t.Fatalf("queue before cancel: %+v, %v", q, err)
+	}
+	n, finished, err := e.client.CancelBatch(ctx, specs[0].ID)
+	if err != nil || n != 30 || !finished {
+		t.Fatalf("cancel = %d, %v, %v; want 30 canceled and the batch finished", n, finished, err)
+	}
+	if err := batch.EnsureManifest(ctx, e.client, e.store, specs[0].ID, batch.Access{}); err != nil {
+		t.Fatal(err)
+	}
+	if q, err = e.insp.GetQueueInfo("default"); err != nil || q.Pending != 20 {
+		t.Fatalf("queue after cancel: %+v, %v; want batch b's 20 jobs", q, err)
+	}
+	st, _ := e.client.BatchStatus(ctx, specs[0].ID)
+	for _, l := range e.manifest(t, st) {
+		if l.Status != jobs.ItemCanceled {
+			t.Fatalf("%+v, want canceled", l)
+		}
+	}
+	// Batch b still runs to the end.
+	e.startWorker(t)
+	stB, err := batch.Wait(ctx, e.client, specs[1].ID, 50*time.Millisecond, nil)
+	if err != nil || stB.Done+stB.Failed != 20 {
+		t.Fatalf("batch b: %+v, %v", stB, err)
+	}
+}
+
+// TestObjectsThatCannotBeJobsAreSkipped: an object whose output key would
+// exceed S3's limit is listed as skipped with the reason; the rest runs.
+func TestObjectsThatCannotBeJobsAreSkipped(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Context(t, time.Minute)
+	ctxPut := func(key string) {
+		if err := e.store.Put(ctx, jobs.ObjectURL{Bucket: e.bucket, Key: key}, []byte("some words"), "text/plain", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctxPut("long/a.txt")
+	ctxPut("long/" + strings.Repeat("k", 60) + ".txt")
+	e.startWorker(t)
+	spec, err := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/long/",
+		// Five 197-byte segments: MinIO allows at most 255 bytes per segment.
+		Output: "s3://" + e.bucket + "/" + strings.Repeat(strings.Repeat("o", 197)+"/", 5)}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.CreateBatch(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	res, err := batch.Plan(ctx, e.client, e.store, spec, batch.PlanConfig{})
+	if err != nil || res.Enqueued != 1 || res.Skipped != 1 {
+		t.Fatalf("plan = %+v, %v; want one enqueued and one skipped", res, err)
+	}
+	st, err := batch.Wait(ctx, e.client, spec.ID, 50*time.Millisecond, nil)
+	if err != nil || st.Done != 1 || st.Skipped != 1 {
+		t.Fatalf("status %+v, %v", st, err)
+	}
+	st = e.waitManifest(t, spec.ID)
+	for _, l := range e.manifest(t, st) {
+		if strings.Contains(l.Key, "kkk") && (l.Status != jobs.ItemSkipped || !strings.Contains(l.Error, "1024")) {
+			t.Fatalf("%+v: want skipped with the reason", l)
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package batch_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/wasmjobs/wasmjobs/internal/batch"
+	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/internal/worker"
+	"github.com/wasmjobs/wasmjobs/jobs"
+)
+
+// TestForgedBatchOutcomesAreRefused: a producer that names someone's batch
+// in its payload can neither fail one of that batch's items nor add items
+// to it; its own jobs fail with the reason, and the batch ends as planned.
+func TestForgedBatchOutcomesAreRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Context(t, 2*time.Minute)
+	valid := e.upload(t, "f/", 20)
+	other := "s3://" + e.bucket + "/g/not-in-the-batch.txt"
+	if err := e.store.Put(ctx, jobs.ObjectURL{Bucket: e.bucket, Key: "g/not-in-the-batch.txt"}, []byte("hello there"), "text/plain", nil); err != nil {
+		t.Fatal(err)
+	}
+	// The batch's jobs wait on their own queue while the forged ones run.
+	spec, err := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/f/", Queue: "victim", MaxRetry: new(int)}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.CreateBatch(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := batch.Plan(ctx, e.client, e.store, spec, batch.PlanConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	target := "f/doc-00000.txt"
+	e.startWorker(t) // queue "default" only
+	forged := []struct {
+		name string
+		p    jobs.Payload
+	}{
+		{"fail a real item", jobs.Payload{Guest: "no-such-guest", Input: "s3://" + e.bucket + "/" + target, Output: "s3://" + e.bucket + "/x/1.json", Batch: spec.ID}},
+		{"add an item", jobs.Payload{Guest: "wordcount", Input: other, Output: "s3://" + e.bucket + "/x/2.json", Batch: spec.ID}},
+		{"report to no batch", jobs.Payload{Guest: "wordcount", Input: other, Output: "s3://" + e.bucket + "/x/3.json", Batch: "no-such-batch"}},
+	}
+	for _, f := range forged {
+		info, err := e.client.EnqueueText(ctx, f.p, jobs.MaxRetry(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ti := waitArchived(t, ctx, e.insp, info.Queue, info.ID)
+		if ti.Retried != 0 || !strings.Contains(ti.LastErr, "claims batch") {
+			t.Errorf("%s: retried %d, reason %q; want a refusal", f.name, ti.Retried, ti.LastErr)
+		}
+	}
+	st, err := e.client.BatchStatus(ctx, spec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Enqueued != 20 || st.Done != 0 || st.Failed != 0 {
+		t.Fatalf("after the forged jobs: %+v; want 20 enqueued, nothing final", st)
+	}
+
+	srv, err := worker.NewServer(worker.ServerConfig{Redis: e.redis, Concurrency: 4, Queues: map[string]int{"victim": 1}, PollInterval: 20 * time.Millisecond,
+		Handler: mustHandler(t, worker.HandlerConfig{Store: e.store, Runtime: e.rt, Guests: e.guests, Batches: &batch.Recorder{Client: e.client, Store: e.store}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	if st, err = batch.Wait(ctx, e.client, spec.ID, 50*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st.Total != 20 || st.Done != 18 || st.Failed != 2 {
+		t.Fatalf("batch ended %+v; want 18 done, 2 failed of 20", st)
+	}
+	st = e.waitManifest(t, spec.ID)
+	e.checkManifest(t, st, valid)
+}
+
+func mustHandler(tb testing.TB, hc worker.HandlerConfig) *worker.Handler {
+	tb.Helper()
+	h, err := worker.NewHandler(hc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
+
+func waitArchived(tb testing.TB, ctx context.Context, insp *asynq.Inspector, queue, id string) *asynq.TaskInfo {
+	tb.Helper()
+	for {
+		ti, err := insp.GetTaskInfo(queue, id)
+		if err != nil {
+			tb.Fatalf("task %s: %v", id, err)
+		}
+		switch ti.State {
+		case asynq.TaskStateArchived:
+			return ti
+		case asynq.TaskStateCompleted:
+			tb.Fatalf("task %s completed, want archived", id)
+		case asynq.TaskStateRetry:
+			tb.Fatalf("task %s scheduled for retry (%s), want archived", id, ti.LastErr)
+		}
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("task %s still %s: %v", id, ti.State, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

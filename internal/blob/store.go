@@ -1,0 +1,266 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/wasmjobs/wasmjobs/jobs"
+)
+
+var (
+	// ErrNotFound means the object or its bucket does not exist.
+	ErrNotFound = errors.New("object not found")
+	// ErrTooLarge means the object is larger than the caller's limit.
+	ErrTooLarge = errors.New("object too large")
+	// ErrInvalidObject means the store refuses the object itself (its name
+	// or size): writing it again will not help.
+	ErrInvalidObject = errors.New("object refused by the store")
+)
+
+// Config says where the store is and how to sign in.
+type Config struct {
+	// Endpoint is host:port of the S3 API, without scheme. Required.
+	Endpoint string
+	// AccessKey and SecretKey are the credentials; both empty means
+	// anonymous access.
+	AccessKey, SecretKey string
+	// Region defaults to "us-east-1".
+	Region string
+	// UseSSL selects https. Defaults to false (plain http), as for a local
+	// MinIO.
+	UseSSL bool
+}
+
+// Store reads and writes objects. It is safe for concurrent use.
+type Store struct {
+	mc *minio.Client
+}
+
+// New returns a Store for cfg. It does not contact the server.
+func New(cfg Config) (*Store, error) {
+	if cfg.Endpoint == "" {
+		return nil, errors.New("blob: no S3 endpoint configured (set --s3-endpoint or S3_ENDPOINT)")
+	}
+	if strings.Contains(cfg.Endpoint, "://") {
+		return nil, fmt.Errorf("blob: S3 endpoint %q: give host:port without a scheme (use S3_USE_SSL for https)", cfg.Endpoint)
+	}
+	region := cfg.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	var creds *credentials.Credentials
+	if cfg.AccessKey != "" || cfg.SecretKey != "" {
+		creds = credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")
+	} else {
+		creds = credentials.New(&credentials.Static{})
+	}
+	tr, err := minio.DefaultTransport(cfg.UseSSL)
+	if err != nil {
+		return nil, fmt.Errorf("blob: transport: %w", err)
+	}
+	tr.MaxIdleConnsPerHost = 256
+	mc, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:     creds,
+		Secure:    cfg.UseSSL,
+		Region:    region,
+		Transport: tr,
+		// Our callers classify failures and retry whole jobs through the
+		// queue; a couple of quick retries here is enough.
+		MaxRetries: 2,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("blob: %w", err)
+	}
+	return &Store{mc: mc}, nil
+}
+
+// ObjectInfo is what Stat, Get and List report about an object.
+type ObjectInfo struct {
+	Key          string
+	Size         int64
+	ETag         string
+	ContentType  string
+	LastModified time.Time
+	// Metadata holds user metadata with lowercase keys, without the
+	// x-amz-meta- prefix.
+	Metadata map[string]string
+}
+
+func toInfo(oi minio.ObjectInfo) ObjectInfo {
+	md := make(map[string]string, len(oi.UserMetadata))
+	for k, v := range oi.UserMetadata {
+		md[strings.ToLower(strings.TrimPrefix(strings.ToLower(k), "x-amz-meta-"))] = v
+	}
+	return ObjectInfo{
+		Key:          oi.Key,
+		Size:         oi.Size,
+		ETag:         oi.ETag,
+		ContentType:  oi.ContentType,
+		LastModified: oi.LastModified,
+		Metadata:     md,
+	}
+}
+
+// translate maps S3 "not found" answers to ErrNotFound.
+//
+// # Notes
+//
+// Only an answer from an S3 server counts as not found. minio-go invents a
+// NoSuchKey or NoSuchBucket code for any 404 whose body is not an S3 error
+// document, so a proxy or load balancer answering a bare 404 (a route
+// missing, a backend restarting) would look like a missing object and
+// archive every job. An S3 server names its request: the RequestId of the
+// error document, or the x-amz-request-id header on a HEAD, whose answer
+// has no body. A 404 without one is an ordinary, retryable failure.
+func translate(op string, u jobs.ObjectURL, err error) error {
+	if err == nil {
+		return nil
+	}
+	resp := minio.ToErrorResponse(err)
+	switch resp.Code {
+	case "NoSuchKey", "NoSuchBucket":
+		if resp.RequestID == "" && resp.HostID == "" {
+			return fmt.Errorf("%s %s: HTTP %d that names no S3 request (a proxy's answer?), will retry: %w", op, u, resp.StatusCode, err)
+		}
+		return fmt.Errorf("%s %s: %w (%s)", op, u, ErrNotFound, resp.Code)
+	case "KeyTooLongError", "InvalidObjectName", "XMinioInvalidObjectName", "EntityTooLarge":
+		return fmt.Errorf("%s %s: %w: %s (%s)", op, u, ErrInvalidObject, resp.Message, resp.Code)
+	}
+	return fmt.Errorf("%s %s: %w", op, u, err)
+}
+
+// Stat returns the object's info.
+func (s *Store) Stat(ctx context.Context, u jobs.ObjectURL) (ObjectInfo, error) {
+	oi, err := s.mc.StatObject(ctx, u.Bucket, u.Key, minio.StatObjectOptions{})
+	if err != nil {
+		return ObjectInfo{}, translate("stat", u, err)
+	}
+	return toInfo(oi), nil
+}
+
+// Get reads a whole object of at most limit bytes. An object larger than
+// limit is refused with ErrTooLarge before its body is read; a negative
+// limit means no limit.
+func (s *Store) Get(ctx context.Context, u jobs.ObjectURL, limit int64) ([]byte, ObjectInfo, error) {
+	obj, err := s.mc.GetObject(ctx, u.Bucket, u.Key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, ObjectInfo{}, translate("get", u, err)
+	}
+	defer obj.Close()
+	oi, err := obj.Stat()
+	if err != nil {
+		return nil, ObjectInfo{}, translate("get", u, err)
+	}
+	if limit >= 0 && oi.Size > limit {
+		return nil, toInfo(oi), fmt.Errorf("get %s: %w: %d bytes, limit %d", u, ErrTooLarge, oi.Size, limit)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, oi.Size))
+	n, err := io.Copy(buf, io.LimitReader(obj, oi.Size+1))
+	if err != nil {
+		return nil, toInfo(oi), translate("get", u, err)
+	}
+	if n != oi.Size {
+		return nil, toInfo(oi), fmt.Errorf("get %s: object changed while reading: %d bytes, expected %d", u, n, oi.Size)
+	}
+	return buf.Bytes(), toInfo(oi), nil
+}
+
+// Put writes an object with a content type and user metadata (keys without
+// the x-amz-meta- prefix).
+func (s *Store) Put(ctx context.Context, u jobs.ObjectURL, data []byte, contentType string, metadata map[string]string) error {
+	_, err := s.mc.PutObject(ctx, u.Bucket, u.Key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
+		ContentType:  contentType,
+		UserMetadata: metadata,
+		// minio-go signs an empty body as an aws-chunked stream but sends
+		// it with Transfer-Encoding: chunked and no Content-Length, which
+		// servers other than MinIO (gofakes3, some gateways) refuse with
+		// MissingContentLength. Without the streaming signature an empty
+		// put goes out with "Content-Length: 0"; there is no payload to
+		// protect.
+		DisableContentSha256: len(data) == 0,
+	})
+	return translate("put", u, err)
+}
+
+// PutStream writes an object of unknown length from r (multipart upload
+// for large ones).
+func (s *Store) PutStream(ctx context.Context, u jobs.ObjectURL, r io.Reader, contentType string) error {
+	_, err := s.mc.PutObject(ctx, u.Bucket, u.Key, r, -1, minio.PutObjectOptions{ContentType: contentType, PartSize: 16 << 20})
+	return translate("put", u, err)
+}
+
+// PresignGet returns a URL that reads the object without credentials until
+// it expires.
+func (s *Store) PresignGet(ctx context.Context, u jobs.ObjectURL, expiry time.Duration) (string, error) {
+	url, err := s.mc.PresignedGetObject(ctx, u.Bucket, u.Key, expiry, nil)
+	if err != nil {
+		return "", translate("presign", u, err)
+	}
+	return url.String(), nil
+}
+
+// Delete removes an object; a missing object is not an error.
+func (s *Store) Delete(ctx context.Context, u jobs.ObjectURL) error {
+	return translate("delete", u, s.mc.RemoveObject(ctx, u.Bucket, u.Key, minio.RemoveObjectOptions{}))
+}
+
+// List streams the objects under prefix (recursively, in key order) without
+// holding the listing in memory.
+func (s *Store) List(ctx context.Context, prefix jobs.ObjectURL) iter.Seq2[ObjectInfo, error] {
+	return func(yield func(ObjectInfo, error) bool) {
+		// ListObjectsIter, not ListObjects: the channel version feeds the
+		// listing from a goroutine that, once the context is cancelled,
+		// blocks forever sending ctx.Err() into its full channel unless the
+		// caller drains it, so breaking out of the loop leaked a goroutine
+		// and the page it held. The iterator runs in the caller's goroutine
+		// and simply stops.
+		for oi := range s.mc.ListObjectsIter(ctx, prefix.Bucket, minio.ListObjectsOptions{Prefix: prefix.Key, Recursive: true}) {
+			if oi.Err != nil {
+				yield(ObjectInfo{}, translate("list", prefix, oi.Err))
+				return
+			}
+			if !yield(toInfo(oi), nil) {
+				return
+			}
+		}
+	}
+}
+
+// EnsureBucket creates the bucket if it does not exist.
+func (s *Store) EnsureBucket(ctx context.Context, bucket string) error {
+	if err := jobs.ValidateBucket(bucket); err != nil {
+		return fmt.Errorf("blob: %w", err)
+	}
+	ok, err := s.mc.BucketExists(ctx, bucket)
+	if err != nil {
+		return fmt.Errorf("blob: bucket %s: %w", bucket, err)
+	}
+	if ok {
+		return nil
+	}
+	if err := s.mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		resp := minio.ToErrorResponse(err)
+		if resp.Code == "BucketAlreadyOwnedByYou" || resp.Code == "BucketAlreadyExists" {
+			return nil
+		}
+		return fmt.Errorf("blob: make bucket %s: %w", bucket, err)
+	}
+	return nil
+}
+
+// Ping checks that the S3 endpoint answers with valid credentials.
+func (s *Store) Ping(ctx context.Context) error {
+	if _, err := s.mc.ListBuckets(ctx); err != nil {
+		return fmt.Errorf("blob: S3 not reachable: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+package sandbox
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestBudgetAcceptsShippedGuests(t *testing.T) {
+	t.Parallel()
+	paths, _ := filepath.Glob("../guests/wasm/*.wasm")
+	more, _ := filepath.Glob("../guests/guesttest/wasm/*.wasm")
+	paths = append(paths, more...)
+	if len(paths) == 0 {
+		t.Fatal("no guests found")
+	}
+	lim := ModuleLimits{}.WithDefaults()
+	for _, p := range paths {
+		wasm, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := budget(wasm, lim, 4096)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		t.Logf("%s: %d → %d bytes", filepath.Base(p), len(wasm), len(out))
+	}
+}
+
+func TestBudgetCapsTableMaximum(t *testing.T) {
+	t.Parallel()
+	lim := ModuleLimits{MaxTableElements: 100}.WithDefaults()
+	// (table 2 funcref) and (table 3 4096 funcref): both get maximum 100.
+	wasm := append(append([]byte{}, wasmHeader...), secTable, 7, 2, 0x70, 0x00, 2, 0x70, 0x01, 3)
+	wasm = append(wasm[:len(wasm)-1], 3, 0x80, 0x20) // max 4096 as LEB
+	wasm[9] = byte(len(wasm) - 10)
+	out, err := budget(wasm, lim, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append([]byte{}, wasmHeader...), secTable, 9, 2, 0x70, 0x01, 2, 100, 0x70, 0x01, 3, 100)
+	if string(out) != string(want) {
+		t.Fatalf("budget = % x, want % x", out, want)
+	}
+	if _, err := budget(want, lim, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func FuzzBudget(f *testing.F) {
+	paths, _ := filepath.Glob("../../guest/testdata/hostile/*.wasm")
+	paths = append(paths, "../guests/wasm/hello.wasm")
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil && len(b) < 1<<16 {
+			f.Add(b)
+		}
+	}
+	lim := ModuleLimits{}.WithDefaults()
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		out, err := budget(wasm, lim, 4096)
+		if err != nil {
+			return
+		}
+		// What passes once passes again unchanged.
+		again, err := budget(out, lim, 4096)
+		if err != nil {
+			t.Fatalf("rewritten module fails the budget: %v", err)
+		}
+		if string(again) != string(out) {
+			t.Fatalf("budget is not idempotent")
+		}
+	})
+}

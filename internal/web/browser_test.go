@@ -1,0 +1,307 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/hibiken/asynq"
+
+	"github.com/wasmjobs/wasmjobs/internal/batch"
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
+	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/internal/testworker"
+	"github.com/wasmjobs/wasmjobs/internal/web"
+	"github.com/wasmjobs/wasmjobs/internal/worker"
+	"github.com/wasmjobs/wasmjobs/jobs"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// screenshotDir is the git-ignored screenshots/ folder at the repository root.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(testenv.RepoRoot(t), "screenshots")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestBrowser drives Debian's chromium headless: sign in, watch a running
+// batch's progress move, and see the queue in the asynq dashboard.
+func TestBrowser(t *testing.T) {
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		if os.Getenv(testenv.EnvRequire) == "1" {
+			t.Fatalf("%s not installed (make test installs Debian's chromium)", chromiumPath)
+		}
+		t.Skipf("%s not installed", chromiumPath)
+	}
+	redis := testenv.Redis(t)
+	store, bucket := testenv.Store(t)
+	client, err := jobs.NewClient(redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := testenv.Context(t, 3*time.Minute)
+
+	srv, err := web.New(web.Config{Addr: "localhost:0", Redis: redis, Client: client, Store: store, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	defer hs.Close()
+	defer srv.Stop()
+	base := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+
+	// A batch that takes a few seconds: 400 objects, one slow-ish worker.
+	for i := range 400 {
+		u := jobs.ObjectURL{Bucket: bucket, Key: fmt.Sprintf("docs/%04d.txt", i)}
+		if err := store.Put(ctx, u, fmt.Appendf(nil, "text number %d", i), "text/plain", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt, err := sandbox.New(ctx, sandbox.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) }) // after the worker stops (cleanups run last-in first-out)
+	reg := testworker.Guests(t, store, "", rt, map[string][]byte{"wordcount": guests.Wordcount})
+	spec, _ := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + bucket + "/docs/", ID: "browser-batch"}.WithDefaults()
+	if _, err := client.CreateBatch(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := batch.Plan(ctx, client, store, spec, batch.PlanConfig{}); err != nil {
+		t.Fatal(err)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	shots := screenshotDir(t)
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(shots, name), png, 0o644)
+		})
+	}
+	text := func(sel string) string {
+		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return s
+	}
+	noErrorPage := func(where string) {
+		title, err := chromedp.Run(bctx, chromedp.Title())
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		body := text("body")
+		for _, bad := range []string{"This site can’t be reached", "ERR_", "404 page not found", "Internal Server Error", "unauthorized"} {
+			if strings.Contains(body, bad) {
+				t.Fatalf("%s shows an error page (%q): %s", where, bad, body)
+			}
+		}
+		if !strings.Contains(title, "wasmjobs") && !strings.Contains(strings.ToLower(title), "asynq") {
+			t.Fatalf("%s: unexpected title %q", where, title)
+		}
+	}
+
+	// Sign in.
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(base+"/batches/"+spec.ID),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		shot("01-login.png"),
+		chromedp.SendKeys(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS("[data-batch]")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	noErrorPage("batch page")
+	if h1 := text("h1"); h1 != "Batch "+spec.ID {
+		t.Fatalf("after login the page says %q", h1)
+	}
+
+	// The worker starts now; the page's progress must move.
+	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(".counts"))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	first := text(".counts")
+	testworker.Start(t, redis, worker.HandlerConfig{Store: store, Runtime: rt, Guests: reg, Batches: &batch.Recorder{Client: client, Store: store}}, 1, nil)
+	var moved string
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		if now := text(".counts"); now != first && !strings.HasPrefix(now, "0 done") {
+			moved = now
+			break
+		}
+	}
+	if moved == "" {
+		t.Fatalf("progress did not move on the page: still %q", first)
+	}
+	t.Logf("progress moved: %q → %q", first, moved)
+	if err := chromedp.Do(bctx, shot("02-batch-progress.png")); err != nil {
+		t.Fatal(err)
+	}
+
+	// The batch list shows it too.
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("table")), shot("03-batches.png")); err != nil {
+		t.Fatal(err)
+	}
+	noErrorPage("batches page")
+	if body := text("body"); !strings.Contains(body, spec.ID) {
+		t.Fatalf("batches page lacks the batch: %s", body)
+	}
+
+	// The asynq dashboard lists the queue with its counts, and its page
+	// shows the tasks by state.
+	waitFor := func(page string, want ...string) {
+		t.Helper()
+		if err := chromedp.Do(bctx, chromedp.Navigate(base+page)); err != nil {
+			t.Fatal(err)
+		}
+		var body string
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+			body = text("body")
+			missing := false
+			for _, w := range want {
+				missing = missing || !strings.Contains(body, w)
+			}
+			if !missing {
+				noErrorPage(page)
+				return
+			}
+		}
+		t.Fatalf("%s does not show %q: %s", page, want, body)
+	}
+	waitFor("/monitoring/", "default", "Size", "Processed")
+	if err := chromedp.Do(bctx, shot("04-dashboard.png")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("/monitoring/queues/default", "default", "Pending", "Processed")
+	if err := chromedp.Do(bctx, shot("05-dashboard-queue.png")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserCrossSite is the attack in a real browser: the operator runs
+// the token-less loopback server and visits another site, whose page posts
+// a job as text/plain and presses asynqmon's pause. Nothing may happen.
+func TestBrowserCrossSite(t *testing.T) {
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		if os.Getenv(testenv.EnvRequire) == "1" {
+			t.Fatalf("%s not installed (make test installs Debian's chromium)", chromiumPath)
+		}
+		t.Skipf("%s not installed", chromiumPath)
+	}
+	redis := testenv.Redis(t)
+	store, _ := testenv.Store(t)
+	client, err := jobs.NewClient(redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := testenv.Context(t, time.Minute)
+	if _, err := client.EnqueueText(ctx, jobs.Payload{Guest: "hello", Data: []byte("x")}, jobs.Queue("victim")); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := web.New(web.Config{Addr: "localhost:0", Redis: redis, Client: client, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	defer hs.Close()
+	victim := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+
+	evil := http.NewServeMux()
+	evil.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<!doctype html><title>evil</title><script>
+const job = '{"type":"text","job":{"guest":"hello","data":"QWRh"},"options":{"queue":"evil"}}';
+Promise.allSettled([
+  fetch(%[1]q + "/api/v1/jobs", {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"}, body: job}),
+  fetch(%[1]q + "/monitoring/api/queues/victim:pause", {method: "POST", mode: "no-cors"}),
+  fetch(%[1]q + "/monitoring/api/queues/victim/pending_tasks:delete_all", {method: "DELETE", mode: "no-cors"}),
+]).then(() => { document.title = "done"; });
+</script>`, victim)
+	})
+	eln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := &http.Server{Handler: evil, ReadHeaderTimeout: 5 * time.Second}
+	go es.Serve(eln)
+	defer es.Close()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.UserDataDir(t.TempDir()))
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	if err := chromedp.Do(bctx, chromedp.Navigate("http://"+eln.Addr().String()+"/")); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		title, err := chromedp.Run(bctx, chromedp.Title())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if title == "done" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page's requests did not finish (title %q)", title)
+		}
+	}
+	insp := asynq.NewInspector(redis)
+	defer insp.Close()
+	if info, err := insp.GetQueueInfo("evil"); err == nil {
+		t.Errorf("a cross-site page enqueued a job: %+v", info)
+	}
+	info, err := insp.GetQueueInfo("victim")
+	if err != nil || info.Paused || info.Pending != 1 {
+		t.Errorf("victim queue after the cross-site page: %+v, %v; want unpaused with its task", info, err)
+	}
+}

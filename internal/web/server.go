@@ -1,0 +1,214 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/jobs"
+)
+
+//go:embed templates static
+var assets embed.FS
+
+// ErrInsecureBind means the server was asked to listen beyond loopback
+// without a token.
+var ErrInsecureBind = errors.New("refusing to serve without a token on a non-loopback address")
+
+// Config configures a Server.
+type Config struct {
+	// Addr is the listen address. Defaults to "127.0.0.1:8080".
+	Addr string
+	// Redis is where the queues are. Required.
+	Redis asynq.RedisConnOpt
+	// Client enqueues jobs and reads batches. Required.
+	Client *jobs.Client
+	// Store is used for presigned links and the readiness check. Required.
+	Store *blob.Store
+	// Token protects every route but /healthz. Empty means no auth, which is
+	// allowed only on loopback unless Insecure is set.
+	Token string
+	// Insecure allows serving without a token on any address.
+	Insecure bool
+	// ReadOnly disables every write: the API's POSTs and asynqmon's actions.
+	ReadOnly bool
+	// AllowedHosts are the host names, beyond Addr's and (on a loopback or
+	// wildcard bind) localhost, that browsers use to reach the server, such
+	// as the public name behind a reverse proxy. See GuardConfig.
+	AllowedHosts []string
+	// Timeouts bound slow and idle clients; zero fields take the defaults.
+	Timeouts Timeouts
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the wasmjobs web server.
+type Server struct {
+	cfg     Config
+	auth    *auth
+	handler http.Handler
+	mon     *asynqmon.HTTPHandler
+	insp    *asynq.Inspector
+
+	srv      *http.Server
+	stopOnce sync.Once
+}
+
+// New builds the server and its routes; Start listens.
+func New(cfg Config) (*Server, error) {
+	if cfg.Redis == nil || cfg.Client == nil || cfg.Store == nil {
+		return nil, errors.New("web: Config needs Redis, Client and Store")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := CheckBind(cfg.Addr, cfg.Token, cfg.Insecure); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	s := &Server{cfg: cfg, auth: newAuth(cfg.Token), insp: asynq.NewInspector(cfg.Redis)}
+	s.mon = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: cfg.Redis, ReadOnly: cfg.ReadOnly})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newQueueCollector(s.insp), newBatchCollector(cfg.Client))
+
+	static, _ := fs.Sub(assets, "static")
+	mux := http.NewServeMux()
+	protected := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /login", s.auth.login)
+	mux.HandleFunc("POST /login", s.auth.login)
+	mux.HandleFunc("POST /logout", s.auth.logout)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.Handle("/", s.auth.require(protected))
+
+	protected.HandleFunc("GET /readyz", s.readyz)
+	protected.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	protected.Handle("/monitoring/", s.mon)
+	protected.Handle("/monitoring", http.RedirectHandler("/monitoring/", http.StatusMovedPermanently))
+	s.apiRoutes(protected)
+	s.pageRoutes(protected)
+	s.handler = securityHeaders(Guard(GuardConfig{Addr: cfg.Addr, AllowedHosts: cfg.AllowedHosts, Token: cfg.Token}, mux))
+	return s, nil
+}
+
+// Handler returns the server's root handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Start listens and serves in the background.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	s.srv = NewHTTPServer(s.handler, s.cfg.Timeouts)
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.cfg.Logger.Error("web server stopped", "err", err)
+		}
+	}()
+	s.cfg.Logger.Info("web server listening", "addr", ln.Addr().String(), "auth", s.auth != nil, "read_only", s.cfg.ReadOnly)
+	return nil
+}
+
+// Stop shuts the server down gracefully; safe to call twice.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		if s.srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = s.srv.Shutdown(ctx)
+		}
+		_ = s.mon.Close()
+		_ = s.insp.Close()
+	})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{"redis": "ok", "s3": "ok"}
+	code := http.StatusOK
+	if err := s.cfg.Client.Ping(ctx); err != nil {
+		checks["redis"], code = err.Error(), http.StatusServiceUnavailable
+	}
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		checks["s3"], code = err.Error(), http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, checks)
+}
+
+// CheckBind returns an error wrapping ErrInsecureBind when a server without
+// a token would listen on addr beyond loopback and insecure is not set. Every
+// endpoint wasmjobs serves applies it.
+func CheckBind(addr, token string, insecure bool) error {
+	if token == "" && !insecure && !loopback(addr) {
+		return fmt.Errorf("%w %s: set WASMJOBS_TOKEN, or pass --insecure if something in front of it does auth", ErrInsecureBind, addr)
+	}
+	return nil
+}
+
+// RequireToken wraps h so that every request needs "Authorization: Bearer
+// <token>" (compared in constant time); others get a 401 JSON error. An
+// empty token lets everything through.
+func RequireToken(token string, h http.Handler) http.Handler {
+	return newAuth(token).require(h)
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// apiError is the JSON error body: {"error": {"code": ..., "message": ...}}.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]apiError{"error": {Code: code, Message: msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,365 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
+	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/internal/testworker"
+	"github.com/wasmjobs/wasmjobs/internal/web"
+	"github.com/wasmjobs/wasmjobs/internal/worker"
+	"github.com/wasmjobs/wasmjobs/jobs"
+)
+
+const token = "test-token-0123456789"
+
+type env struct {
+	redis  asynq.RedisClientOpt
+	bucket string
+	client *jobs.Client
+	url    string
+	srv    *web.Server
+}
+
+func newEnv(t *testing.T, cfg web.Config) *env {
+	t.Helper()
+	e := &env{redis: testenv.Redis(t)}
+	store, bucket := testenv.Store(t)
+	e.bucket = bucket
+	var err error
+	if e.client, err = jobs.NewClient(e.redis); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.client.Close() })
+	cfg.Redis, cfg.Client, cfg.Store = e.redis, e.client, store
+	if e.srv, err = web.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.srv.Stop)
+	hs := httptest.NewServer(e.srv.Handler())
+	t.Cleanup(hs.Close)
+	e.url = hs.URL
+	return e
+}
+
+// do sends a request; auth is the bearer token ("" for none).
+func (e *env) do(t *testing.T, method, path, auth, body string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 20 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func errorCode(t *testing.T, body string) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("not a JSON error: %s", body)
+	}
+	return e.Error.Code
+}
+
+var protected = []struct{ method, path string }{
+	{"GET", "/"},
+	{"GET", "/batches/x"},
+	{"POST", "/batches"},
+	{"GET", "/readyz"},
+	{"GET", "/metrics"},
+	{"GET", "/monitoring/"},
+	{"GET", "/monitoring/api/queues"},
+	{"POST", "/api/v1/jobs"},
+	{"POST", "/api/v1/batches"},
+	{"GET", "/api/v1/batches"},
+	{"GET", "/api/v1/batches/x"},
+	{"GET", "/api/v1/batches/x/failures"},
+	{"GET", "/api/v1/tasks/default/x"},
+}
+
+func TestAuth(t *testing.T) {
+	e := newEnv(t, web.Config{Token: token})
+	for _, r := range protected {
+		for _, auth := range []string{"", "wrong-token", token[:len(token)-1]} {
+			code, body, hdr := e.do(t, r.method, r.path, auth, "")
+			if code != http.StatusUnauthorized || errorCode(t, body) != "unauthorized" || hdr.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s %s with token %q: %d %s, want 401", r.method, r.path, auth, code, body)
+			}
+		}
+		if code, _, _ := e.do(t, r.method, r.path, token, ""); code == http.StatusUnauthorized {
+			t.Errorf("%s %s with the token: 401", r.method, r.path)
+		}
+	}
+	if code, _, _ := e.do(t, "GET", "/healthz", "", ""); code != http.StatusOK {
+		t.Errorf("/healthz without token: %d, want 200", code)
+	}
+
+	// A browser is sent to the login page, signs in, and gets a cookie.
+	req, _ := http.NewRequest("GET", e.url+"/batches/x", nil)
+	req.Header.Set("Accept", "text/html")
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
+		t.Fatalf("browser without session: %d → %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = noFollow.PostForm(e.url+"/login", url.Values{"token": {"nope"}, "next": {"/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
+		t.Fatalf("wrong token login: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	resp, err = noFollow.PostForm(e.url+"/login", url.Values{"token": {token}, "next": {"//evil.example/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookies := resp.Cookies()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" || len(cookies) != 1 {
+		t.Fatalf("login: %d → %q, cookies %v", resp.StatusCode, resp.Header.Get("Location"), cookies)
+	}
+	c := cookies[0]
+	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || strings.Contains(c.Value, token) {
+		t.Fatalf("session cookie %+v: want HttpOnly, Secure, SameSite=Strict, not the token", c)
+	}
+	req, _ = http.NewRequest("GET", e.url+"/api/v1/batches", nil)
+	req.AddCookie(c)
+	resp, err = noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("with session cookie: %d", resp.StatusCode)
+	}
+}
+
+func TestRefusesOpenBindWithoutToken(t *testing.T) {
+	e := newEnv(t, web.Config{}) // loopback default: fine
+	_, err := web.New(web.Config{Addr: "0.0.0.0:0", Redis: e.redis, Client: e.client, Store: mustStore(t)})
+	if !errors.Is(err, web.ErrInsecureBind) {
+		t.Fatalf("err = %v, want ErrInsecureBind", err)
+	}
+	if _, err := web.New(web.Config{Addr: "0.0.0.0:0", Insecure: true, Redis: e.redis, Client: e.client, Store: mustStore(t)}); err != nil {
+		t.Fatalf("--insecure: %v", err)
+	}
+}
+
+func mustStore(t *testing.T) *blob.Store {
+	s, _ := testenv.Store(t)
+	return s
+}
+
+func TestJobsAPI(t *testing.T) {
+	e := newEnv(t, web.Config{Token: token})
+	post := func(body string) (int, string) {
+		code, b, _ := e.do(t, "POST", "/api/v1/jobs", token, body)
+		return code, b
+	}
+	code, body := post(`{"type":"text","job":{"guest":"hello","data":"QWRh"},"options":{"queue":"web","task_id":"t1","max_retry":2}}`)
+	if code != http.StatusCreated || !strings.Contains(body, `"id":"t1"`) || !strings.Contains(body, `"queue":"web"`) {
+		t.Fatalf("POST job: %d %s", code, body)
+	}
+	insp := asynq.NewInspector(e.redis)
+	defer insp.Close()
+	info, err := insp.GetTaskInfo("web", "t1")
+	if err != nil || info.MaxRetry != 2 || info.Type != jobs.TypeText {
+		t.Fatalf("enqueued task: %+v, %v", info, err)
+	}
+	for _, c := range []struct {
+		body, code string
+		status     int
+	}{
+		{`{"type":"text","job":{"guest":"hello","data":"QWRh"},"options":{"queue":"web","task_id":"t1"}}`, "task_id_conflict", 409},
+		{`{"type":"video","job":{"guest":"hello","data":"QWRh"}}`, "invalid_payload", 400},
+		{`{"type":"text","job":{"guest":"","data":"QWRh"}}`, "invalid_payload", 400},
+		{`{"type":"text","job":{"guest":"hello","input":"http://x/y"}}`, "invalid_payload", 400},
+		{`{"type":"text","job":{"guest":"hello"}}`, "invalid_payload", 400},
+		{`{"type":"text","job":{"guest":"hello","data":"QWRh"},"options":{"timeout_seconds":-1}}`, "invalid_payload", 400},
+		{`{"type":"text","job":{"guest":"hello","data":"QWRh"},"bogus":1}`, "invalid_json", 400},
+		{`{not json`, "invalid_json", 400},
+	} {
+		status, b := post(c.body)
+		if status != c.status || errorCode(t, b) != c.code {
+			t.Errorf("POST %s: %d %s, want %d %s", c.body, status, b, c.status, c.code)
+		}
+	}
+	// Task view.
+	code, body, _ = e.do(t, "GET", "/api/v1/tasks/web/t1", token, "")
+	if code != 200 || !strings.Contains(body, `"state":"pending"`) || !strings.Contains(body, `"type":"wasm:text"`) {
+		t.Fatalf("GET task: %d %s", code, body)
+	}
+	if code, body, _ = e.do(t, "GET", "/api/v1/tasks/web/nope", token, ""); code != 404 || errorCode(t, body) != "not_found" {
+		t.Fatalf("GET unknown task: %d %s", code, body)
+	}
+	if code, body, _ = e.do(t, "GET", "/api/v1/nothing", token, ""); code != 404 || errorCode(t, body) != "not_found" {
+		t.Fatalf("unknown route: %d %s", code, body)
+	}
+}
+
+func TestBatchesAPI(t *testing.T) {
+	e := newEnv(t, web.Config{Token: token})
+	code, body, _ := e.do(t, "POST", "/api/v1/batches", token, `{"guest":"wordcount","type":"text","input":"s3://`+e.bucket+`/in/","id":"web-b1"}`)
+	if code != http.StatusAccepted || !strings.Contains(body, `"id":"web-b1"`) {
+		t.Fatalf("POST batch: %d %s", code, body)
+	}
+	if code, body, _ = e.do(t, "POST", "/api/v1/batches", token, `{"guest":"wordcount","type":"sound","input":"s3://`+e.bucket+`/in/"}`); code != 400 || errorCode(t, body) != "invalid_payload" {
+		t.Fatalf("bad batch: %d %s", code, body)
+	}
+	if code, body, _ = e.do(t, "GET", "/api/v1/batches", token, ""); code != 200 || !strings.Contains(body, "web-b1") {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	if code, body, _ = e.do(t, "GET", "/api/v1/batches/web-b1", token, ""); code != 200 || !strings.Contains(body, `"guest":"wordcount"`) {
+		t.Fatalf("get: %d %s", code, body)
+	}
+	if code, body, _ = e.do(t, "GET", "/api/v1/batches/web-b1/failures", token, ""); code != 200 || !strings.Contains(body, `"failures"`) {
+		t.Fatalf("failures: %d %s", code, body)
+	}
+	if code, body, _ = e.do(t, "GET", "/api/v1/batches/none", token, ""); code != 404 || errorCode(t, body) != "not_found" {
+		t.Fatalf("unknown batch: %d %s", code, body)
+	}
+	if code, _, _ = e.do(t, "GET", "/batches/web-b1", token, ""); code != 200 {
+		t.Fatalf("batch page: %d", code)
+	}
+	if code, body, _ = e.do(t, "GET", "/", token, ""); code != 200 || !strings.Contains(body, "web-b1") {
+		t.Fatalf("batches page: %d", code)
+	}
+}
+
+func TestReadOnly(t *testing.T) {
+	e := newEnv(t, web.Config{ReadOnly: true})
+	for _, p := range []string{"/api/v1/jobs", "/api/v1/batches"} {
+		if code, body, _ := e.do(t, "POST", p, "", `{}`); code != http.StatusForbidden || errorCode(t, body) != "read_only" {
+			t.Errorf("POST %s read-only: %d %s", p, code, body)
+		}
+	}
+}
+
+func TestReadyAndMonitoring(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	if code, body, _ := e.do(t, "GET", "/readyz", "", ""); code != 200 || !strings.Contains(body, `"redis":"ok"`) || !strings.Contains(body, `"s3":"ok"`) {
+		t.Fatalf("readyz: %d %s", code, body)
+	}
+	if _, err := e.client.EnqueueText(context.Background(), jobs.Payload{Guest: "hello", Data: []byte("x")}, jobs.Queue("mon")); err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := e.do(t, "GET", "/monitoring/api/queues", "", "")
+	if code != 200 || !strings.Contains(body, `"queue":"mon"`) {
+		t.Fatalf("asynqmon queues: %d %s", code, body)
+	}
+	if code, body, _ = e.do(t, "GET", "/monitoring/", "", ""); code != 200 || !strings.Contains(body, "<html") {
+		t.Fatalf("asynqmon UI: %d", code)
+	}
+}
+
+// TestMetrics: the web server's /metrics has the queue metrics and the
+// worker's has the guest metrics, both in valid Prometheus text format,
+// after a few jobs.
+func TestMetrics(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	ctx := testenv.Context(t, time.Minute)
+	store, _ := testenv.Store(t)
+	rt, err := sandbox.New(ctx, sandbox.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) }) // after the worker stops (cleanups run last-in first-out)
+	m := worker.NewMetrics()
+	m.WatchRuntime(rt)
+	reg := testworker.Guests(t, store, "", rt, map[string][]byte{"hello": guests.Hello})
+	testworker.Start(t, e.redis, worker.HandlerConfig{Store: store, Runtime: rt, Guests: reg, Metrics: m}, 2, nil)
+	for i := range 5 {
+		if _, err := e.client.Run(ctx, jobs.TypeText, jobs.Payload{Guest: "hello", Data: []byte{byte('a' + i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.client.EnqueueText(ctx, jobs.Payload{Guest: "hello", Data: []byte("later")}, jobs.Queue("waiting")); err != nil {
+		t.Fatal(err)
+	}
+
+	parse := func(name, body string) map[string]bool {
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("%s /metrics does not parse: %v", name, err)
+		}
+		names := map[string]bool{}
+		for n := range fams {
+			names[n] = true
+		}
+		return names
+	}
+	code, body, _ := e.do(t, "GET", "/metrics", "", "")
+	if code != 200 {
+		t.Fatalf("web /metrics: %d", code)
+	}
+	webNames := parse("web", body)
+	for _, want := range []string{"asynq_queue_size", "asynq_tasks_enqueued_total", "asynq_queue_latency_seconds", "go_goroutines"} {
+		if !webNames[want] {
+			t.Errorf("web /metrics lacks %s", want)
+		}
+	}
+	if !strings.Contains(body, `asynq_queue_size{queue="waiting"} 1`) {
+		t.Errorf("web /metrics lacks the waiting queue's size:\n%s", grepLines(body, "asynq_queue_size"))
+	}
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	wbody := rec.Body.String()
+	wNames := parse("worker", wbody)
+	for _, want := range []string{"wasmjobs_guest_run_seconds", "wasmjobs_jobs_total", "wasmjobs_compile_cache_hits_total",
+		"wasmjobs_compile_cache_misses_total", "wasmjobs_input_bytes_total", "wasmjobs_output_bytes_total"} {
+		if !wNames[want] {
+			t.Errorf("worker /metrics lacks %s", want)
+		}
+	}
+	if !strings.Contains(wbody, `wasmjobs_guest_run_seconds_count{guest="hello",outcome="ok"} 5`) ||
+		!strings.Contains(wbody, `wasmjobs_jobs_total{outcome="done",type="wasm:text"} 5`) {
+		t.Errorf("worker metrics do not count the 5 jobs:\n%s", grepLines(wbody, "wasmjobs_"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,0 +1,464 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
+	"github.com/wasmjobs/wasmjobs/jobs"
+)
+
+// Metadata keys written on output objects.
+const (
+	// MetaTaskID holds the id of the task that wrote the object.
+	MetaTaskID = "wasmjobs-task-id"
+	// MetaGuest holds the digest of the guest that produced it.
+	MetaGuest = "wasmjobs-guest"
+)
+
+// ObjectStore is the part of blob.Store the handler uses.
+type ObjectStore interface {
+	Stat(ctx context.Context, u jobs.ObjectURL) (blob.ObjectInfo, error)
+	Get(ctx context.Context, u jobs.ObjectURL, limit int64) ([]byte, blob.ObjectInfo, error)
+	Put(ctx context.Context, u jobs.ObjectURL, data []byte, contentType string, metadata map[string]string) error
+}
+
+var _ ObjectStore = (*blob.Store)(nil)
+
+// HandlerConfig configures a Handler.
+type HandlerConfig struct {
+	// Store reads inputs and writes outputs. Required.
+	Store ObjectStore
+	// Runtime runs guests. Required.
+	Runtime *sandbox.Runtime
+	// Guests resolves guest references. Required.
+	Guests *guests.Registry
+	// MaxInputBytes caps input objects. Defaults to 64 MiB.
+	MaxInputBytes int64
+	// MaxOutputBytes caps a guest's stdout. Defaults to 64 MiB.
+	MaxOutputBytes int
+	// MaxResultBytes caps what a job writes through asynq's result writer,
+	// which Redis keeps for the task's retention: an inline job's output
+	// over it fails permanently, naming the S3 output option. Defaults to
+	// 1 MiB.
+	MaxResultBytes int
+	// Access limits the objects jobs may read and write. The zero value
+	// allows every bucket but the guest registry's.
+	Access Access
+	// GuestTimeout bounds one guest run. Defaults to 60 s. A job's asynq
+	// timeout or deadline, less ResultReserve, wins when it is earlier, so
+	// that a guest stopped at it is archived as a timeout, not retried.
+	GuestTimeout time.Duration
+	// ResultReserve is the time kept back from a job's deadline for writing
+	// its result, at most a quarter of the time left. Defaults to 2 s.
+	ResultReserve time.Duration
+	// MaxRunning caps the guests running at once. A job waits for a slot
+	// (or the end of its context) before its guest starts, and the slot is
+	// held until the guest instance has returned, even past the job's
+	// context, which asynq takes as a free slot. Defaults to the Server's
+	// Concurrency, or 2 × CPUs for a handler used without a Server.
+	MaxRunning int
+	// OutputPrefix is where outputs of S3 inputs without an explicit output
+	// go: "<prefix>/<input key>.<guest>.json". An empty Bucket means the
+	// input's bucket. Defaults to key prefix "results".
+	OutputPrefix jobs.ObjectURL
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Metrics, when set, count jobs and time guest runs.
+	Metrics *Metrics
+	// Batches records the outcome of jobs that belong to a batch. Nil means
+	// batch jobs run like any other.
+	Batches BatchRecorder
+}
+
+// BatchRecorder keeps dataset runs' progress: the handler reports each batch
+// job's final outcome and asks whether its batch was canceled.
+type BatchRecorder interface {
+	// Canceled reports whether the batch was canceled.
+	Canceled(ctx context.Context, batchID string) (bool, error)
+	// Finished records a job's final outcome. It may be called more than
+	// once for the same item (at-least-once delivery); later calls are no-ops.
+	// An outcome for an item the batch holds under another task id, or for
+	// a batch that does not exist, is refused with an error wrapping
+	// jobs.ErrNotBatchItem or jobs.ErrBatchNotFound.
+	Finished(ctx context.Context, batchID string, out BatchOutcome) error
+}
+
+// BatchOutcome is the final outcome of one batch job.
+type BatchOutcome struct {
+	// Key is the input object's key.
+	Key    string
+	TaskID string
+	// Status is jobs.ItemDone, jobs.ItemFailed or jobs.ItemCanceled.
+	Status   string
+	Output   string
+	Error    string
+	Duration time.Duration
+}
+
+func (c HandlerConfig) withDefaults() HandlerConfig {
+	if c.MaxInputBytes <= 0 {
+		c.MaxInputBytes = 64 << 20
+	}
+	if c.MaxOutputBytes <= 0 {
+		c.MaxOutputBytes = 64 << 20
+	}
+	if c.MaxResultBytes <= 0 {
+		c.MaxResultBytes = 1 << 20
+	}
+	if c.GuestTimeout <= 0 {
+		c.GuestTimeout = 60 * time.Second
+	}
+	if c.ResultReserve <= 0 {
+		c.ResultReserve = 2 * time.Second
+	}
+	if c.OutputPrefix.Key == "" && c.OutputPrefix.Bucket == "" {
+		c.OutputPrefix.Key = "results"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Handler processes wasm:image and wasm:text tasks. It is an asynq.Handler.
+type Handler struct {
+	cfg HandlerConfig
+	// slots holds one token per guest running now.
+	slots chan struct{}
+}
+
+var _ asynq.Handler = (*Handler)(nil)
+
+// NewHandler returns a Handler for cfg.
+func NewHandler(cfg HandlerConfig) (*Handler, error) {
+	if cfg.Store == nil || cfg.Runtime == nil || cfg.Guests == nil {
+		return nil, errors.New("worker: HandlerConfig needs Store, Runtime and Guests")
+	}
+	n := cfg.MaxRunning
+	if n <= 0 {
+		n = 2 * runtime.NumCPU()
+	}
+	return &Handler{cfg: cfg.withDefaults(), slots: make(chan struct{}, n)}, nil
+}
+
+// limitRunning sets the number of guest slots to n unless MaxRunning did;
+// NewServer calls it before the handler gets its first task.
+func (h *Handler) limitRunning(n int) {
+	if h.cfg.MaxRunning <= 0 && n > 0 {
+		h.slots = make(chan struct{}, n)
+	}
+}
+
+// runGuest runs mod in a slot, with the guest's deadline cut to leave time
+// for the result before the job's own deadline.
+func (h *Handler) runGuest(ctx context.Context, mod *sandbox.Module, opts sandbox.RunOptions) (*sandbox.Result, error) {
+	select {
+	case h.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a guest slot: %w", ctx.Err())
+	}
+	defer func() { <-h.slots }()
+	opts.Timeout = h.cfg.GuestTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			return nil, fmt.Errorf("no time left for the guest: %w", context.DeadlineExceeded)
+		}
+		if t := left - min(h.cfg.ResultReserve, left/4); t < opts.Timeout {
+			opts.Timeout = t
+		}
+	}
+	return h.cfg.Runtime.Run(ctx, mod, opts)
+}
+
+// Summary is the result a job writes through asynq's result writer when its
+// output went to S3.
+type Summary struct {
+	Output     string `json:"output"`
+	Bytes      int    `json:"bytes"`
+	Guest      string `json:"guest"`
+	DurationMS int64  `json:"duration_ms"`
+	// Skipped is true when an earlier attempt of this task already wrote the
+	// output.
+	Skipped bool `json:"skipped,omitempty"`
+}
+
+// permanent marks err as a failure of the job itself: asynq archives the
+// task with err's text as the reason instead of retrying it.
+func permanent(err error) error { return fmt.Errorf("%w (%w)", err, asynq.SkipRetry) }
+
+// ProcessTask runs one job.
+func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	start := time.Now()
+	taskID, _ := asynq.GetTaskID(ctx)
+	log := h.cfg.Logger.With("task", taskID, "type", t.Type())
+	p, err := h.process(ctx, t, taskID)
+	if p != nil && p.Batch != "" && h.cfg.Batches != nil {
+		err = h.recordBatch(ctx, p, taskID, time.Since(start), err)
+	}
+	switch {
+	case err == nil:
+		log.Debug("job done", "duration", time.Since(start))
+		h.cfg.Metrics.job(t.Type(), "done")
+	case errors.Is(err, asynq.SkipRetry):
+		log.Warn("job failed permanently", "err", err)
+		h.cfg.Metrics.job(t.Type(), "failed")
+	default:
+		log.Warn("job failed, will retry", "err", err)
+		h.cfg.Metrics.job(t.Type(), "retry")
+	}
+	return err
+}
+
+// process runs the job; it returns the payload once decoded, with the
+// job's error.
+func (h *Handler) process(ctx context.Context, t *asynq.Task, taskID string) (*jobs.Payload, error) {
+	if t.Type() != jobs.TypeImage && t.Type() != jobs.TypeText {
+		return nil, permanent(fmt.Errorf("unsupported task type %q", t.Type()))
+	}
+	p, err := jobs.DecodePayload(t.Payload())
+	if err != nil {
+		return nil, permanent(err)
+	}
+	if p.Batch != "" && h.cfg.Batches != nil {
+		canceled, err := h.cfg.Batches.Canceled(ctx, p.Batch)
+		if err != nil {
+			return p, fmt.Errorf("batch %s: %w", p.Batch, err)
+		}
+		if canceled {
+			return p, errBatchCanceled
+		}
+	}
+	return p, h.run(ctx, t, taskID, p)
+}
+
+var errBatchCanceled = errors.New("batch canceled")
+
+// recordBatch reports a batch job's final outcome; a retryable error with
+// retries left is not final.
+func (h *Handler) recordBatch(ctx context.Context, p *jobs.Payload, taskID string, d time.Duration, jobErr error) error {
+	out := BatchOutcome{TaskID: taskID, Output: p.Output, Duration: d}
+	if u, err := jobs.ParseObjectURL(p.Input); err == nil {
+		out.Key = u.Key
+	}
+	switch {
+	case jobErr == nil:
+		out.Status = jobs.ItemDone
+	case errors.Is(jobErr, errBatchCanceled):
+		out.Status, out.Error, out.Output = jobs.ItemCanceled, "batch canceled", ""
+		jobErr = nil // nothing to retry: the job completes without work
+	case errors.Is(jobErr, asynq.SkipRetry) || lastAttempt(ctx):
+		out.Status, out.Error, out.Output = jobs.ItemFailed, jobErr.Error(), ""
+	default:
+		return jobErr
+	}
+	if err := h.cfg.Batches.Finished(ctx, p.Batch, out); err != nil {
+		if errors.Is(err, jobs.ErrNotBatchItem) || errors.Is(err, jobs.ErrBatchNotFound) {
+			// A payload naming a batch it was not planned by: the batch is
+			// left alone and the job fails, whatever it did.
+			return permanent(fmt.Errorf("job claims batch %s: %w", p.Batch, err))
+		}
+		// Retried either way (recording is idempotent): a failure the batch
+		// does not know about would leave it unfinished forever.
+		if jobErr != nil {
+			return fmt.Errorf("record batch outcome: %w (the job failed: %s)", err, jobErr.Error())
+		}
+		return fmt.Errorf("record batch outcome: %w", err)
+	}
+	return jobErr
+}
+
+// lastAttempt reports whether a failure now archives the task.
+func lastAttempt(ctx context.Context) bool {
+	retried, ok1 := asynq.GetRetryCount(ctx)
+	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && retried >= maxRetry
+}
+
+func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs.Payload) error {
+	var in jobs.ObjectURL
+	if p.Input != "" {
+		in, _ = jobs.ParseObjectURL(p.Input) // validated by DecodePayload
+	}
+	out, hasOut, err := h.outputURL(p, in)
+	if err != nil {
+		return permanent(err)
+	}
+	if p.Input != "" {
+		if err := h.checkInput(in); err != nil {
+			return permanent(err)
+		}
+	}
+	if hasOut {
+		if err := h.checkOutput(out); err != nil {
+			return permanent(err)
+		}
+	}
+
+	if hasOut && taskID != "" {
+		info, err := h.cfg.Store.Stat(ctx, out)
+		switch {
+		case err == nil && info.Metadata[MetaTaskID] == taskID:
+			return h.writeSummary(t, Summary{Output: out.String(), Bytes: int(info.Size), Guest: info.Metadata[MetaGuest], Skipped: true})
+		case err != nil && !errors.Is(err, blob.ErrNotFound):
+			return storeError("check output", err)
+		}
+	}
+
+	mod, err := h.cfg.Guests.Resolve(ctx, p.Guest)
+	if err != nil {
+		return classify(err)
+	}
+
+	input := p.Data
+	if p.Input != "" {
+		input, _, err = h.cfg.Store.Get(ctx, in, h.cfg.MaxInputBytes)
+		switch {
+		case errors.Is(err, blob.ErrNotFound):
+			return permanent(fmt.Errorf("input object missing: %w", err))
+		case errors.Is(err, blob.ErrTooLarge):
+			return permanent(fmt.Errorf("input over the size limit: %w", err))
+		case err != nil:
+			return storeError("read input", err)
+		}
+	}
+	if input == nil {
+		input = []byte{}
+	}
+
+	runStart := time.Now()
+	res, err := h.runGuest(ctx, mod, sandbox.RunOptions{
+		Stdin:     input,
+		Params:    p.Params,
+		Name:      p.Guest,
+		MaxOutput: h.cfg.MaxOutputBytes,
+	})
+	outcome, outBytes := "ok", 0
+	if err != nil {
+		outcome = "error"
+		var ge *sandbox.GuestError
+		if errors.As(err, &ge) {
+			outcome = guestOutcome(ge.Kind)
+		}
+	} else {
+		outBytes = len(res.Stdout)
+	}
+	h.cfg.Metrics.run(p.Guest, outcome, time.Since(runStart), len(input), outBytes)
+	if err != nil {
+		return classify(err)
+	}
+
+	if !hasOut {
+		return h.writeResult(t, res.Stdout)
+	}
+	ct := "application/json"
+	if v := p.Params["content_type"]; v != "" {
+		ct = v
+	}
+	md := map[string]string{MetaTaskID: taskID, MetaGuest: mod.Digest}
+	if err := h.cfg.Store.Put(ctx, out, res.Stdout, ct, md); err != nil {
+		return storeError("write output", err)
+	}
+	return h.writeSummary(t, Summary{
+		Output: out.String(), Bytes: len(res.Stdout), Guest: mod.Digest,
+		DurationMS: res.Duration.Milliseconds(),
+	})
+}
+
+// outputURL picks where the job's output goes; false means the result
+// writer.
+func (h *Handler) outputURL(p *jobs.Payload, in jobs.ObjectURL) (jobs.ObjectURL, bool, error) {
+	if p.Output != "" {
+		u, err := jobs.ParseObjectURL(p.Output)
+		return u, err == nil, err
+	}
+	if p.Input == "" {
+		return jobs.ObjectURL{}, false, nil
+	}
+	return DefaultOutput(h.cfg.OutputPrefix, in, p.Guest), true, nil
+}
+
+// DefaultOutput returns "<prefix>/<input key>.<guest>.json", in the input's
+// bucket when prefix has none. A digest guest reference is shortened to its
+// first 12 hex digits.
+func DefaultOutput(prefix, in jobs.ObjectURL, guest string) jobs.ObjectURL {
+	bucket := prefix.Bucket
+	if bucket == "" {
+		bucket = in.Bucket
+	}
+	return jobs.ObjectURL{Bucket: bucket, Key: jobs.OutputKey(prefix.Key, in.Key, guest)}
+}
+
+// writeSummary stores a Summary as the job's result.
+func (h *Handler) writeSummary(t *asynq.Task, sum Summary) error {
+	b, err := json.Marshal(sum)
+	if err != nil {
+		return permanent(err)
+	}
+	return h.writeResult(t, b)
+}
+
+// ErrResultTooLarge means a result is over HandlerConfig.MaxResultBytes.
+var ErrResultTooLarge = errors.New("result too large for Redis")
+
+// writeResult stores b as the job's result (kept in Redis for the task's
+// retention).
+func (h *Handler) writeResult(t *asynq.Task, b []byte) error {
+	if len(b) > h.cfg.MaxResultBytes {
+		return permanent(fmt.Errorf("%w: the guest wrote %d bytes, more than the %d a result may hold; give the job an S3 \"output\" (s3://bucket/key) to write it there", ErrResultTooLarge, len(b), h.cfg.MaxResultBytes))
+	}
+	w := t.ResultWriter()
+	if w == nil {
+		return nil
+	}
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}
+
+// storeError classifies an S3 failure: an object the store refuses (its
+// name or size) is the job's problem; anything else may pass and is retried.
+func storeError(op string, err error) error {
+	if errors.Is(err, blob.ErrInvalidObject) {
+		return permanent(fmt.Errorf("%s: %w", op, err))
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// guestOutcome names a guest failure kind for metrics.
+func guestOutcome(kind error) string {
+	switch kind {
+	case sandbox.ErrExit:
+		return "exit"
+	case sandbox.ErrTrap:
+		return "trap"
+	case sandbox.ErrTimeout:
+		return "timeout"
+	case sandbox.ErrMemoryLimit:
+		return "memory_limit"
+	case sandbox.ErrOutputTooLarge:
+		return "output_too_large"
+	}
+	return "invalid"
+}
+
+// classify maps guest and registry errors to permanent failures and leaves
+// everything else retryable.
+func classify(err error) error {
+	var ge *sandbox.GuestError
+	if errors.As(err, &ge) || errors.Is(err, guests.ErrUnknownGuest) {
+		return permanent(err)
+	}
+	return err
+}
