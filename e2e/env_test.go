@@ -24,6 +24,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/nn"
 	"github.com/wasmjobs/wasmjobs/internal/nn/fasttext"
 	"github.com/wasmjobs/wasmjobs/internal/nn/onnx"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
@@ -126,7 +127,7 @@ func newPipeline(t testing.TB, concurrency int) *pipeline {
 
 func (p *pipeline) put(t testing.TB, key string, data []byte, contentType string) string {
 	t.Helper()
-	u := jobs.ObjectURL{Bucket: p.bucket, Key: key}
+	u := s3url.ObjectURL{Bucket: p.bucket, Key: key}
 	if err := p.store.Put(context.Background(), u, data, contentType, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func (p *pipeline) output(t testing.TB, ctx context.Context, info *jobs.TaskInfo
 	if err := jsonUnmarshal(res, &sum); err != nil {
 		t.Fatalf("job %s summary %s: %v", info.ID, res, err)
 	}
-	u, err := jobs.ParseObjectURL(sum.Output)
+	u, err := s3url.ParseObjectURL(sum.Output)
 	if err != nil {
 		t.Fatalf("job %s output %q: %v", info.ID, sum.Output, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wasmjobs/wasmjobs/internal/hostile"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/jobs"
@@ -78,7 +79,7 @@ func TestHostileSuite(t *testing.T) {
 		digest := sandbox.Digest(g.Wasm)
 		md := map[string]string{"wasmjobs-sha256": digest}
 		for _, key := range []string{"h-" + g.Name + ".wasm", "sha256/" + strings.TrimPrefix(digest, "sha256:") + ".wasm"} {
-			if err := store.Put(ctx, jobs.ObjectURL{Bucket: guestBucket, Key: key}, g.Wasm, "application/wasm", md); err != nil {
+			if err := store.Put(ctx, s3url.ObjectURL{Bucket: guestBucket, Key: key}, g.Wasm, "application/wasm", md); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -155,3 +155,47 @@ func TestEncodeWireForm(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateGuestRef(t *testing.T) {
+	t.Parallel()
+	digest := "sha256:" + strings.Repeat("0123456789abcdef", 4)
+	tests := []struct {
+		ref     string
+		wantErr string
+	}{
+		{ref: "ocr"},
+		{ref: "a"},
+		{ref: "0"},
+		{ref: "langid-v2.1_beta"},
+		{ref: strings.Repeat("a", 63)},
+		{ref: digest},
+		{ref: "sha256"}, // a plain name; only the "sha256:" prefix makes a digest
+
+		{ref: "", wantErr: "guest is empty"},
+		{ref: "OCR", wantErr: "guest name"},
+		{ref: "my guest", wantErr: "guest name"},
+		{ref: strings.Repeat("a", 64), wantErr: "guest name"},
+		{ref: "-ocr", wantErr: "guest name"},
+		{ref: ".ocr", wantErr: "guest name"},
+		{ref: "ocr/v2", wantErr: "guest name"},
+		{ref: "ocr\n", wantErr: "guest name"},
+		{ref: "sha256:", wantErr: "guest digest"},
+		{ref: "sha256:0123abcd", wantErr: "guest digest"},
+		{ref: digest + "0", wantErr: "guest digest"},
+		{ref: strings.ToUpper(digest[:7]) + digest[7:], wantErr: "guest name"},
+		{ref: digest[:7] + strings.ToUpper(digest[7:]), wantErr: "guest digest"},
+		{ref: digest[:len(digest)-1] + "g", wantErr: "guest digest"},
+		{ref: digest + "\n", wantErr: "guest digest"},
+	}
+	for _, tt := range tests {
+		err := jobs.ValidateGuestRef(tt.ref)
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("ValidateGuestRef(%q) = %v, want nil", tt.ref, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("ValidateGuestRef(%q) = %v, want error containing %q", tt.ref, err, tt.wantErr)
+		case tt.wantErr != "" && !errors.Is(err, jobs.ErrInvalidPayload):
+			t.Errorf("ValidateGuestRef(%q) = %v, does not wrap ErrInvalidPayload", tt.ref, err)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
@@ -178,7 +179,7 @@ func printStatus(w io.Writer, st *jobs.BatchStatus) {
 	fmt.Fprintf(w, "batch %s: %s\n  guest %s, %s → %s\n  total %d, enqueued %d, done %d, failed %d, canceled %d, skipped %d, %d input bytes\n",
 		st.ID, state, st.Spec.Guest, st.Spec.Input, st.Spec.Output, st.Total, st.Enqueued, st.Done, st.Failed, st.Canceled, st.Skipped, st.Bytes)
 	if st.ManifestWritten {
-		fmt.Fprintf(w, "  manifest: %s\n", st.Spec.OutputObject(jobs.ManifestName))
+		fmt.Fprintf(w, "  manifest: %s\n", st.Spec.OutputObject(s3url.ManifestName))
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
@@ -79,7 +80,7 @@ func (e *batchEnv) seed(tb testing.TB, prefix string, n int) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			u := jobs.ObjectURL{Bucket: e.bucket, Key: fmt.Sprintf("%s%07d.txt", prefix, i)}
+			u := s3url.ObjectURL{Bucket: e.bucket, Key: fmt.Sprintf("%s%07d.txt", prefix, i)}
 			if err := e.store.Put(context.Background(), u, fmt.Appendf(nil, "object %d of the dataset", i), "text/plain", nil); err != nil {
 				mu.Lock()
 				firstErr = err
@@ -177,8 +178,8 @@ func TestBatchRunResumesAfterKill(t *testing.T) {
 	if err != nil || !bytes.Contains(out2, []byte("done 2000, failed 0")) || !bytes.Contains(out2, []byte("_manifest.jsonl")) {
 		t.Fatalf("batch status: %v\n%s", err, out2)
 	}
-	mf, _ := jobs.ParsePrefixURL(st.Spec.Output)
-	body, _, err := e.store.Get(ctx, jobs.ObjectURL{Bucket: mf.Bucket, Key: mf.Key + "_manifest.jsonl"}, 64<<20)
+	mf, _ := s3url.ParsePrefixURL(st.Spec.Output)
+	body, _, err := e.store.Get(ctx, s3url.ObjectURL{Bucket: mf.Bucket, Key: mf.Key + "_manifest.jsonl"}, 64<<20)
 	if err != nil {
 		t.Fatal(err)
 	}

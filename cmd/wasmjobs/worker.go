@@ -18,6 +18,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
 	"github.com/wasmjobs/wasmjobs/internal/nn"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/web"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
@@ -55,21 +56,21 @@ func (r *runFlags) registerWorker(cmd *cobra.Command) {
 }
 
 // access parses the allow-lists; the guest bucket is never an output.
-func (r *runFlags) access(guestBucket string) (worker.Access, error) {
-	in, err := worker.ParseAccessList(r.inputAllow)
+func (r *runFlags) access(guestBucket string) (s3url.Access, error) {
+	in, err := s3url.ParseAccessList(r.inputAllow)
 	if err != nil {
-		return worker.Access{}, fmt.Errorf("--input-allow: %w", err)
+		return s3url.Access{}, fmt.Errorf("--input-allow: %w", err)
 	}
-	out, err := worker.ParseAccessList(r.outputAllow)
+	out, err := s3url.ParseAccessList(r.outputAllow)
 	if err != nil {
-		return worker.Access{}, fmt.Errorf("--output-allow: %w", err)
+		return s3url.Access{}, fmt.Errorf("--output-allow: %w", err)
 	}
 	for _, o := range out {
 		if o.Bucket == guestBucket {
-			return worker.Access{}, fmt.Errorf("--output-allow %s: jobs never write the guest bucket", o)
+			return s3url.Access{}, fmt.Errorf("--output-allow %s: jobs never write the guest bucket", o)
 		}
 	}
-	return worker.Access{Inputs: in, Outputs: out}, nil
+	return s3url.Access{Inputs: in, Outputs: out}, nil
 }
 
 func envInt(key string, def int) int {

@@ -5,11 +5,11 @@ import (
 	"strings"
 
 	"github.com/wasmjobs/wasmjobs/internal/guests"
-	"github.com/wasmjobs/wasmjobs/internal/worker"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
-// Access applies the worker's allow-lists (worker.Access, the one owner
+// Access applies the worker's allow-lists (s3url.Access, the one owner
 // of the rule) to a batch: its input prefix must be readable and its
 // output prefix, where the manifest and summary go, writable.
 //
@@ -19,7 +19,7 @@ import (
 // batch on a prefix the worker may not touch ends failed with the reason
 // instead of enqueueing jobs that would each be refused.
 type Access struct {
-	worker.Access
+	s3url.Access
 	// GuestBucket is the guest registry's bucket: never an output, an
 	// input only when Access.Inputs names it. Defaults to
 	// guests.DefaultGuestBucket.
@@ -34,7 +34,7 @@ func (a Access) guestBucket() string {
 }
 
 // CheckSpec refuses a batch whose input the worker may not read or whose
-// output it may not write; the error wraps worker.ErrAccessDenied. spec
+// output it may not write; the error wraps s3url.ErrAccessDenied. spec
 // must have its defaults (jobs.BatchSpec.WithDefaults).
 func (a Access) CheckSpec(spec jobs.BatchSpec) error {
 	in, err := jobs.ParsePrefixURL(spec.Input)

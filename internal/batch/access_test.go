@@ -11,6 +11,7 @@ import (
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
@@ -18,7 +19,7 @@ import (
 )
 
 // startWorkerWith runs a worker whose jobs, plans and manifests obey access.
-func (e *env) startWorkerWith(t testing.TB, access worker.Access) {
+func (e *env) startWorkerWith(t testing.TB, access s3url.Access) {
 	t.Helper()
 	ba := batch.Access{Access: access, GuestBucket: e.guests.Bucket()}
 	rec := &batch.Recorder{Client: e.client, Store: e.store, Access: ba}
@@ -51,15 +52,15 @@ func TestBatchObeysAccessLists(t *testing.T) {
 	e.upload(t, "in/", 3)
 	e.upload(t, "secret/", 3)
 	b := "s3://" + e.bucket + "/"
-	access, err := worker.ParseAccessList([]string{e.bucket + "/in/", reg})
+	access, err := s3url.ParseAccessList([]string{e.bucket + "/in/", reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	outs, err := worker.ParseAccessList([]string{e.bucket + "/out/"})
+	outs, err := s3url.ParseAccessList([]string{e.bucket + "/out/"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.startWorkerWith(t, worker.Access{Inputs: access, Outputs: outs})
+	e.startWorkerWith(t, s3url.Access{Inputs: access, Outputs: outs})
 
 	cases := []struct {
 		name, input, output, want string
@@ -99,10 +100,10 @@ func TestBatchObeysAccessLists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (batch.Access{GuestBucket: reg}).CheckSpec(regSpec); !errors.Is(err, worker.ErrAccessDenied) || !strings.Contains(err.Error(), "input allow-list") {
+	if err := (batch.Access{GuestBucket: reg}).CheckSpec(regSpec); !errors.Is(err, s3url.ErrAccessDenied) || !strings.Contains(err.Error(), "input allow-list") {
 		t.Errorf("guest registry as a batch input with no lists: %v; want refused", err)
 	}
-	if _, err := batch.Plan(ctx, e.client, e.store, regSpec, batch.PlanConfig{Access: batch.Access{GuestBucket: reg}}); !errors.Is(err, worker.ErrAccessDenied) {
+	if _, err := batch.Plan(ctx, e.client, e.store, regSpec, batch.PlanConfig{Access: batch.Access{GuestBucket: reg}}); !errors.Is(err, s3url.ErrAccessDenied) {
 		t.Errorf("Plan on the guest registry: %v; want refused", err)
 	}
 
@@ -124,7 +125,7 @@ func TestManifestObeysOutputAllowList(t *testing.T) {
 	e := newEnv(t)
 	ctx := testenv.Context(t, 2*time.Minute)
 	e.upload(t, "docs/", 2)
-	outs, err := worker.ParseAccessList([]string{e.bucket + "/allowed/"})
+	outs, err := s3url.ParseAccessList([]string{e.bucket + "/allowed/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestManifestObeysOutputAllowList(t *testing.T) {
 	if _, err := batch.Plan(ctx, e.client, e.store, spec, batch.PlanConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	e.startWorkerWith(t, worker.Access{Outputs: outs})
+	e.startWorkerWith(t, s3url.Access{Outputs: outs})
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		st, err := e.client.BatchStatus(ctx, spec.ID)
 		if err != nil {

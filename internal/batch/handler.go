@@ -9,7 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/wasmjobs/wasmjobs/internal/worker"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
@@ -38,7 +38,7 @@ func (h *PlanHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return h.refuse(ctx, spec, err)
 	}
 	res, err := Plan(ctx, h.Client, h.Store, st.Spec, h.Config)
-	if errors.Is(err, jobs.ErrInvalidPayload) || errors.Is(err, worker.ErrAccessDenied) {
+	if errors.Is(err, jobs.ErrInvalidPayload) || errors.Is(err, s3url.ErrAccessDenied) {
 		return h.refuse(ctx, st.Spec, err)
 	}
 	if err != nil {
@@ -57,7 +57,7 @@ func (h *PlanHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // Only the batch whose record holds this very spec is failed: a plan task
 // naming someone else's batch id changes nothing.
 func (h *PlanHandler) refuse(ctx context.Context, spec jobs.BatchSpec, err error) error {
-	if (errors.Is(err, jobs.ErrInvalidPayload) || errors.Is(err, worker.ErrAccessDenied)) && spec.ID != "" {
+	if (errors.Is(err, jobs.ErrInvalidPayload) || errors.Is(err, s3url.ErrAccessDenied)) && spec.ID != "" {
 		st, serr := h.Client.BatchStatus(ctx, spec.ID)
 		if serr == nil && sameSpec(st.Spec, spec) {
 			if ferr := h.Client.FailBatch(ctx, spec.ID, err.Error()); ferr != nil {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
@@ -32,7 +33,7 @@ type ManifestLine struct {
 // WriteManifest writes <output>/_manifest.jsonl (one line per input
 // object) and <output>/_summary.json (the batch record), streaming the
 // items so that memory stays flat. An output access refuses is not
-// written to; the error wraps worker.ErrAccessDenied.
+// written to; the error wraps s3url.ErrAccessDenied.
 func WriteManifest(ctx context.Context, c *jobs.Client, w ManifestWriter, id string, access Access) error {
 	st, err := c.BatchStatus(ctx, id)
 	if err != nil {
@@ -124,7 +125,7 @@ func EnsureManifest(ctx context.Context, c *jobs.Client, w ManifestWriter, id st
 func (r *Recorder) batchEnded(ctx context.Context, batchID string) error {
 	start := time.Now()
 	err := WriteManifest(ctx, r.Client, r.Store, batchID, r.Access)
-	if errors.Is(err, worker.ErrAccessDenied) {
+	if errors.Is(err, s3url.ErrAccessDenied) {
 		// Retrying the job would not change the allow-list: the batch
 		// keeps the reason and stays without a manifest.
 		if r.Logger != nil {

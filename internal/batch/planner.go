@@ -48,7 +48,7 @@ type PlanResult struct {
 // Plan lists spec's input prefix and enqueues a job for every object the
 // batch has no record of. A spec whose input or output cfg.Access refuses
 // is refused before anything is listed (the error wraps
-// worker.ErrAccessDenied). spec must have its defaults (jobs.BatchSpec.WithDefaults)
+// s3url.ErrAccessDenied). spec must have its defaults (jobs.BatchSpec.WithDefaults)
 // and its record must exist (jobs.Client.CreateBatch).
 func Plan(ctx context.Context, c *jobs.Client, store Lister, spec jobs.BatchSpec, cfg PlanConfig) (PlanResult, error) {
 	if cfg.ChunkSize <= 0 {

@@ -13,7 +13,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/wasmjobs/wasmjobs/jobs"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 )
 
 var (
@@ -121,7 +121,7 @@ func toInfo(oi minio.ObjectInfo) ObjectInfo {
 // archive every job. An S3 server names its request: the RequestId of the
 // error document, or the x-amz-request-id header on a HEAD, whose answer
 // has no body. A 404 without one is an ordinary, retryable failure.
-func translate(op string, u jobs.ObjectURL, err error) error {
+func translate(op string, u s3url.ObjectURL, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -139,7 +139,7 @@ func translate(op string, u jobs.ObjectURL, err error) error {
 }
 
 // Stat returns the object's info.
-func (s *Store) Stat(ctx context.Context, u jobs.ObjectURL) (ObjectInfo, error) {
+func (s *Store) Stat(ctx context.Context, u s3url.ObjectURL) (ObjectInfo, error) {
 	oi, err := s.mc.StatObject(ctx, u.Bucket, u.Key, minio.StatObjectOptions{})
 	if err != nil {
 		return ObjectInfo{}, translate("stat", u, err)
@@ -150,7 +150,7 @@ func (s *Store) Stat(ctx context.Context, u jobs.ObjectURL) (ObjectInfo, error) 
 // Get reads a whole object of at most limit bytes. An object larger than
 // limit is refused with ErrTooLarge before its body is read; a negative
 // limit means no limit.
-func (s *Store) Get(ctx context.Context, u jobs.ObjectURL, limit int64) ([]byte, ObjectInfo, error) {
+func (s *Store) Get(ctx context.Context, u s3url.ObjectURL, limit int64) ([]byte, ObjectInfo, error) {
 	obj, err := s.mc.GetObject(ctx, u.Bucket, u.Key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, ObjectInfo{}, translate("get", u, err)
@@ -176,7 +176,7 @@ func (s *Store) Get(ctx context.Context, u jobs.ObjectURL, limit int64) ([]byte,
 
 // Put writes an object with a content type and user metadata (keys without
 // the x-amz-meta- prefix).
-func (s *Store) Put(ctx context.Context, u jobs.ObjectURL, data []byte, contentType string, metadata map[string]string) error {
+func (s *Store) Put(ctx context.Context, u s3url.ObjectURL, data []byte, contentType string, metadata map[string]string) error {
 	_, err := s.mc.PutObject(ctx, u.Bucket, u.Key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
 		ContentType:  contentType,
 		UserMetadata: metadata,
@@ -193,14 +193,14 @@ func (s *Store) Put(ctx context.Context, u jobs.ObjectURL, data []byte, contentT
 
 // PutStream writes an object of unknown length from r (multipart upload
 // for large ones).
-func (s *Store) PutStream(ctx context.Context, u jobs.ObjectURL, r io.Reader, contentType string) error {
+func (s *Store) PutStream(ctx context.Context, u s3url.ObjectURL, r io.Reader, contentType string) error {
 	_, err := s.mc.PutObject(ctx, u.Bucket, u.Key, r, -1, minio.PutObjectOptions{ContentType: contentType, PartSize: 16 << 20})
 	return translate("put", u, err)
 }
 
 // PresignGet returns a URL that reads the object without credentials until
 // it expires.
-func (s *Store) PresignGet(ctx context.Context, u jobs.ObjectURL, expiry time.Duration) (string, error) {
+func (s *Store) PresignGet(ctx context.Context, u s3url.ObjectURL, expiry time.Duration) (string, error) {
 	url, err := s.mc.PresignedGetObject(ctx, u.Bucket, u.Key, expiry, nil)
 	if err != nil {
 		return "", translate("presign", u, err)
@@ -209,13 +209,13 @@ func (s *Store) PresignGet(ctx context.Context, u jobs.ObjectURL, expiry time.Du
 }
 
 // Delete removes an object; a missing object is not an error.
-func (s *Store) Delete(ctx context.Context, u jobs.ObjectURL) error {
+func (s *Store) Delete(ctx context.Context, u s3url.ObjectURL) error {
 	return translate("delete", u, s.mc.RemoveObject(ctx, u.Bucket, u.Key, minio.RemoveObjectOptions{}))
 }
 
 // List streams the objects under prefix (recursively, in key order) without
 // holding the listing in memory.
-func (s *Store) List(ctx context.Context, prefix jobs.ObjectURL) iter.Seq2[ObjectInfo, error] {
+func (s *Store) List(ctx context.Context, prefix s3url.ObjectURL) iter.Seq2[ObjectInfo, error] {
 	return func(yield func(ObjectInfo, error) bool) {
 		// ListObjectsIter, not ListObjects: the channel version feeds the
 		// listing from a goroutine that, once the context is cancelled,
@@ -237,7 +237,7 @@ func (s *Store) List(ctx context.Context, prefix jobs.ObjectURL) iter.Seq2[Objec
 
 // EnsureBucket creates the bucket if it does not exist.
 func (s *Store) EnsureBucket(ctx context.Context, bucket string) error {
-	if err := jobs.ValidateBucket(bucket); err != nil {
+	if err := s3url.ValidateBucket(bucket); err != nil {
 		return fmt.Errorf("blob: %w", err)
 	}
 	ok, err := s.mc.BucketExists(ctx, bucket)

@@ -19,8 +19,8 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 // TestStoreMinIO runs the shared suite against the test MinIO.
@@ -81,14 +81,14 @@ func testContext(tb testing.TB) context.Context {
 	return testenv.Context(tb, 30*time.Second)
 }
 
-func mustPut(tb testing.TB, s *blob.Store, u jobs.ObjectURL, data []byte, contentType string, md map[string]string) {
+func mustPut(tb testing.TB, s *blob.Store, u s3url.ObjectURL, data []byte, contentType string, md map[string]string) {
 	tb.Helper()
 	if err := s.Put(testContext(tb), u, data, contentType, md); err != nil {
 		tb.Fatalf("put %s: %v", u, err)
 	}
 }
 
-func mustGet(tb testing.TB, s *blob.Store, u jobs.ObjectURL, limit int64) ([]byte, blob.ObjectInfo) {
+func mustGet(tb testing.TB, s *blob.Store, u s3url.ObjectURL, limit int64) ([]byte, blob.ObjectInfo) {
 	tb.Helper()
 	data, info, err := s.Get(testContext(tb), u, limit)
 	if err != nil {
@@ -105,7 +105,7 @@ func wantNotFound(tb testing.TB, what string, err error) {
 }
 
 // listAll collects a whole listing, failing the test on an error.
-func listAll(tb testing.TB, s *blob.Store, prefix jobs.ObjectURL) []blob.ObjectInfo {
+func listAll(tb testing.TB, s *blob.Store, prefix s3url.ObjectURL) []blob.ObjectInfo {
 	tb.Helper()
 	var all []blob.ObjectInfo
 	for oi, err := range s.List(testContext(tb), prefix) {
@@ -142,7 +142,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 	t.Run("PutGetRoundTrip", func(t *testing.T) {
 		t.Parallel()
 		s, bucket := newStore(t)
-		u := jobs.ObjectURL{Bucket: bucket, Key: "in/data.bin"}
+		u := s3url.ObjectURL{Bucket: bucket, Key: "in/data.bin"}
 		data := []byte("hello, \x00 wasmjobs \xff")
 		mustPut(t, s, u, data, "application/x-test", map[string]string{
 			"wasmjobs-task-id": "task-123",
@@ -175,7 +175,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 	t.Run("Stat", func(t *testing.T) {
 		t.Parallel()
 		s, bucket := newStore(t)
-		u := jobs.ObjectURL{Bucket: bucket, Key: "stat/me"}
+		u := s3url.ObjectURL{Bucket: bucket, Key: "stat/me"}
 		data := bytes.Repeat([]byte("x"), 1234)
 		mustPut(t, s, u, data, "text/plain", map[string]string{"wasmjobs-task-id": "t1"})
 		info, err := s.Stat(testContext(t), u)
@@ -206,7 +206,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 	t.Run("MissingKey", func(t *testing.T) {
 		t.Parallel()
 		s, bucket := newStore(t)
-		u := jobs.ObjectURL{Bucket: bucket, Key: "no/such/key"}
+		u := s3url.ObjectURL{Bucket: bucket, Key: "no/such/key"}
 		_, _, err := s.Get(testContext(t), u, 1<<20)
 		wantNotFound(t, "get", err)
 		_, err = s.Stat(testContext(t), u)
@@ -216,7 +216,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 	t.Run("MissingBucket", func(t *testing.T) {
 		t.Parallel()
 		s, _ := newStore(t)
-		u := jobs.ObjectURL{Bucket: "missing-" + testenv.RandomHex(8), Key: "k"}
+		u := s3url.ObjectURL{Bucket: "missing-" + testenv.RandomHex(8), Key: "k"}
 		_, _, err := s.Get(testContext(t), u, 1<<20)
 		wantNotFound(t, "get", err)
 		_, err = s.Stat(testContext(t), u)
@@ -226,7 +226,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 	t.Run("GetLimit", func(t *testing.T) {
 		t.Parallel()
 		s, bucket := newStore(t)
-		u := jobs.ObjectURL{Bucket: bucket, Key: "limited"}
+		u := s3url.ObjectURL{Bucket: bucket, Key: "limited"}
 		data := bytes.Repeat([]byte("ab"), 500) // 1000 bytes
 		mustPut(t, s, u, data, "", nil)
 
@@ -255,7 +255,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 	t.Run("EmptyObject", func(t *testing.T) {
 		t.Parallel()
 		s, bucket := newStore(t)
-		u := jobs.ObjectURL{Bucket: bucket, Key: "empty"}
+		u := s3url.ObjectURL{Bucket: bucket, Key: "empty"}
 		mustPut(t, s, u, nil, "application/octet-stream", nil)
 		got, info := mustGet(t, s, u, 0)
 		if len(got) != 0 || info.Size != 0 {
@@ -270,13 +270,13 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 	t.Run("UnicodeKey", func(t *testing.T) {
 		t.Parallel()
 		s, bucket := newStore(t)
-		u := jobs.ObjectURL{Bucket: bucket, Key: "dir with spaces/ünïcödé ☃ 日本語 +&%?#.txt"}
+		u := s3url.ObjectURL{Bucket: bucket, Key: "dir with spaces/ünïcödé ☃ 日本語 +&%?#.txt"}
 		mustPut(t, s, u, []byte("snow"), "text/plain; charset=utf-8", nil)
 		got, info := mustGet(t, s, u, 100)
 		if string(got) != "snow" || info.Key != u.Key {
 			t.Errorf("get: %q key %q; want %q key %q", got, info.Key, "snow", u.Key)
 		}
-		all := listAll(t, s, jobs.ObjectURL{Bucket: bucket, Key: "dir with spaces/"})
+		all := listAll(t, s, s3url.ObjectURL{Bucket: bucket, Key: "dir with spaces/"})
 		if len(all) != 1 || all[0].Key != u.Key {
 			t.Errorf("list: %v, want just %q", all, u.Key)
 		}
@@ -291,7 +291,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 			// Not zero-padded, so that key order differs from put order.
 			k := "batch/" + strconv.Itoa(i)
 			want = append(want, k)
-			mustPut(t, s, jobs.ObjectURL{Bucket: bucket, Key: k}, []byte(k), "", nil)
+			mustPut(t, s, s3url.ObjectURL{Bucket: bucket, Key: k}, []byte(k), "", nil)
 		}
 		slices.Sort(want)
 		// Siblings that share the string prefix "batch" but not "batch/".
@@ -300,10 +300,10 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 		// from listings (Get still finds them), so such key sets are
 		// unsupported there.
 		for _, k := range []string{"batch-other/1", "batcH/2", "batch0", "batch.txt", "other/batch/3"} {
-			mustPut(t, s, jobs.ObjectURL{Bucket: bucket, Key: k}, []byte(k), "", nil)
+			mustPut(t, s, s3url.ObjectURL{Bucket: bucket, Key: k}, []byte(k), "", nil)
 		}
 
-		all := listAll(t, s, jobs.ObjectURL{Bucket: bucket, Key: "batch/"})
+		all := listAll(t, s, s3url.ObjectURL{Bucket: bucket, Key: "batch/"})
 		var got []string
 		for _, oi := range all {
 			got = append(got, oi.Key)
@@ -315,7 +315,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 			t.Errorf("list batch/: got %d keys %v\nwant %d keys %v", len(got), got, len(want), want)
 		}
 
-		all = listAll(t, s, jobs.ObjectURL{Bucket: bucket})
+		all = listAll(t, s, s3url.ObjectURL{Bucket: bucket})
 		if len(all) != n+5 {
 			t.Errorf("list of the whole bucket: %d objects, want %d", len(all), n+5)
 		}
@@ -324,7 +324,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 	t.Run("ListMissingBucket", func(t *testing.T) {
 		t.Parallel()
 		s, _ := newStore(t)
-		prefix := jobs.ObjectURL{Bucket: "missing-" + testenv.RandomHex(8)}
+		prefix := s3url.ObjectURL{Bucket: "missing-" + testenv.RandomHex(8)}
 		var errs int
 		for _, err := range s.List(testContext(t), prefix) {
 			wantNotFound(t, "list", err)
@@ -341,9 +341,9 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 		s, bucket := newStore(t)
 		for i := range 300 {
 			k := fmt.Sprintf("many/%04d", i)
-			mustPut(t, s, jobs.ObjectURL{Bucket: bucket, Key: k}, nil, "", nil)
+			mustPut(t, s, s3url.ObjectURL{Bucket: bucket, Key: k}, nil, "", nil)
 		}
-		prefix := jobs.ObjectURL{Bucket: bucket, Key: "many/"}
+		prefix := s3url.ObjectURL{Bucket: bucket, Key: "many/"}
 		// A first listing opens the HTTP connections that stay idle in the
 		// pool, so that they count in the baseline.
 		if all := listAll(t, s, prefix); len(all) != 300 {
@@ -371,7 +371,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 	t.Run("Delete", func(t *testing.T) {
 		t.Parallel()
 		s, bucket := newStore(t)
-		u := jobs.ObjectURL{Bucket: bucket, Key: "doomed"}
+		u := s3url.ObjectURL{Bucket: bucket, Key: "doomed"}
 		mustPut(t, s, u, []byte("bye"), "", nil)
 		if err := s.Delete(testContext(t), u); err != nil {
 			t.Fatalf("delete: %v", err)
@@ -381,7 +381,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 		if err := s.Delete(testContext(t), u); err != nil {
 			t.Errorf("delete again: %v", err)
 		}
-		if err := s.Delete(testContext(t), jobs.ObjectURL{Bucket: bucket, Key: "never/existed"}); err != nil {
+		if err := s.Delete(testContext(t), s3url.ObjectURL{Bucket: bucket, Key: "never/existed"}); err != nil {
 			t.Errorf("delete of a missing key: %v", err)
 		}
 	})
@@ -399,7 +399,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) (*blob.Store, strin
 				t.Fatalf("EnsureBucket #%d of %s: %v", i+1, fresh, err)
 			}
 		}
-		u := jobs.ObjectURL{Bucket: fresh, Key: "k"}
+		u := s3url.ObjectURL{Bucket: fresh, Key: "k"}
 		mustPut(t, s, u, []byte("v"), "", nil)
 		// A second EnsureBucket must not empty the bucket.
 		if err := s.EnsureBucket(ctx, fresh); err != nil {
@@ -522,20 +522,20 @@ func TestBare404IsNotNotFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := testContext(t)
-	bare := jobs.ObjectURL{Bucket: "data", Key: "in/a.png"}
+	bare := s3url.ObjectURL{Bucket: "data", Key: "in/a.png"}
 	if _, err := s.Stat(ctx, bare); err == nil || errors.Is(err, blob.ErrNotFound) {
 		t.Errorf("stat on a bare 404 = %v, want a retryable error, not ErrNotFound", err)
 	}
 	if _, _, err := s.Get(ctx, bare, -1); err == nil || errors.Is(err, blob.ErrNotFound) {
 		t.Errorf("get on a bare 404 = %v, want a retryable error, not ErrNotFound", err)
 	}
-	for it, err := range s.List(ctx, jobs.ObjectURL{Bucket: "data", Key: "in/"}) {
+	for it, err := range s.List(ctx, s3url.ObjectURL{Bucket: "data", Key: "in/"}) {
 		if err == nil || errors.Is(err, blob.ErrNotFound) {
 			t.Errorf("list on a bare 404 = %v, %v; want a retryable error", it, err)
 		}
 		break
 	}
-	real := jobs.ObjectURL{Bucket: "data", Key: "real-missing"}
+	real := s3url.ObjectURL{Bucket: "data", Key: "real-missing"}
 	if _, err := s.Stat(ctx, real); !errors.Is(err, blob.ErrNotFound) {
 		t.Errorf("stat on an S3 404 = %v, want ErrNotFound", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
@@ -27,9 +28,9 @@ const metaDigest = "wasmjobs-sha256"
 
 // ObjectStore is the part of blob.Store the registry uses.
 type ObjectStore interface {
-	Stat(ctx context.Context, u jobs.ObjectURL) (blob.ObjectInfo, error)
-	Get(ctx context.Context, u jobs.ObjectURL, limit int64) ([]byte, blob.ObjectInfo, error)
-	Put(ctx context.Context, u jobs.ObjectURL, data []byte, contentType string, metadata map[string]string) error
+	Stat(ctx context.Context, u s3url.ObjectURL) (blob.ObjectInfo, error)
+	Get(ctx context.Context, u s3url.ObjectURL, limit int64) ([]byte, blob.ObjectInfo, error)
+	Put(ctx context.Context, u s3url.ObjectURL, data []byte, contentType string, metadata map[string]string) error
 }
 
 var _ ObjectStore = (*blob.Store)(nil)
@@ -69,12 +70,12 @@ func NewRegistry(store ObjectStore, bucket string, rt *sandbox.Runtime, nameTTL 
 // Bucket returns the guest bucket.
 func (g *Registry) Bucket() string { return g.bucket }
 
-func (g *Registry) nameURL(name string) jobs.ObjectURL {
-	return jobs.ObjectURL{Bucket: g.bucket, Key: name + ".wasm"}
+func (g *Registry) nameURL(name string) s3url.ObjectURL {
+	return s3url.ObjectURL{Bucket: g.bucket, Key: name + ".wasm"}
 }
 
-func (g *Registry) digestURL(digest string) jobs.ObjectURL {
-	return jobs.ObjectURL{Bucket: g.bucket, Key: "sha256/" + strings.TrimPrefix(digest, "sha256:") + ".wasm"}
+func (g *Registry) digestURL(digest string) s3url.ObjectURL {
+	return s3url.ObjectURL{Bucket: g.bucket, Key: "sha256/" + strings.TrimPrefix(digest, "sha256:") + ".wasm"}
 }
 
 // Push validates wasm as a guest (it must compile and import only what the

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
@@ -71,7 +72,7 @@ func TestBrowser(t *testing.T) {
 
 	// A batch that takes a few seconds: 400 objects, one slow-ish worker.
 	for i := range 400 {
-		u := jobs.ObjectURL{Bucket: bucket, Key: fmt.Sprintf("docs/%04d.txt", i)}
+		u := s3url.ObjectURL{Bucket: bucket, Key: fmt.Sprintf("docs/%04d.txt", i)}
 		if err := store.Put(ctx, u, fmt.Appendf(nil, "text number %d", i), "text/plain", nil); err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
@@ -100,7 +101,7 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
 			failures = append(failures, it)
 		case it.Status == jobs.ItemDone && len(outputs) < limit:
 			link := outputLink{BatchItem: it}
-			if u, err := jobs.ParseObjectURL(it.Output); err == nil {
+			if u, err := s3url.ParseObjectURL(it.Output); err == nil {
 				link.URL, _ = s.cfg.Store.PresignGet(ctx, u, presignFor)
 			}
 			outputs = append(outputs, link)
@@ -119,8 +120,8 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
 	}{pageData: pageData{Title: "Batch " + st.ID, Auth: s.auth != nil, ReadOnly: s.cfg.ReadOnly}, Batch: st,
 		Finished: !st.Finished.IsZero(), Failures: failures, Outputs: outputs}
 	if st.ManifestWritten {
-		data.ManifestURL, _ = s.cfg.Store.PresignGet(ctx, st.Spec.OutputObject(jobs.ManifestName), presignFor)
-		data.SummaryURL, _ = s.cfg.Store.PresignGet(ctx, st.Spec.OutputObject(jobs.SummaryName), presignFor)
+		data.ManifestURL, _ = s.cfg.Store.PresignGet(ctx, st.Spec.OutputObject(s3url.ManifestName), presignFor)
+		data.SummaryURL, _ = s.cfg.Store.PresignGet(ctx, st.Spec.OutputObject(s3url.SummaryName), presignFor)
 	}
 	s.render(w, http.StatusOK, "batch.html", data)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
 	"github.com/wasmjobs/wasmjobs/jobs"
@@ -78,8 +79,8 @@ func TestJobsCannotTouchTheGuestRegistry(t *testing.T) {
 		{"overwrite a guest", jobs.Payload{Guest: "misbehave", Input: in, Output: "s3://" + reg + "/hello.wasm"}, "guest registry"},
 		{"write a digest", jobs.Payload{Guest: "misbehave", Data: []byte("x"), Output: "s3://" + reg + "/sha256/evil.wasm"}, "guest registry"},
 		{"read a guest", jobs.Payload{Guest: "misbehave", Input: "s3://" + reg + "/hello.wasm", Output: "s3://" + e.bucket + "/stolen.wasm"}, "input allow-list"},
-		{"forge a manifest", jobs.Payload{Guest: "misbehave", Input: in, Output: "s3://" + e.bucket + "/wasmjobs-results/b-1/" + jobs.ManifestName}, "only the batch writes"},
-		{"forge a summary", jobs.Payload{Guest: "misbehave", Input: in, Output: "s3://" + e.bucket + "/r/" + jobs.SummaryName}, "only the batch writes"},
+		{"forge a manifest", jobs.Payload{Guest: "misbehave", Input: in, Output: "s3://" + e.bucket + "/wasmjobs-results/b-1/" + s3url.ManifestName}, "only the batch writes"},
+		{"forge a summary", jobs.Payload{Guest: "misbehave", Input: in, Output: "s3://" + e.bucket + "/r/" + s3url.SummaryName}, "only the batch writes"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -93,7 +94,7 @@ func TestJobsCannotTouchTheGuestRegistry(t *testing.T) {
 			}
 		})
 	}
-	got, _, err := e.store.Get(ctx, jobs.ObjectURL{Bucket: reg, Key: "hello.wasm"}, -1)
+	got, _, err := e.store.Get(ctx, s3url.ObjectURL{Bucket: reg, Key: "hello.wasm"}, -1)
 	if err != nil || !bytes.Equal(got, guests.Hello) {
 		t.Fatalf("hello.wasm changed (%d bytes, %v)", len(got), err)
 	}
@@ -108,16 +109,16 @@ func TestAccessLists(t *testing.T) {
 	var bucket string
 	e := newEnv(t, envConfig{concurrency: 2, configure: func(hc *worker.HandlerConfig, b string) {
 		bucket = b
-		inputs, err := worker.ParseAccessList([]string{b + "/in/"})
+		inputs, err := s3url.ParseAccessList([]string{b + "/in/"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		outputs, err := worker.ParseAccessList([]string{"s3://" + b + "/out/"})
+		outputs, err := s3url.ParseAccessList([]string{"s3://" + b + "/out/"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		hc.Access = worker.Access{Inputs: inputs, Outputs: outputs}
-		hc.OutputPrefix = jobs.ObjectURL{Key: "out"}
+		hc.Access = s3url.Access{Inputs: inputs, Outputs: outputs}
+		hc.OutputPrefix = s3url.ObjectURL{Key: "out"}
 	}})
 	ctx := testenv.Context(t, time.Minute)
 	good := e.put(t, "in/a.txt", []byte("Ada"))
@@ -152,27 +153,5 @@ func TestAccessLists(t *testing.T) {
 				t.Errorf("retried %d, reason %q; want it to contain %q", ti.Retried, ti.LastErr, c.reason)
 			}
 		})
-	}
-}
-
-func TestParseAccessList(t *testing.T) {
-	t.Parallel()
-	got, err := worker.ParseAccessList([]string{"data", "s3://media/img/", " ", "logs/2024"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []jobs.ObjectURL{{Bucket: "data"}, {Bucket: "media", Key: "img/"}, {Bucket: "logs", Key: "2024"}}
-	if len(got) != len(want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("entry %d = %v, want %v", i, got[i], want[i])
-		}
-	}
-	for _, bad := range []string{"A", "s3://", "x/y"} {
-		if _, err := worker.ParseAccessList([]string{bad}); err == nil {
-			t.Errorf("ParseAccessList(%q) succeeded", bad)
-		}
 	}
 }

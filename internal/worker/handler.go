@@ -13,6 +13,7 @@ import (
 
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
@@ -27,9 +28,9 @@ const (
 
 // ObjectStore is the part of blob.Store the handler uses.
 type ObjectStore interface {
-	Stat(ctx context.Context, u jobs.ObjectURL) (blob.ObjectInfo, error)
-	Get(ctx context.Context, u jobs.ObjectURL, limit int64) ([]byte, blob.ObjectInfo, error)
-	Put(ctx context.Context, u jobs.ObjectURL, data []byte, contentType string, metadata map[string]string) error
+	Stat(ctx context.Context, u s3url.ObjectURL) (blob.ObjectInfo, error)
+	Get(ctx context.Context, u s3url.ObjectURL, limit int64) ([]byte, blob.ObjectInfo, error)
+	Put(ctx context.Context, u s3url.ObjectURL, data []byte, contentType string, metadata map[string]string) error
 }
 
 var _ ObjectStore = (*blob.Store)(nil)
@@ -53,7 +54,7 @@ type HandlerConfig struct {
 	MaxResultBytes int
 	// Access limits the objects jobs may read and write. The zero value
 	// allows every bucket but the guest registry's.
-	Access Access
+	Access s3url.Access
 	// GuestTimeout bounds one guest run. Defaults to 60 s. A job's asynq
 	// timeout or deadline, less ResultReserve, wins when it is earlier, so
 	// that a guest stopped at it is archived as a timeout, not retried.
@@ -70,7 +71,7 @@ type HandlerConfig struct {
 	// OutputPrefix is where outputs of S3 inputs without an explicit output
 	// go: "<prefix>/<input key>.<guest>.json". An empty Bucket means the
 	// input's bucket. Defaults to key prefix "results".
-	OutputPrefix jobs.ObjectURL
+	OutputPrefix s3url.ObjectURL
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Metrics, when set, count jobs and time guest runs.
@@ -248,7 +249,7 @@ var errBatchCanceled = errors.New("batch canceled")
 // retries left is not final.
 func (h *Handler) recordBatch(ctx context.Context, p *jobs.Payload, taskID string, d time.Duration, jobErr error) error {
 	out := BatchOutcome{TaskID: taskID, Output: p.Output, Duration: d}
-	if u, err := jobs.ParseObjectURL(p.Input); err == nil {
+	if u, err := s3url.ParseObjectURL(p.Input); err == nil {
 		out.Key = u.Key
 	}
 	switch {
@@ -286,9 +287,9 @@ func lastAttempt(ctx context.Context) bool {
 }
 
 func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs.Payload) error {
-	var in jobs.ObjectURL
+	var in s3url.ObjectURL
 	if p.Input != "" {
-		in, _ = jobs.ParseObjectURL(p.Input) // validated by DecodePayload
+		in, _ = s3url.ParseObjectURL(p.Input) // validated by DecodePayload
 	}
 	out, hasOut, err := h.outputURL(p, in)
 	if err != nil {
@@ -377,26 +378,15 @@ func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs
 
 // outputURL picks where the job's output goes; false means the result
 // writer.
-func (h *Handler) outputURL(p *jobs.Payload, in jobs.ObjectURL) (jobs.ObjectURL, bool, error) {
+func (h *Handler) outputURL(p *jobs.Payload, in s3url.ObjectURL) (s3url.ObjectURL, bool, error) {
 	if p.Output != "" {
-		u, err := jobs.ParseObjectURL(p.Output)
+		u, err := s3url.ParseObjectURL(p.Output)
 		return u, err == nil, err
 	}
 	if p.Input == "" {
-		return jobs.ObjectURL{}, false, nil
+		return s3url.ObjectURL{}, false, nil
 	}
-	return DefaultOutput(h.cfg.OutputPrefix, in, p.Guest), true, nil
-}
-
-// DefaultOutput returns "<prefix>/<input key>.<guest>.json", in the input's
-// bucket when prefix has none. A digest guest reference is shortened to its
-// first 12 hex digits.
-func DefaultOutput(prefix, in jobs.ObjectURL, guest string) jobs.ObjectURL {
-	bucket := prefix.Bucket
-	if bucket == "" {
-		bucket = in.Bucket
-	}
-	return jobs.ObjectURL{Bucket: bucket, Key: jobs.OutputKey(prefix.Key, in.Key, guest)}
+	return s3url.DefaultOutput(h.cfg.OutputPrefix, in, p.Guest), true, nil
 }
 
 // writeSummary stores a Summary as the job's result.

@@ -15,6 +15,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
 	"github.com/wasmjobs/wasmjobs/internal/guests/guesttest"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
@@ -72,7 +73,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 
 func (e *env) put(t testing.TB, key string, data []byte) string {
 	t.Helper()
-	u := jobs.ObjectURL{Bucket: e.bucket, Key: key}
+	u := s3url.ObjectURL{Bucket: e.bucket, Key: key}
 	if err := e.store.Put(context.Background(), u, data, "text/plain", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestEndToEnd(t *testing.T) {
 		if sum.Output != wantOut {
 			t.Fatalf("job %d output = %s, want %s", i, sum.Output, wantOut)
 		}
-		u, _ := jobs.ParseObjectURL(sum.Output)
+		u, _ := s3url.ParseObjectURL(sum.Output)
 		got, info, err := e.store.Get(ctx, u, 1<<20)
 		if err != nil {
 			t.Fatalf("job %d output: %v", i, err)
@@ -194,7 +195,7 @@ func TestPermanentFailures(t *testing.T) {
 	// is still refused by the worker.
 	digest := sandbox.Digest(guesttest.BadImport)
 	for _, key := range []string{"sneaky.wasm", "sha256/" + strings.TrimPrefix(digest, "sha256:") + ".wasm"} {
-		if err := e.store.Put(ctx, jobs.ObjectURL{Bucket: e.guests.Bucket(), Key: key}, guesttest.BadImport, "application/wasm",
+		if err := e.store.Put(ctx, s3url.ObjectURL{Bucket: e.guests.Bucket(), Key: key}, guesttest.BadImport, "application/wasm",
 			map[string]string{"wasmjobs-sha256": digest}); err != nil {
 			t.Fatal(err)
 		}
@@ -301,7 +302,7 @@ func TestOutputWrittenOnceSkipsWork(t *testing.T) {
 	e := newEnv(t, envConfig{concurrency: 2})
 	ctx := testenv.Context(t, time.Minute)
 	in := e.put(t, "in.txt", []byte("fresh input"))
-	out := jobs.ObjectURL{Bucket: e.bucket, Key: "out/once.json"}
+	out := s3url.ObjectURL{Bucket: e.bucket, Key: "out/once.json"}
 	if err := e.store.Put(ctx, out, []byte("EARLIER"), "application/json", map[string]string{worker.MetaTaskID: "task-once"}); err != nil {
 		t.Fatal(err)
 	}
@@ -357,26 +358,6 @@ func TestInfrastructureErrorsAreRetryable(t *testing.T) {
 	err = h.ProcessTask(ctx, asynq.NewTask(jobs.TypeText, []byte(`{"guest":""}`)))
 	if !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, jobs.ErrInvalidPayload) {
 		t.Fatalf("err = %v, want permanent invalid payload", err)
-	}
-}
-
-func TestDefaultOutput(t *testing.T) {
-	t.Parallel()
-	in := jobs.ObjectURL{Bucket: "data", Key: "a/b.txt"}
-	tests := []struct {
-		prefix jobs.ObjectURL
-		guest  string
-		want   string
-	}{
-		{jobs.ObjectURL{Key: "results"}, "wordcount", "s3://data/results/a/b.txt.wordcount.json"},
-		{jobs.ObjectURL{Key: "results/"}, "ocr", "s3://data/results/a/b.txt.ocr.json"},
-		{jobs.ObjectURL{Bucket: "out", Key: ""}, "ocr", "s3://out/a/b.txt.ocr.json"},
-		{jobs.ObjectURL{Bucket: "out", Key: "x"}, "sha256:" + strings.Repeat("ab", 32), "s3://out/x/a/b.txt.abababababab.json"},
-	}
-	for _, tt := range tests {
-		if got := worker.DefaultOutput(tt.prefix, in, tt.guest).String(); got != tt.want {
-			t.Errorf("DefaultOutput(%v, %s) = %s, want %s", tt.prefix, tt.guest, got, tt.want)
-		}
 	}
 }
 

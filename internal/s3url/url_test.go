@@ -1,28 +1,27 @@
-package jobs_test
+package s3url_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
-	"github.com/wasmjobs/wasmjobs/jobs"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 )
 
 func TestParseObjectURL(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		in      string
-		want    jobs.ObjectURL
+		want    s3url.ObjectURL
 		wantErr string // substring; empty means success
 	}{
-		{in: "s3://data/a.txt", want: jobs.ObjectURL{Bucket: "data", Key: "a.txt"}},
-		{in: "s3://data/dir/sub/a.txt", want: jobs.ObjectURL{Bucket: "data", Key: "dir/sub/a.txt"}},
-		{in: "s3://data//leading-slash", want: jobs.ObjectURL{Bucket: "data", Key: "/leading-slash"}},
-		{in: "s3://data/dir/", want: jobs.ObjectURL{Bucket: "data", Key: "dir/"}},
-		{in: "s3://my.data-1/k", want: jobs.ObjectURL{Bucket: "my.data-1", Key: "k"}},
-		{in: "s3://data/café 日本 ?#%20", want: jobs.ObjectURL{Bucket: "data", Key: "café 日本 ?#%20"}},
-		{in: "s3://data/" + strings.Repeat("k", 1024), want: jobs.ObjectURL{Bucket: "data", Key: strings.Repeat("k", 1024)}},
-		{in: "s3://data/\u0080", want: jobs.ObjectURL{Bucket: "data", Key: "\u0080"}}, // C1 controls are allowed
+		{in: "s3://data/a.txt", want: s3url.ObjectURL{Bucket: "data", Key: "a.txt"}},
+		{in: "s3://data/dir/sub/a.txt", want: s3url.ObjectURL{Bucket: "data", Key: "dir/sub/a.txt"}},
+		{in: "s3://data//leading-slash", want: s3url.ObjectURL{Bucket: "data", Key: "/leading-slash"}},
+		{in: "s3://data/dir/", want: s3url.ObjectURL{Bucket: "data", Key: "dir/"}},
+		{in: "s3://my.data-1/k", want: s3url.ObjectURL{Bucket: "my.data-1", Key: "k"}},
+		{in: "s3://data/café 日本 ?#%20", want: s3url.ObjectURL{Bucket: "data", Key: "café 日本 ?#%20"}},
+		{in: "s3://data/" + strings.Repeat("k", 1024), want: s3url.ObjectURL{Bucket: "data", Key: strings.Repeat("k", 1024)}},
+		{in: "s3://data/\u0080", want: s3url.ObjectURL{Bucket: "data", Key: "\u0080"}}, // C1 controls are allowed
 
 		{in: "", wantErr: "not an s3://bucket/key URL"},
 		{in: "data/a.txt", wantErr: "not an s3://bucket/key URL"},
@@ -46,7 +45,7 @@ func TestParseObjectURL(t *testing.T) {
 		{in: "s3://data/a\xffb", wantErr: "not valid UTF-8"},
 	}
 	for _, tt := range tests {
-		got, err := jobs.ParseObjectURL(tt.in)
+		got, err := s3url.ParseObjectURL(tt.in)
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("ParseObjectURL(%q) = %+v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
@@ -67,13 +66,13 @@ func TestParsePrefixURL(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		in      string
-		want    jobs.ObjectURL
+		want    s3url.ObjectURL
 		wantErr string
 	}{
-		{in: "s3://data", want: jobs.ObjectURL{Bucket: "data"}},
-		{in: "s3://data/", want: jobs.ObjectURL{Bucket: "data"}},
-		{in: "s3://data/scans/2024/", want: jobs.ObjectURL{Bucket: "data", Key: "scans/2024/"}},
-		{in: "s3://data/scans/page-", want: jobs.ObjectURL{Bucket: "data", Key: "scans/page-"}},
+		{in: "s3://data", want: s3url.ObjectURL{Bucket: "data"}},
+		{in: "s3://data/", want: s3url.ObjectURL{Bucket: "data"}},
+		{in: "s3://data/scans/2024/", want: s3url.ObjectURL{Bucket: "data", Key: "scans/2024/"}},
+		{in: "s3://data/scans/page-", want: s3url.ObjectURL{Bucket: "data", Key: "scans/page-"}},
 
 		{in: "", wantErr: "not an s3://bucket/prefix URL"},
 		{in: "data/scans", wantErr: "not an s3://bucket/prefix URL"},
@@ -85,7 +84,7 @@ func TestParsePrefixURL(t *testing.T) {
 		{in: "s3://data/" + strings.Repeat("p", 1025), wantErr: "at most 1024 allowed"},
 	}
 	for _, tt := range tests {
-		got, err := jobs.ParsePrefixURL(tt.in)
+		got, err := s3url.ParsePrefixURL(tt.in)
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("ParsePrefixURL(%q) = %+v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
@@ -125,56 +124,12 @@ func TestValidateBucket(t *testing.T) {
 		{bucket: "my..data", wantErr: "must not contain"},
 	}
 	for _, tt := range tests {
-		err := jobs.ValidateBucket(tt.bucket)
+		err := s3url.ValidateBucket(tt.bucket)
 		switch {
 		case tt.wantErr == "" && err != nil:
 			t.Errorf("ValidateBucket(%q) = %v, want nil", tt.bucket, err)
 		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 			t.Errorf("ValidateBucket(%q) = %v, want error containing %q", tt.bucket, err, tt.wantErr)
-		}
-	}
-}
-
-func TestValidateGuestRef(t *testing.T) {
-	t.Parallel()
-	digest := "sha256:" + strings.Repeat("0123456789abcdef", 4)
-	tests := []struct {
-		ref     string
-		wantErr string
-	}{
-		{ref: "ocr"},
-		{ref: "a"},
-		{ref: "0"},
-		{ref: "langid-v2.1_beta"},
-		{ref: strings.Repeat("a", 63)},
-		{ref: digest},
-		{ref: "sha256"}, // a plain name; only the "sha256:" prefix makes a digest
-
-		{ref: "", wantErr: "guest is empty"},
-		{ref: "OCR", wantErr: "guest name"},
-		{ref: "my guest", wantErr: "guest name"},
-		{ref: strings.Repeat("a", 64), wantErr: "guest name"},
-		{ref: "-ocr", wantErr: "guest name"},
-		{ref: ".ocr", wantErr: "guest name"},
-		{ref: "ocr/v2", wantErr: "guest name"},
-		{ref: "ocr\n", wantErr: "guest name"},
-		{ref: "sha256:", wantErr: "guest digest"},
-		{ref: "sha256:0123abcd", wantErr: "guest digest"},
-		{ref: digest + "0", wantErr: "guest digest"},
-		{ref: strings.ToUpper(digest[:7]) + digest[7:], wantErr: "guest name"},
-		{ref: digest[:7] + strings.ToUpper(digest[7:]), wantErr: "guest digest"},
-		{ref: digest[:len(digest)-1] + "g", wantErr: "guest digest"},
-		{ref: digest + "\n", wantErr: "guest digest"},
-	}
-	for _, tt := range tests {
-		err := jobs.ValidateGuestRef(tt.ref)
-		switch {
-		case tt.wantErr == "" && err != nil:
-			t.Errorf("ValidateGuestRef(%q) = %v, want nil", tt.ref, err)
-		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("ValidateGuestRef(%q) = %v, want error containing %q", tt.ref, err, tt.wantErr)
-		case tt.wantErr != "" && !errors.Is(err, jobs.ErrInvalidPayload):
-			t.Errorf("ValidateGuestRef(%q) = %v, does not wrap ErrInvalidPayload", tt.ref, err)
 		}
 	}
 }
@@ -192,8 +147,28 @@ func TestOutputKey(t *testing.T) {
 		{"out", "./a", "ocr", "out/./a.ocr.json"},
 	}
 	for _, tt := range tests {
-		if got := jobs.OutputKey(tt.prefix, tt.rel, tt.guest); got != tt.want {
+		if got := s3url.OutputKey(tt.prefix, tt.rel, tt.guest); got != tt.want {
 			t.Errorf("OutputKey(%q, %q, %q) = %q, want %q", tt.prefix, tt.rel, tt.guest, got, tt.want)
+		}
+	}
+}
+
+func TestDefaultOutput(t *testing.T) {
+	t.Parallel()
+	in := s3url.ObjectURL{Bucket: "data", Key: "a/b.txt"}
+	tests := []struct {
+		prefix s3url.ObjectURL
+		guest  string
+		want   string
+	}{
+		{s3url.ObjectURL{Key: "results"}, "wordcount", "s3://data/results/a/b.txt.wordcount.json"},
+		{s3url.ObjectURL{Key: "results/"}, "ocr", "s3://data/results/a/b.txt.ocr.json"},
+		{s3url.ObjectURL{Bucket: "out", Key: ""}, "ocr", "s3://out/a/b.txt.ocr.json"},
+		{s3url.ObjectURL{Bucket: "out", Key: "x"}, "sha256:" + strings.Repeat("ab", 32), "s3://out/x/a/b.txt.abababababab.json"},
+	}
+	for _, tt := range tests {
+		if got := s3url.DefaultOutput(tt.prefix, in, tt.guest).String(); got != tt.want {
+			t.Errorf("DefaultOutput(%v, %s) = %s, want %s", tt.prefix, tt.guest, got, tt.want)
 		}
 	}
 }
