@@ -17,6 +17,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 )
 
 // TypeBatch is the task type of a batch plan: a worker lists the batch's
@@ -60,12 +62,11 @@ type BatchSpec struct {
 
 // WithDefaults validates s and fills its defaults, including a derived ID.
 func (s BatchSpec) WithDefaults() (BatchSpec, error) {
-	if s.Type == "image" || s.Type == "text" {
-		s.Type = "wasm:" + s.Type
-	}
-	if s.Type != TypeImage && s.Type != TypeText {
+	typ, ok := queue.TaskType(s.Type)
+	if !ok {
 		return s, fmt.Errorf("%w: batch type %q: want image or text", ErrInvalidPayload, s.Type)
 	}
+	s.Type = typ
 	if err := ValidateGuestRef(s.Guest); err != nil {
 		return s, err
 	}
@@ -300,7 +301,7 @@ func (c *Client) StartBatch(ctx context.Context, spec BatchSpec) (*BatchStatus, 
 		return nil, err
 	}
 	body, _ := json.Marshal(st.Spec)
-	if _, err := c.client.EnqueueContext(ctx, asynq.NewTask(TypeBatch, body), Queue(st.Spec.Queue), MaxRetry(5)); err != nil {
+	if _, err := c.q.EnqueueTask(ctx, asynq.NewTask(TypeBatch, body), Queue(st.Spec.Queue), MaxRetry(5)); err != nil {
 		return nil, fmt.Errorf("jobs: enqueue batch plan %s: %w", st.ID, err)
 	}
 	return st, nil

@@ -11,6 +11,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 )
 
 // BatchItem is the record of one object of a batch.
@@ -137,20 +139,12 @@ func (c *Client) MarkBatchItems(ctx context.Context, id string, items []BatchIte
 	}
 	keys := batchKeys(id)
 	now := time.Now().UnixMilli()
-	run := func() ([]redis.Cmder, error) {
-		pipe := c.rdb.Pipeline()
+	_, err := queue.EvalPipelined(ctx, c.rdb, markItemScript, func(pipe redis.Pipeliner) {
 		for _, it := range items {
 			js, _ := json.Marshal(it)
 			markItemScript.EvalSha(ctx, pipe, keys, it.Key, it.Status, js, it.Bytes, now)
 		}
-		return pipe.Exec(ctx)
-	}
-	_, err := run()
-	if isNoScript(err) {
-		if err = markItemScript.Load(ctx, c.rdb).Err(); err == nil {
-			_, err = run()
-		}
-	}
+	})
 	if err != nil {
 		return fmt.Errorf("jobs: batch %s: mark items: %w", id, err)
 	}

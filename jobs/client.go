@@ -4,16 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 )
 
 // DefaultResultRetention is how long an inline job's result stays readable
 // when the job gives no Retention option.
-const DefaultResultRetention = 24 * time.Hour
+const DefaultResultRetention = queue.DefaultResultRetention
 
 // Errors returned by [Client.Result] and [Client.Run].
 var (
@@ -61,7 +62,7 @@ var (
 // ErrGroupUnsupported is returned for a job given asynq's Group option: no
 // wasmjobs worker aggregates groups, so the job would stay "aggregating"
 // forever. It wraps ErrInvalidPayload.
-var ErrGroupUnsupported = fmt.Errorf("%w: the Group option is not supported: no wasmjobs worker aggregates groups, so the job would wait in state \"aggregating\" forever; enqueue it without a group", ErrInvalidPayload)
+var ErrGroupUnsupported = queue.ErrGroupUnsupported
 
 // TaskInfo describes an enqueued job; it is asynq's type.
 type TaskInfo = asynq.TaskInfo
@@ -70,10 +71,8 @@ type TaskInfo = asynq.TaskInfo
 // use. Create it with [NewClient] and close it with Close.
 type Client struct {
 	rdb       redis.UniversalClient
-	client    *asynq.Client
+	q         *queue.Client
 	inspector *asynq.Inspector
-	// published remembers queues EnqueueMany added to asynq:queues.
-	published sync.Map
 }
 
 // NewClient returns a Client on the Redis named by opt (for example the
@@ -83,11 +82,8 @@ func NewClient(opt asynq.RedisConnOpt) (*Client, error) {
 	if !ok {
 		return nil, fmt.Errorf("jobs: unsupported Redis connection option %T", opt)
 	}
-	return &Client{
-		rdb:       rc,
-		client:    asynq.NewClientFromRedisClient(rc),
-		inspector: asynq.NewInspectorFromRedisClient(rc),
-	}, nil
+	q := queue.NewClient(rc)
+	return &Client{rdb: rc, q: q, inspector: q.Inspector()}, nil
 }
 
 // Close releases the Redis connections.
@@ -112,43 +108,13 @@ func (c *Client) EnqueueText(ctx context.Context, p Payload, opts ...Option) (*T
 // An inline job without an output is retained for [DefaultResultRetention]
 // unless opts set Retention, so that its result can be read back.
 func (c *Client) Enqueue(ctx context.Context, taskType string, p Payload, opts ...Option) (*TaskInfo, error) {
-	task, opts, err := NewTask(taskType, p, opts...)
-	if err != nil {
-		return nil, err
-	}
-	info, err := c.client.EnqueueContext(ctx, task, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("jobs: enqueue %s: %w", taskType, err)
-	}
-	return info, nil
+	return c.q.Enqueue(ctx, taskType, p, opts...)
 }
 
 // NewTask builds the asynq task for a job without enqueueing it, with the
 // options Enqueue would use. It is what Enqueue does before talking to Redis.
 func NewTask(taskType string, p Payload, opts ...Option) (*asynq.Task, []Option, error) {
-	if taskType != TypeImage && taskType != TypeText {
-		return nil, nil, fmt.Errorf("%w: task type %q: want %q or %q", ErrInvalidPayload, taskType, TypeImage, TypeText)
-	}
-	if hasOption(opts, asynq.GroupOpt) {
-		return nil, nil, ErrGroupUnsupported
-	}
-	body, err := p.Encode()
-	if err != nil {
-		return nil, nil, err
-	}
-	if p.Data != nil && p.Output == "" && !hasOption(opts, asynq.RetentionOpt) {
-		opts = append(opts[:len(opts):len(opts)], asynq.Retention(DefaultResultRetention))
-	}
-	return asynq.NewTask(taskType, body), opts, nil
-}
-
-func hasOption(opts []Option, t asynq.OptionType) bool {
-	for _, o := range opts {
-		if o.Type() == t {
-			return true
-		}
-	}
-	return false
+	return queue.NewTask(taskType, p, opts...)
 }
 
 // Result returns the result of a completed job: for an inline job without
@@ -185,10 +151,7 @@ func (c *Client) Result(ctx context.Context, queue, id string) ([]byte, error) {
 // [DefaultResultRetention]: without retention asynq deletes a completed job
 // at once and its result could not be read back.
 func (c *Client) Run(ctx context.Context, taskType string, p Payload, opts ...Option) ([]byte, error) {
-	if !hasOption(opts, asynq.RetentionOpt) {
-		opts = append(opts[:len(opts):len(opts)], asynq.Retention(DefaultResultRetention))
-	}
-	info, err := c.Enqueue(ctx, taskType, p, opts...)
+	info, err := c.Enqueue(ctx, taskType, p, queue.KeepResult(opts)...)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
@@ -39,13 +40,8 @@ otherwise a JSON summary naming the output object.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"image", "text"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var taskType string
-			switch args[0] {
-			case "image":
-				taskType = jobs.TypeImage
-			case "text":
-				taskType = jobs.TypeText
-			default:
+			taskType, ok := taskTypeOf(args[0])
+			if !ok {
 				return fmt.Errorf("job kind %q: want image or text", args[0])
 			}
 			var err error
@@ -148,3 +144,7 @@ func readInline(stdin io.Reader, name string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// taskTypeOf maps a job kind to its task type (the function's own queue
+// flag shadows the package in newEnqueueCmd).
+func taskTypeOf(kind string) (string, bool) { return queue.TaskType(kind) }

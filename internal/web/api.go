@@ -12,6 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
@@ -146,8 +147,8 @@ func (s *Server) postJob(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	typ := map[string]string{"image": jobs.TypeImage, "text": jobs.TypeText, jobs.TypeImage: jobs.TypeImage, jobs.TypeText: jobs.TypeText}[req.Type]
-	if typ == "" {
+	typ, ok := queue.TaskType(req.Type)
+	if !ok {
 		writeError(w, http.StatusBadRequest, codeInvalidPayload, fmt.Sprintf("type %q: want image or text", req.Type))
 		return
 	}

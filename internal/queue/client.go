@@ -1,0 +1,54 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// Client enqueues wasmjobs tasks on one Redis. It is safe for concurrent
+// use; it does not own the Redis connection.
+type Client struct {
+	rdb       redis.UniversalClient
+	asynq     *asynq.Client
+	inspector *asynq.Inspector
+	// published remembers queues EnqueueMany added to AllQueues.
+	published sync.Map
+}
+
+// NewClient returns a Client on rdb.
+func NewClient(rdb redis.UniversalClient) *Client {
+	return &Client{
+		rdb:       rdb,
+		asynq:     asynq.NewClientFromRedisClient(rdb),
+		inspector: asynq.NewInspectorFromRedisClient(rdb),
+	}
+}
+
+// Redis returns the client's Redis connection.
+func (c *Client) Redis() redis.UniversalClient { return c.rdb }
+
+// Inspector returns an asynq inspector on the client's Redis.
+func (c *Client) Inspector() *asynq.Inspector { return c.inspector }
+
+// Enqueue validates p and enqueues it as a task of taskType (see NewTask).
+func (c *Client) Enqueue(ctx context.Context, taskType string, p Payload, opts ...asynq.Option) (*asynq.TaskInfo, error) {
+	task, opts, err := NewTask(taskType, p, opts...)
+	if err != nil {
+		return nil, err
+	}
+	info, err := c.asynq.EnqueueContext(ctx, task, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: enqueue %s: %w", taskType, err)
+	}
+	return info, nil
+}
+
+// EnqueueTask enqueues a task built elsewhere (a batch plan) through
+// asynq's client.
+func (c *Client) EnqueueTask(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
+	return c.asynq.EnqueueContext(ctx, task, opts...)
+}

@@ -1,0 +1,164 @@
+package queue
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
+)
+
+// MaxInlineBytes is the largest input that may travel inside the payload
+// (the Data field) instead of in S3.
+const MaxInlineBytes = 64 << 10
+
+// ErrInvalidPayload is wrapped by every payload validation error.
+var ErrInvalidPayload = errors.New("invalid job payload")
+
+// Payload is the JSON body of a wasmjobs task. Exactly one of Input and Data
+// is set.
+type Payload struct {
+	// Guest is a registered guest name or a digest "sha256:<64 hex>".
+	Guest string `json:"guest"`
+	// Input is the input object as an s3://bucket/key URL.
+	Input string `json:"input,omitempty"`
+	// Data is a small input carried inline (base64 in JSON), at most
+	// MaxInlineBytes. A non-nil empty Data is an empty inline input and
+	// travels as "data": "".
+	Data []byte `json:"data,omitzero"`
+	// Output is the output object as an s3://bucket/key URL. When empty, a
+	// job with an S3 input writes to the worker's default output location and
+	// an inline job returns its result through asynq's result writer.
+	Output string `json:"output,omitempty"`
+	// Params are handed to the guest as argv key=value pairs and as the JSON
+	// environment variable WASMJOBS_PARAMS.
+	Params map[string]string `json:"params,omitempty"`
+	// Batch is the id of the dataset run this job belongs to, if any.
+	Batch string `json:"batch,omitempty"`
+}
+
+var (
+	guestNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	guestDigestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	paramKeyRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+)
+
+// maxParams bounds the number of parameters of one job.
+const maxParams = 64
+
+// maxParamValue bounds the length of one parameter value.
+const maxParamValue = 4096
+
+// Validate reports the first problem with p, wrapped in ErrInvalidPayload.
+func (p *Payload) Validate() error {
+	if err := ValidateGuestRef(p.Guest); err != nil {
+		return err
+	}
+	switch {
+	case p.Input != "" && p.Data != nil:
+		return fmt.Errorf("%w: both input and data are set; give exactly one", ErrInvalidPayload)
+	case p.Input == "" && p.Data == nil:
+		return fmt.Errorf("%w: neither input nor data is set; give exactly one", ErrInvalidPayload)
+	case p.Input != "":
+		if _, err := s3url.ParseObjectURL(p.Input); err != nil {
+			return fmt.Errorf("%w: input: %w", ErrInvalidPayload, err)
+		}
+	case len(p.Data) > MaxInlineBytes:
+		return fmt.Errorf("%w: inline data is %d bytes, more than the %d allowed; upload it to S3 and pass its s3:// URL as input", ErrInvalidPayload, len(p.Data), MaxInlineBytes)
+	}
+	if p.Output != "" {
+		if _, err := s3url.ParseObjectURL(p.Output); err != nil {
+			return fmt.Errorf("%w: output: %w", ErrInvalidPayload, err)
+		}
+	}
+	if len(p.Params) > maxParams {
+		return fmt.Errorf("%w: %d params, at most %d allowed", ErrInvalidPayload, len(p.Params), maxParams)
+	}
+	for k, v := range p.Params {
+		if !paramKeyRE.MatchString(k) {
+			return fmt.Errorf("%w: param name %q: use 1-64 letters, digits, '_', '.' or '-'", ErrInvalidPayload, k)
+		}
+		if len(v) > maxParamValue {
+			return fmt.Errorf("%w: param %q is %d bytes, at most %d allowed", ErrInvalidPayload, k, len(v), maxParamValue)
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return fmt.Errorf("%w: param %q contains a NUL byte", ErrInvalidPayload, k)
+		}
+		// JSON would silently replace invalid bytes with U+FFFD.
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("%w: param %q is not valid UTF-8", ErrInvalidPayload, k)
+		}
+	}
+	if len(p.Batch) > 128 {
+		return fmt.Errorf("%w: batch id longer than 128 bytes", ErrInvalidPayload)
+	}
+	if !utf8.ValidString(p.Batch) {
+		return fmt.Errorf("%w: batch id is not valid UTF-8", ErrInvalidPayload)
+	}
+	return nil
+}
+
+// ValidateGuestRef checks a guest reference: a name of lowercase letters,
+// digits, '.', '_' and '-' (at most 63), or a digest "sha256:<64 hex>".
+func ValidateGuestRef(ref string) error {
+	switch {
+	case ref == "":
+		return fmt.Errorf("%w: guest is empty; name a registered guest or a sha256:<hex> digest", ErrInvalidPayload)
+	case strings.HasPrefix(ref, "sha256:"):
+		if !guestDigestRE.MatchString(ref) {
+			return fmt.Errorf("%w: guest digest %q: want sha256: followed by 64 lowercase hex digits", ErrInvalidPayload, ref)
+		}
+	case !guestNameRE.MatchString(ref):
+		return fmt.Errorf("%w: guest name %q: use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalidPayload, ref)
+	}
+	return nil
+}
+
+// payloadFields are the payload's JSON keys, matched exactly (encoding/json
+// alone would also accept "Guest" or "INPUT").
+var payloadFields = map[string]bool{
+	"guest": true, "input": true, "data": true, "output": true, "params": true, "batch": true,
+}
+
+// DecodePayload parses and validates a task payload: exactly one JSON object
+// with only the documented keys, spelled exactly.
+func DecodePayload(b []byte) (*Payload, error) {
+	var fields map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&fields); err != nil {
+		return nil, fmt.Errorf("%w: not a JSON job object: %w", ErrInvalidPayload, err)
+	}
+	if fields == nil {
+		return nil, fmt.Errorf("%w: not a JSON job object: null", ErrInvalidPayload)
+	}
+	// dec.More would miss a stray '}' or ']'.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidPayload)
+	}
+	for k := range fields {
+		if !payloadFields[k] {
+			return nil, fmt.Errorf("%w: unknown field %q", ErrInvalidPayload, k)
+		}
+	}
+	var p Payload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("%w: not a JSON job object: %w", ErrInvalidPayload, err)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Encode validates p and returns its JSON encoding.
+func (p *Payload) Encode() ([]byte, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(p)
+}
