@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/queue"
 )
 
@@ -72,6 +73,7 @@ type TaskInfo = asynq.TaskInfo
 type Client struct {
 	rdb       redis.UniversalClient
 	q         *queue.Client
+	batches   *batch.Client
 	inspector *asynq.Inspector
 }
 
@@ -83,7 +85,7 @@ func NewClient(opt asynq.RedisConnOpt) (*Client, error) {
 		return nil, fmt.Errorf("jobs: unsupported Redis connection option %T", opt)
 	}
 	q := queue.NewClient(rc)
-	return &Client{rdb: rc, q: q, inspector: q.Inspector()}, nil
+	return &Client{rdb: rc, q: q, batches: batch.New(q), inspector: q.Inspector()}, nil
 }
 
 // Close releases the Redis connections.

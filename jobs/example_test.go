@@ -46,24 +46,6 @@ func ExampleNewTask() {
 	// invalid job payload: input: "https://example.com/scan.png" is not an s3://bucket/key URL
 }
 
-func ExampleParseObjectURL() {
-	u, err := jobs.ParseObjectURL("s3://scans/2024/page-001.png")
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(u.Bucket)
-	fmt.Println(u.Key)
-	fmt.Println(u)
-
-	_, err = jobs.ParseObjectURL("s3://scans")
-	fmt.Println(err)
-	// Output:
-	// scans
-	// 2024/page-001.png
-	// s3://scans/2024/page-001.png
-	// "s3://scans" has no object key: want s3://bucket/key
-}
-
 // ExampleClient needs a Redis and a worker fleet, so it is compiled but not
 // run.
 func ExampleClient() {

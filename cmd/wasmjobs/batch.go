@@ -14,7 +14,6 @@ import (
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 func newBatchCmd(g *globalFlags) *cobra.Command {
@@ -28,7 +27,7 @@ func newBatchCmd(g *globalFlags) *cobra.Command {
 
 func newBatchRunCmd(g *globalFlags) *cobra.Command {
 	var (
-		spec     jobs.BatchSpec
+		spec     batch.Spec
 		kind     string
 		params   []string
 		maxRetry int
@@ -66,8 +65,8 @@ non-zero if any job failed.`,
 			if err != nil {
 				return err
 			}
-			defer svc.client.Close()
-			c, store := svc.client, svc.store
+			defer svc.Close()
+			c, store := svc.batches, svc.store
 			if _, err := c.CreateBatch(ctx, spec); err != nil {
 				return err
 			}
@@ -124,7 +123,7 @@ non-zero if any job failed.`,
 
 // waitBatch shows progress until the batch finishes: a bar on a terminal,
 // a plain line every few seconds otherwise.
-func waitBatch(ctx context.Context, c *jobs.Client, id string, w io.Writer) (*jobs.BatchStatus, error) {
+func waitBatch(ctx context.Context, c *batch.Client, id string, w io.Writer) (*batch.Status, error) {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
@@ -132,7 +131,7 @@ func waitBatch(ctx context.Context, c *jobs.Client, id string, w io.Writer) (*jo
 	if !tty {
 		last := time.Time{}
 		start := time.Now()
-		return batch.Wait(ctx, c, id, 500*time.Millisecond, func(st *jobs.BatchStatus) {
+		return batch.Wait(ctx, c, id, 500*time.Millisecond, func(st *batch.Status) {
 			if time.Since(last) < 5*time.Second && st.Finished.IsZero() {
 				return
 			}
@@ -157,7 +156,7 @@ func waitBatch(ctx context.Context, c *jobs.Client, id string, w io.Writer) (*jo
 		progressbar.OptionFullWidth(),
 	)
 	defer fmt.Fprintln(w)
-	return batch.Wait(ctx, c, id, 200*time.Millisecond, func(st *jobs.BatchStatus) {
+	return batch.Wait(ctx, c, id, 200*time.Millisecond, func(st *batch.Status) {
 		if st.Listed && bar.GetMax64() != st.Total {
 			bar.ChangeMax64(st.Total)
 		}
@@ -166,7 +165,7 @@ func waitBatch(ctx context.Context, c *jobs.Client, id string, w io.Writer) (*jo
 	})
 }
 
-func printStatus(w io.Writer, st *jobs.BatchStatus) {
+func printStatus(w io.Writer, st *batch.Status) {
 	state := "running"
 	switch {
 	case !st.Finished.IsZero():
@@ -194,8 +193,8 @@ func newBatchStatusCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer svc.client.Close()
-			c := svc.client
+			defer svc.Close()
+			c := svc.batches
 			st, err := c.BatchStatus(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -222,8 +221,8 @@ func newBatchListCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer svc.client.Close()
-			c := svc.client
+			defer svc.Close()
+			c := svc.batches
 			all, err := c.ListBatches(cmd.Context(), limit)
 			if err != nil {
 				return err
@@ -252,8 +251,8 @@ func newBatchRetryCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer svc.client.Close()
-			c := svc.client
+			defer svc.Close()
+			c := svc.batches
 			n, err := c.RetryFailed(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -274,8 +273,8 @@ func newBatchCancelCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer svc.client.Close()
-			c, store := svc.client, svc.store
+			defer svc.Close()
+			c, store := svc.batches, svc.store
 			n, finished, err := c.CancelBatch(cmd.Context(), args[0])
 			if err != nil {
 				return err

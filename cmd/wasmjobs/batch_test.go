@@ -46,6 +46,7 @@ type batchEnv struct {
 	bucket     string
 	guestBkt   string
 	client     *jobs.Client
+	batches    *batch.Client
 	globalArgs []string
 }
 
@@ -65,6 +66,10 @@ func newBatchEnv(tb testing.TB) *batchEnv {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { e.client.Close() })
+	if e.batches, err = batch.NewClient(e.redis); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { e.batches.Close() })
 	return e
 }
 
@@ -164,14 +169,14 @@ func TestBatchRunResumesAfterKill(t *testing.T) {
 	defer rt.Close(context.Background())
 	guests := testworker.Guests(t, e.store, e.guestBkt, rt, map[string][]byte{"wordcount": guests.Wordcount})
 	defer testworker.Start(t, e.redis, worker.HandlerConfig{Store: e.store, Runtime: rt, Guests: guests,
-		Batches: &batch.Recorder{Client: e.client, Store: e.store}}, 8, nil)()
-	if st, err = batch.Wait(ctx, e.client, spec.ID, 100*time.Millisecond, nil); err != nil {
+		Batches: &batch.Recorder{Client: e.batches, Store: e.store}}, 8, nil)()
+	if st, err = batch.Wait(ctx, e.batches, spec.ID, 100*time.Millisecond, nil); err != nil {
 		t.Fatal(err)
 	}
 	if st.Done != n || st.Failed != 0 {
 		t.Fatalf("final status %+v", st)
 	}
-	if err := batch.EnsureManifest(ctx, e.client, e.store, spec.ID, batch.Access{}); err != nil {
+	if err := batch.EnsureManifest(ctx, e.batches, e.store, spec.ID, batch.Access{}); err != nil {
 		t.Fatal(err)
 	}
 	out2, err := exec.CommandContext(ctx, bin, append([]string{"batch", "status", spec.ID}, e.globalArgs...)...).CombinedOutput()

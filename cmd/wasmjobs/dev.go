@@ -19,6 +19,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/web"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
 	"github.com/wasmjobs/wasmjobs/jobs"
@@ -81,7 +82,7 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	if err != nil {
 		return err
 	}
-	defer svc.client.Close()
+	defer svc.Close()
 	ropt, client, store := svc.redis, svc.client, svc.store
 	for _, b := range []string{g.guestBucket, sampleBucket} {
 		if err := store.EnsureBucket(ctx, b); err != nil {
@@ -106,7 +107,7 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	hasOCR, hasLangid = hasOCR && withModels, hasLangid && withModels
 	keys := slices.Sorted(maps.Keys(sampleTexts))
 	for _, k := range keys {
-		if err := store.Put(ctx, jobs.ObjectURL{Bucket: sampleBucket, Key: k}, []byte(sampleTexts[k]), "text/plain; charset=utf-8", nil); err != nil {
+		if err := store.Put(ctx, s3url.ObjectURL{Bucket: sampleBucket, Key: k}, []byte(sampleTexts[k]), "text/plain; charset=utf-8", nil); err != nil {
 			return err
 		}
 	}
@@ -116,7 +117,7 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 			if err != nil {
 				return err
 			}
-			if err := store.Put(ctx, jobs.ObjectURL{Bucket: sampleBucket, Key: k}, img, "image/png", nil); err != nil {
+			if err := store.Put(ctx, s3url.ObjectURL{Bucket: sampleBucket, Key: k}, img, "image/png", nil); err != nil {
 				return err
 			}
 		}
@@ -151,30 +152,30 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	failed := 0
 
 	// 1. The main job: a batch over the text dataset.
-	spec, err := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + sampleBucket + "/texts/", ID: "sample-texts"}.WithDefaults()
+	spec, err := batch.Spec{Guest: "wordcount", Type: "text", Input: "s3://" + sampleBucket + "/texts/", ID: "sample-texts"}.WithDefaults()
 	if err != nil {
 		return err
 	}
-	if _, err := client.CreateBatch(ctx, spec); err != nil {
+	if _, err := svc.batches.CreateBatch(ctx, spec); err != nil {
 		return err
 	}
-	if _, err := batch.Plan(ctx, client, store, spec, batch.PlanConfig{Access: batch.Access{GuestBucket: g.guestBucket}}); err != nil {
+	if _, err := batch.Plan(ctx, svc.batches, store, spec, batch.PlanConfig{Access: batch.Access{GuestBucket: g.guestBucket}}); err != nil {
 		return err
 	}
-	bst, err := batch.Wait(waitCtx, client, spec.ID, 50*time.Millisecond, nil)
+	bst, err := batch.Wait(waitCtx, svc.batches, spec.ID, 50*time.Millisecond, nil)
 	if err != nil {
 		return err
 	}
-	if err := batch.EnsureManifest(ctx, client, store, spec.ID, batch.Access{GuestBucket: g.guestBucket}); err != nil {
+	if err := batch.EnsureManifest(ctx, svc.batches, store, spec.ID, batch.Access{GuestBucket: g.guestBucket}); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nbatch %s: %d objects, %d done, %d failed; manifest %s\n", spec.ID, bst.Total, bst.Done, bst.Failed, spec.OutputObject(jobs.ManifestName))
+	fmt.Fprintf(out, "\nbatch %s: %d objects, %d done, %d failed; manifest %s\n", spec.ID, bst.Total, bst.Done, bst.Failed, spec.OutputObject(s3url.ManifestName))
 	failed += int(bst.Failed)
-	for it, err := range client.BatchItems(ctx, spec.ID) {
+	for it, err := range svc.batches.BatchItems(ctx, spec.ID) {
 		if err != nil {
 			return err
 		}
-		u, _ := jobs.ParseObjectURL(it.Output)
+		u, _ := s3url.ParseObjectURL(it.Output)
 		body, _, err := store.Get(ctx, u, 1<<20)
 		if err != nil {
 			fmt.Fprintf(out, "  %s: %s %s\n", it.Key, it.Status, it.Error)
@@ -208,7 +209,7 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	// 3. Image jobs: OCR through WASI-NN and ONNX Runtime.
 	if hasOCR {
 		for _, k := range slices.Sorted(maps.Keys(sampleImages)) {
-			info, err := client.EnqueueImage(ctx, jobs.Payload{Guest: "ocr", Input: jobs.ObjectURL{Bucket: sampleBucket, Key: k}.String()},
+			info, err := client.EnqueueImage(ctx, jobs.Payload{Guest: "ocr", Input: s3url.ObjectURL{Bucket: sampleBucket, Key: k}.String()},
 				jobs.Retention(time.Hour))
 			if err != nil {
 				return err
@@ -227,7 +228,7 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 		if p.info.Type == jobs.TypeImage {
 			var sum worker.Summary
 			if err := json.Unmarshal(res, &sum); err == nil {
-				if u, err := jobs.ParseObjectURL(sum.Output); err == nil {
+				if u, err := s3url.ParseObjectURL(sum.Output); err == nil {
 					if body, _, err := store.Get(ctx, u, 1<<20); err == nil {
 						res = body
 					}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 
+	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
 	"github.com/wasmjobs/wasmjobs/jobs"
@@ -125,13 +127,19 @@ func (g *globalFlags) store() (*blob.Store, error) { return blob.New(g.s3) }
 
 // services are the connections most subcommands need.
 type services struct {
-	redis  asynq.RedisConnOpt
-	client *jobs.Client
-	store  *blob.Store // nil unless asked for
+	redis   asynq.RedisConnOpt
+	client  *jobs.Client
+	batches *batch.Client
+	store   *blob.Store // nil unless asked for
 }
 
-// connect opens a jobs client on the configured Redis and, when withStore,
-// the S3 store. Close the client when done.
+// Close releases the Redis connections.
+func (s *services) Close() error {
+	return errors.Join(s.client.Close(), s.batches.Close())
+}
+
+// connect opens a jobs client and a batch client on the configured Redis
+// and, when withStore, the S3 store. Close the services when done.
 func (g *globalFlags) connect(withStore bool) (*services, error) {
 	ropt, err := g.redisOpt()
 	if err != nil {
@@ -144,6 +152,10 @@ func (g *globalFlags) connect(withStore bool) (*services, error) {
 		}
 	}
 	if s.client, err = jobs.NewClient(ropt); err != nil {
+		return nil, err
+	}
+	if s.batches, err = batch.NewClient(ropt); err != nil {
+		s.client.Close()
 		return nil, err
 	}
 	return s, nil

@@ -18,11 +18,11 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
 	"github.com/wasmjobs/wasmjobs/internal/nn"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/web"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 // runFlags are the limits of guest runs, shared by worker, run and dev.
@@ -113,10 +113,10 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, svc *services, o
 	if err != nil {
 		return nil, err
 	}
-	var prefix jobs.ObjectURL
+	var prefix s3url.ObjectURL
 	if outputPrefix != "" {
 		if strings.HasPrefix(outputPrefix, "s3://") {
-			if prefix, err = jobs.ParsePrefixURL(outputPrefix); err != nil {
+			if prefix, err = s3url.ParsePrefixURL(outputPrefix); err != nil {
 				return nil, fmt.Errorf("--output-prefix: %w", err)
 			}
 		} else {
@@ -149,7 +149,7 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, svc *services, o
 		GuestTimeout:   r.guestTimeout,
 		OutputPrefix:   prefix,
 		Metrics:        metrics,
-		Batches:        &batch.Recorder{Client: svc.client, Store: store, Logger: slog.Default(), Access: batchAccess},
+		Batches:        &batch.Recorder{Client: svc.batches, Store: store, Logger: slog.Default(), Access: batchAccess},
 	}
 	h, err := worker.NewHandler(hcfg)
 	if err != nil {
@@ -158,7 +158,7 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, svc *services, o
 		return nil, err
 	}
 	return &stack{rt: rt, nn: nnMod, guests: guests, handler: h, metrics: metrics,
-		extra: map[string]asynq.Handler{jobs.TypeBatch: &batch.PlanHandler{Client: svc.client, Store: store, Config: batch.PlanConfig{Access: batchAccess}}}}, nil
+		extra: map[string]asynq.Handler{queue.TypeBatch: &batch.PlanHandler{Client: svc.batches, Store: store, Config: batch.PlanConfig{Access: batchAccess}}}}, nil
 }
 
 // close stops the runtime, then releases the models.
@@ -196,7 +196,7 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 			if err != nil {
 				return err
 			}
-			defer svc.client.Close()
+			defer svc.Close()
 			st, err := newStack(ctx, g, &rf, svc, outputPrefix)
 			if err != nil {
 				return err

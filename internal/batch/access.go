@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 // Access applies the worker's allow-lists (s3url.Access, the one owner
@@ -35,11 +35,11 @@ func (a Access) guestBucket() string {
 
 // CheckSpec refuses a batch whose input the worker may not read or whose
 // output it may not write; the error wraps s3url.ErrAccessDenied. spec
-// must have its defaults (jobs.BatchSpec.WithDefaults).
-func (a Access) CheckSpec(spec jobs.BatchSpec) error {
-	in, err := jobs.ParsePrefixURL(spec.Input)
+// must have its defaults (Spec.WithDefaults).
+func (a Access) CheckSpec(spec Spec) error {
+	in, err := s3url.ParsePrefixURL(spec.Input)
 	if err != nil {
-		return fmt.Errorf("%w: batch input: %w", jobs.ErrInvalidPayload, err)
+		return fmt.Errorf("%w: batch input: %w", queue.ErrInvalidPayload, err)
 	}
 	if err := a.CheckInput(in, a.guestBucket()); err != nil {
 		return fmt.Errorf("batch %s: %w", spec.ID, err)
@@ -48,13 +48,13 @@ func (a Access) CheckSpec(spec jobs.BatchSpec) error {
 }
 
 // checkOutputPrefix refuses a batch whose output the worker may not write.
-func (a Access) checkOutputPrefix(spec jobs.BatchSpec) error {
-	out, err := jobs.ParsePrefixURL(spec.Output)
+func (a Access) checkOutputPrefix(spec Spec) error {
+	out, err := s3url.ParsePrefixURL(spec.Output)
 	if err != nil {
-		return fmt.Errorf("%w: batch output: %w", jobs.ErrInvalidPayload, err)
+		return fmt.Errorf("%w: batch output: %w", queue.ErrInvalidPayload, err)
 	}
 	// The manifest is written under "<prefix>/" whether or not the spec
-	// ends its prefix with a slash (jobs.BatchSpec.OutputObject).
+	// ends its prefix with a slash (Spec.OutputObject).
 	if out.Key != "" && !strings.HasSuffix(out.Key, "/") {
 		out.Key += "/"
 	}

@@ -11,11 +11,11 @@ import (
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 // startWorkerWith runs a worker whose jobs, plans and manifests obey access.
@@ -24,11 +24,11 @@ func (e *env) startWorkerWith(t testing.TB, access s3url.Access) {
 	ba := batch.Access{Access: access, GuestBucket: e.guests.Bucket()}
 	rec := &batch.Recorder{Client: e.client, Store: e.store, Access: ba}
 	testworker.Start(t, e.redis, worker.HandlerConfig{Store: e.store, Runtime: e.rt, Guests: e.guests, Batches: rec, Access: access}, 8,
-		map[string]asynq.Handler{jobs.TypeBatch: &batch.PlanHandler{Client: e.client, Store: e.store, Config: batch.PlanConfig{Access: ba}}})
+		map[string]asynq.Handler{queue.TypeBatch: &batch.PlanHandler{Client: e.client, Store: e.store, Config: batch.PlanConfig{Access: ba}}})
 }
 
 // listKeys returns the keys under prefix.
-func (e *env) listKeys(t testing.TB, prefix jobs.ObjectURL) []string {
+func (e *env) listKeys(t testing.TB, prefix s3url.ObjectURL) []string {
 	t.Helper()
 	var keys []string
 	for o, err := range e.store.List(context.Background(), prefix) {
@@ -64,16 +64,16 @@ func TestBatchObeysAccessLists(t *testing.T) {
 
 	cases := []struct {
 		name, input, output, want string
-		outURL                    jobs.ObjectURL
+		outURL                    s3url.ObjectURL
 	}{
-		{"input outside the allow-list", b + "secret/", b + "out/a/", "input allow-list", jobs.ObjectURL{Bucket: e.bucket, Key: "out/a/"}},
-		{"output outside the allow-list", b + "in/", b + "elsewhere/", "output allow-list", jobs.ObjectURL{Bucket: e.bucket, Key: "elsewhere/"}},
-		{"output prefix look-alike", b + "in/", b + "outx/", "output allow-list", jobs.ObjectURL{Bucket: e.bucket, Key: "outx/"}},
-		{"output in the guest registry", b + "in/", "s3://" + reg + "/", "guest registry", jobs.ObjectURL{Bucket: reg}},
+		{"input outside the allow-list", b + "secret/", b + "out/a/", "input allow-list", s3url.ObjectURL{Bucket: e.bucket, Key: "out/a/"}},
+		{"output outside the allow-list", b + "in/", b + "elsewhere/", "output allow-list", s3url.ObjectURL{Bucket: e.bucket, Key: "elsewhere/"}},
+		{"output prefix look-alike", b + "in/", b + "outx/", "output allow-list", s3url.ObjectURL{Bucket: e.bucket, Key: "outx/"}},
+		{"output in the guest registry", b + "in/", "s3://" + reg + "/", "guest registry", s3url.ObjectURL{Bucket: reg}},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			spec := jobs.BatchSpec{ID: "acl-" + string(rune('a'+i)), Guest: "wordcount", Type: jobs.TypeText, Input: c.input, Output: c.output}
+			spec := batch.Spec{ID: "acl-" + string(rune('a'+i)), Guest: "wordcount", Type: queue.TypeText, Input: c.input, Output: c.output}
 			if _, err := e.client.StartBatch(ctx, spec); err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +87,7 @@ func TestBatchObeysAccessLists(t *testing.T) {
 				t.Errorf("batch ended %+v; want failed with %q, nothing listed or run, no manifest", st, c.want)
 			}
 			for _, k := range e.listKeys(t, c.outURL) {
-				if strings.HasSuffix(k, jobs.ManifestName) || strings.HasSuffix(k, jobs.SummaryName) || strings.HasSuffix(k, ".json") {
+				if strings.HasSuffix(k, s3url.ManifestName) || strings.HasSuffix(k, s3url.SummaryName) || strings.HasSuffix(k, ".json") {
 					t.Errorf("refused batch wrote %s/%s", c.outURL.Bucket, k)
 				}
 			}
@@ -96,7 +96,7 @@ func TestBatchObeysAccessLists(t *testing.T) {
 
 	// The guest registry is an input only because the list names it; with
 	// the default lists it is refused (checked without a worker).
-	regSpec, err := jobs.BatchSpec{ID: "acl-reg", Guest: "wordcount", Type: jobs.TypeText, Input: "s3://" + reg + "/", Output: b + "out/reg/"}.WithDefaults()
+	regSpec, err := batch.Spec{ID: "acl-reg", Guest: "wordcount", Type: queue.TypeText, Input: "s3://" + reg + "/", Output: b + "out/reg/"}.WithDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestBatchObeysAccessLists(t *testing.T) {
 	}
 
 	// An allowed batch runs to its manifest on the same worker.
-	spec := jobs.BatchSpec{ID: "acl-ok", Guest: "wordcount", Type: jobs.TypeText, Input: b + "in/", Output: b + "out/ok"}
+	spec := batch.Spec{ID: "acl-ok", Guest: "wordcount", Type: queue.TypeText, Input: b + "in/", Output: b + "out/ok"}
 	if _, err := e.client.StartBatch(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestManifestObeysOutputAllowList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := jobs.BatchSpec{ID: "man-acl", Guest: "wordcount", Type: jobs.TypeText,
+	spec, err := batch.Spec{ID: "man-acl", Guest: "wordcount", Type: queue.TypeText,
 		Input: "s3://" + e.bucket + "/docs/", Output: "s3://" + e.bucket + "/other/"}.WithDefaults()
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +156,7 @@ func TestManifestObeysOutputAllowList(t *testing.T) {
 			t.Fatalf("no reason recorded 30 s on: %+v", st)
 		}
 	}
-	_, err = e.store.Stat(ctx, spec.OutputObject(jobs.ManifestName))
+	_, err = e.store.Stat(ctx, spec.OutputObject(s3url.ManifestName))
 	if !errors.Is(err, blob.ErrNotFound) {
 		t.Errorf("manifest outside the output allow-list: stat says %v; want not found", err)
 	}

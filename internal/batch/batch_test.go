@@ -16,18 +16,19 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 type env struct {
 	redis  asynq.RedisClientOpt
 	store  *blob.Store
 	bucket string
-	client *jobs.Client
+	client *batch.Client
 	insp   *asynq.Inspector
 	guests *guests.Registry
 	rt     *sandbox.Runtime
@@ -38,7 +39,7 @@ func newEnv(t testing.TB) *env {
 	e := &env{redis: testenv.Redis(t)}
 	e.store, e.bucket = testenv.Store(t)
 	var err error
-	if e.client, err = jobs.NewClient(e.redis); err != nil {
+	if e.client, err = batch.NewClient(e.redis); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.client.Close() })
@@ -58,7 +59,7 @@ func (e *env) startWorker(t testing.TB) func() {
 	t.Helper()
 	rec := &batch.Recorder{Client: e.client, Store: e.store}
 	return testworker.Start(t, e.redis, worker.HandlerConfig{Store: e.store, Runtime: e.rt, Guests: e.guests, Batches: rec}, 8,
-		map[string]asynq.Handler{jobs.TypeBatch: &batch.PlanHandler{Client: e.client, Store: e.store}})
+		map[string]asynq.Handler{queue.TypeBatch: &batch.PlanHandler{Client: e.client, Store: e.store}})
 }
 
 // upload puts n text objects under prefix; every tenth is not valid UTF-8,
@@ -85,7 +86,7 @@ func (e *env) upload(t testing.TB, prefix string, n int) map[string]bool {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := e.store.Put(context.Background(), jobs.ObjectURL{Bucket: e.bucket, Key: key}, body, "text/plain", nil); err != nil {
+			if err := e.store.Put(context.Background(), s3url.ObjectURL{Bucket: e.bucket, Key: key}, body, "text/plain", nil); err != nil {
 				errs <- err
 			}
 		}()
@@ -100,7 +101,7 @@ func (e *env) upload(t testing.TB, prefix string, n int) map[string]bool {
 
 // waitManifest waits for the worker that finished the batch to write its
 // manifest.
-func (e *env) waitManifest(t testing.TB, id string) *jobs.BatchStatus {
+func (e *env) waitManifest(t testing.TB, id string) *batch.Status {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		st, err := e.client.BatchStatus(context.Background(), id)
@@ -116,17 +117,17 @@ func (e *env) waitManifest(t testing.TB, id string) *jobs.BatchStatus {
 	}
 }
 
-func (e *env) manifest(t testing.TB, st *jobs.BatchStatus) []batch.ManifestLine {
+func (e *env) manifest(t testing.TB, st *batch.Status) []batch.Item {
 	t.Helper()
-	out, _ := jobs.ParsePrefixURL(st.Spec.Output)
-	b, _, err := e.store.Get(context.Background(), jobs.ObjectURL{Bucket: out.Bucket, Key: out.Key + "_manifest.jsonl"}, 64<<20)
+	out, _ := s3url.ParsePrefixURL(st.Spec.Output)
+	b, _, err := e.store.Get(context.Background(), s3url.ObjectURL{Bucket: out.Bucket, Key: out.Key + "_manifest.jsonl"}, 64<<20)
 	if err != nil {
 		t.Fatalf("manifest: %v", err)
 	}
-	var lines []batch.ManifestLine
+	var lines []batch.Item
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		var l batch.ManifestLine
+		var l batch.Item
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			t.Fatalf("manifest line %q: %v", sc.Text(), err)
 		}
@@ -137,7 +138,7 @@ func (e *env) manifest(t testing.TB, st *jobs.BatchStatus) []batch.ManifestLine 
 
 // checkManifest verifies one line per object with the right status, and
 // outputs exactly for the valid objects.
-func (e *env) checkManifest(t testing.TB, st *jobs.BatchStatus, valid map[string]bool) {
+func (e *env) checkManifest(t testing.TB, st *batch.Status, valid map[string]bool) {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, l := range e.manifest(t, st) {
@@ -149,16 +150,16 @@ func (e *env) checkManifest(t testing.TB, st *jobs.BatchStatus, valid map[string
 		switch {
 		case !known:
 			t.Fatalf("manifest lists unknown key %s", l.Key)
-		case ok && (l.Status != jobs.ItemDone || l.Output == ""):
+		case ok && (l.Status != batch.ItemDone || l.Output == ""):
 			t.Fatalf("%s: %+v, want done with an output", l.Key, l)
-		case !ok && (l.Status != jobs.ItemFailed || l.Error == "" || l.Output != ""):
+		case !ok && (l.Status != batch.ItemFailed || l.Error == "" || l.Output != ""):
 			t.Fatalf("%s: %+v, want failed with a reason", l.Key, l)
 		}
 	}
 	if len(seen) != len(valid) {
 		t.Fatalf("manifest has %d lines, want %d", len(seen), len(valid))
 	}
-	out, _ := jobs.ParsePrefixURL(st.Spec.Output)
+	out, _ := s3url.ParsePrefixURL(st.Spec.Output)
 	outputs := 0
 	for obj, err := range e.store.List(context.Background(), out) {
 		if err != nil {
@@ -185,7 +186,7 @@ func TestBatchOf2000(t *testing.T) {
 	ctx := testenv.Context(t, 5*time.Minute)
 	valid := e.upload(t, "ds/", 2000)
 	e.startWorker(t)
-	spec, err := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/ds/"}.WithDefaults()
+	spec, err := batch.Spec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/ds/"}.WithDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +223,7 @@ func TestStartBatchFromClient(t *testing.T) {
 	ctx := testenv.Context(t, 2*time.Minute)
 	valid := e.upload(t, "small/", 40)
 	e.startWorker(t)
-	st, err := e.client.StartBatch(ctx, jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/small/", ID: "from-client"})
+	st, err := e.client.StartBatch(ctx, batch.Spec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/small/", ID: "from-client"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +245,7 @@ func TestRetryFailedRerunsOnlyFailed(t *testing.T) {
 	ctx := testenv.Context(t, 2*time.Minute)
 	valid := e.upload(t, "r/", 50)
 	e.startWorker(t)
-	spec, _ := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/r/", MaxRetry: new(int)}.WithDefaults()
+	spec, _ := batch.Spec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/r/", MaxRetry: new(int)}.WithDefaults()
 	if _, err := e.client.CreateBatch(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
@@ -259,8 +260,8 @@ func TestRetryFailedRerunsOnlyFailed(t *testing.T) {
 	// Remember the done outputs, then repair the corrupt inputs.
 	before := map[string]time.Time{}
 	for _, l := range e.manifest(t, st) {
-		if l.Status == jobs.ItemDone {
-			u, _ := jobs.ParseObjectURL(l.Output)
+		if l.Status == batch.ItemDone {
+			u, _ := s3url.ParseObjectURL(l.Output)
 			info, err := e.store.Stat(ctx, u)
 			if err != nil {
 				t.Fatal(err)
@@ -270,7 +271,7 @@ func TestRetryFailedRerunsOnlyFailed(t *testing.T) {
 	}
 	for key, ok := range valid {
 		if !ok {
-			if err := e.store.Put(ctx, jobs.ObjectURL{Bucket: e.bucket, Key: key}, []byte("repaired text"), "text/plain", nil); err != nil {
+			if err := e.store.Put(ctx, s3url.ObjectURL{Bucket: e.bucket, Key: key}, []byte("repaired text"), "text/plain", nil); err != nil {
 				t.Fatal(err)
 			}
 			valid[key] = true
@@ -290,7 +291,7 @@ func TestRetryFailedRerunsOnlyFailed(t *testing.T) {
 	st = e.waitManifest(t, spec.ID)
 	e.checkManifest(t, st, valid)
 	for out, mod := range before {
-		u, _ := jobs.ParseObjectURL(out)
+		u, _ := s3url.ParseObjectURL(out)
 		info, err := e.store.Stat(ctx, u)
 		if err != nil || !info.LastModified.Equal(mod) {
 			t.Fatalf("%s was rewritten by retry-failed (%v → %v, %v)", out, mod, info.LastModified, err)
@@ -303,9 +304,9 @@ func TestCancelStopsOnlyThatBatch(t *testing.T) {
 	ctx := testenv.Context(t, 2*time.Minute)
 	e.upload(t, "a/", 30)
 	e.upload(t, "b/", 20)
-	var specs []jobs.BatchSpec
+	var specs []batch.Spec
 	for _, p := range []string{"a/", "b/"} {
-		spec, _ := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/" + p}.WithDefaults()
+		spec, _ := batch.Spec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/" + p}.WithDefaults()
 		if _, err := e.client.CreateBatch(ctx, spec); err != nil {
 			t.Fatal(err)
 		}
@@ -330,7 +331,7 @@ func TestCancelStopsOnlyThatBatch(t *testing.T) {
 	}
 	st, _ := e.client.BatchStatus(ctx, specs[0].ID)
 	for _, l := range e.manifest(t, st) {
-		if l.Status != jobs.ItemCanceled {
+		if l.Status != batch.ItemCanceled {
 			t.Fatalf("%+v, want canceled", l)
 		}
 	}
@@ -348,14 +349,14 @@ func TestObjectsThatCannotBeJobsAreSkipped(t *testing.T) {
 	e := newEnv(t)
 	ctx := testenv.Context(t, time.Minute)
 	ctxPut := func(key string) {
-		if err := e.store.Put(ctx, jobs.ObjectURL{Bucket: e.bucket, Key: key}, []byte("some words"), "text/plain", nil); err != nil {
+		if err := e.store.Put(ctx, s3url.ObjectURL{Bucket: e.bucket, Key: key}, []byte("some words"), "text/plain", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ctxPut("long/a.txt")
 	ctxPut("long/" + strings.Repeat("k", 60) + ".txt")
 	e.startWorker(t)
-	spec, err := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/long/",
+	spec, err := batch.Spec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/long/",
 		// Five 197-byte segments: MinIO allows at most 255 bytes per segment.
 		Output: "s3://" + e.bucket + "/" + strings.Repeat(strings.Repeat("o", 197)+"/", 5)}.WithDefaults()
 	if err != nil {
@@ -374,7 +375,7 @@ func TestObjectsThatCannotBeJobsAreSkipped(t *testing.T) {
 	}
 	st = e.waitManifest(t, spec.ID)
 	for _, l := range e.manifest(t, st) {
-		if strings.Contains(l.Key, "kkk") && (l.Status != jobs.ItemSkipped || !strings.Contains(l.Error, "1024")) {
+		if strings.Contains(l.Key, "kkk") && (l.Status != batch.ItemSkipped || !strings.Contains(l.Error, "1024")) {
 			t.Fatalf("%+v: want skipped with the reason", l)
 		}
 	}

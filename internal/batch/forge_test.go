@@ -9,6 +9,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
 	"github.com/wasmjobs/wasmjobs/jobs"
@@ -22,11 +24,11 @@ func TestForgedBatchOutcomesAreRefused(t *testing.T) {
 	ctx := testenv.Context(t, 2*time.Minute)
 	valid := e.upload(t, "f/", 20)
 	other := "s3://" + e.bucket + "/g/not-in-the-batch.txt"
-	if err := e.store.Put(ctx, jobs.ObjectURL{Bucket: e.bucket, Key: "g/not-in-the-batch.txt"}, []byte("hello there"), "text/plain", nil); err != nil {
+	if err := e.store.Put(ctx, s3url.ObjectURL{Bucket: e.bucket, Key: "g/not-in-the-batch.txt"}, []byte("hello there"), "text/plain", nil); err != nil {
 		t.Fatal(err)
 	}
 	// The batch's jobs wait on their own queue while the forged ones run.
-	spec, err := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/f/", Queue: "victim", MaxRetry: new(int)}.WithDefaults()
+	spec, err := batch.Spec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/f/", Queue: "victim", MaxRetry: new(int)}.WithDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,14 +42,19 @@ func TestForgedBatchOutcomesAreRefused(t *testing.T) {
 	e.startWorker(t) // queue "default" only
 	forged := []struct {
 		name string
-		p    jobs.Payload
+		p    queue.Payload
 	}{
-		{"fail a real item", jobs.Payload{Guest: "no-such-guest", Input: "s3://" + e.bucket + "/" + target, Output: "s3://" + e.bucket + "/x/1.json", Batch: spec.ID}},
-		{"add an item", jobs.Payload{Guest: "wordcount", Input: other, Output: "s3://" + e.bucket + "/x/2.json", Batch: spec.ID}},
-		{"report to no batch", jobs.Payload{Guest: "wordcount", Input: other, Output: "s3://" + e.bucket + "/x/3.json", Batch: "no-such-batch"}},
+		{"fail a real item", queue.Payload{Guest: "no-such-guest", Input: "s3://" + e.bucket + "/" + target, Output: "s3://" + e.bucket + "/x/1.json", Batch: spec.ID}},
+		{"add an item", queue.Payload{Guest: "wordcount", Input: other, Output: "s3://" + e.bucket + "/x/2.json", Batch: spec.ID}},
+		{"report to no batch", queue.Payload{Guest: "wordcount", Input: other, Output: "s3://" + e.bucket + "/x/3.json", Batch: "no-such-batch"}},
 	}
+	producer, err := jobs.NewClient(e.redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
 	for _, f := range forged {
-		info, err := e.client.EnqueueText(ctx, f.p, jobs.MaxRetry(3))
+		info, err := producer.EnqueueText(ctx, f.p, jobs.MaxRetry(3))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,14 +9,14 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
-// PlanHandler processes jobs.TypeBatch tasks (from jobs.Client.StartBatch):
+// PlanHandler processes queue.TypeBatch tasks (from Client.StartBatch):
 // a worker lists the batch's prefix and enqueues its jobs.
 type PlanHandler struct {
-	Client *jobs.Client
+	Client *Client
 	Store  interface {
 		Lister
 		ManifestWriter
@@ -29,7 +29,7 @@ var _ asynq.Handler = (*PlanHandler)(nil)
 // ProcessTask plans the batch; planning is idempotent, so a retried plan
 // resumes.
 func (h *PlanHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	var spec jobs.BatchSpec
+	var spec Spec
 	if err := json.Unmarshal(t.Payload(), &spec); err != nil {
 		return fmt.Errorf("batch plan: %w: %w", err, asynq.SkipRetry)
 	}
@@ -38,7 +38,7 @@ func (h *PlanHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return h.refuse(ctx, spec, err)
 	}
 	res, err := Plan(ctx, h.Client, h.Store, st.Spec, h.Config)
-	if errors.Is(err, jobs.ErrInvalidPayload) || errors.Is(err, s3url.ErrAccessDenied) {
+	if errors.Is(err, queue.ErrInvalidPayload) || errors.Is(err, s3url.ErrAccessDenied) {
 		return h.refuse(ctx, st.Spec, err)
 	}
 	if err != nil {
@@ -56,8 +56,8 @@ func (h *PlanHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // refuse; its batch ends failed with the reason instead of running forever.
 // Only the batch whose record holds this very spec is failed: a plan task
 // naming someone else's batch id changes nothing.
-func (h *PlanHandler) refuse(ctx context.Context, spec jobs.BatchSpec, err error) error {
-	if (errors.Is(err, jobs.ErrInvalidPayload) || errors.Is(err, s3url.ErrAccessDenied)) && spec.ID != "" {
+func (h *PlanHandler) refuse(ctx context.Context, spec Spec, err error) error {
+	if (errors.Is(err, queue.ErrInvalidPayload) || errors.Is(err, s3url.ErrAccessDenied)) && spec.ID != "" {
 		st, serr := h.Client.BatchStatus(ctx, spec.ID)
 		if serr == nil && sameSpec(st.Spec, spec) {
 			if ferr := h.Client.FailBatch(ctx, spec.ID, err.Error()); ferr != nil {
@@ -68,7 +68,7 @@ func (h *PlanHandler) refuse(ctx context.Context, spec jobs.BatchSpec, err error
 	return fmt.Errorf("batch plan: %w: %w", err, asynq.SkipRetry)
 }
 
-func sameSpec(a, b jobs.BatchSpec) bool {
+func sameSpec(a, b Spec) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return bytes.Equal(ja, jb)

@@ -11,8 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 // TestInvalidIncludeEndsTheBatchFailed: a batch record whose include glob
@@ -23,7 +23,7 @@ func TestInvalidIncludeEndsTheBatchFailed(t *testing.T) {
 	e := newEnv(t)
 	ctx := testenv.Context(t, time.Minute)
 	e.upload(t, "bad/", 3)
-	spec := jobs.BatchSpec{ID: "bad-glob", Guest: "wordcount", Type: jobs.TypeText, Input: "s3://" + e.bucket + "/bad/",
+	spec := batch.Spec{ID: "bad-glob", Guest: "wordcount", Type: queue.TypeText, Input: "s3://" + e.bucket + "/bad/",
 		Output: "s3://" + e.bucket + "/out/bad-glob/", Include: "[]a]", Queue: "default"}
 	body, _ := json.Marshal(spec)
 	rdb := e.redis.MakeRedisClient().(redis.UniversalClient)
@@ -38,7 +38,7 @@ func TestInvalidIncludeEndsTheBatchFailed(t *testing.T) {
 	forged := spec
 	forged.Include, forged.Guest = "[", "other"
 	fb, _ := json.Marshal(forged)
-	fi, err := raw.EnqueueContext(ctx, asynq.NewTask(jobs.TypeBatch, fb), asynq.MaxRetry(3))
+	fi, err := raw.EnqueueContext(ctx, asynq.NewTask(queue.TypeBatch, fb), asynq.MaxRetry(3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestInvalidIncludeEndsTheBatchFailed(t *testing.T) {
 		t.Fatalf("after a forged plan: %+v, %v; want the batch untouched", st, err)
 	}
 
-	info, err := raw.EnqueueContext(ctx, asynq.NewTask(jobs.TypeBatch, body), asynq.MaxRetry(3))
+	info, err := raw.EnqueueContext(ctx, asynq.NewTask(queue.TypeBatch, body), asynq.MaxRetry(3))
 	if err != nil {
 		t.Fatal(err)
 	}

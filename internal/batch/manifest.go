@@ -12,29 +12,18 @@ import (
 	"time"
 
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
-	"github.com/wasmjobs/wasmjobs/internal/worker"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 // ManifestWriter is the part of blob.Store manifests are written with.
 type ManifestWriter interface {
-	PutStream(ctx context.Context, u jobs.ObjectURL, r io.Reader, contentType string) error
-}
-
-// ManifestLine is one line of _manifest.jsonl.
-type ManifestLine struct {
-	Key        string `json:"key"`
-	Status     string `json:"status"`
-	Output     string `json:"output,omitempty"`
-	Error      string `json:"error,omitempty"`
-	DurationMS int64  `json:"duration_ms,omitempty"`
+	PutStream(ctx context.Context, u s3url.ObjectURL, r io.Reader, contentType string) error
 }
 
 // WriteManifest writes <output>/_manifest.jsonl (one line per input
 // object) and <output>/_summary.json (the batch record), streaming the
 // items so that memory stays flat. An output access refuses is not
 // written to; the error wraps s3url.ErrAccessDenied.
-func WriteManifest(ctx context.Context, c *jobs.Client, w ManifestWriter, id string, access Access) error {
+func WriteManifest(ctx context.Context, c *Client, w ManifestWriter, id string, access Access) error {
 	st, err := c.BatchStatus(ctx, id)
 	if err != nil {
 		return err
@@ -51,8 +40,10 @@ func WriteManifest(ctx context.Context, c *jobs.Client, w ManifestWriter, id str
 				pw.CloseWithError(err)
 				return
 			}
-			line := ManifestLine{Key: it.Key, Status: it.Status, Output: it.Output, Error: it.Error, DurationMS: it.DurationMS}
-			if it.Status != jobs.ItemDone {
+			// A manifest line is an Item without the job's id and the
+			// input's size.
+			line := Item{Key: it.Key, Status: it.Status, Output: it.Output, Error: it.Error, DurationMS: it.DurationMS}
+			if it.Status != ItemDone {
 				line.Output = ""
 			}
 			if err := enc.Encode(line); err != nil {
@@ -62,21 +53,21 @@ func WriteManifest(ctx context.Context, c *jobs.Client, w ManifestWriter, id str
 		}
 		pw.CloseWithError(bw.Flush())
 	}()
-	if err := w.PutStream(ctx, st.Spec.OutputObject(jobs.ManifestName), pr, "application/x-ndjson"); err != nil {
+	if err := w.PutStream(ctx, st.Spec.OutputObject(s3url.ManifestName), pr, "application/x-ndjson"); err != nil {
 		pr.CloseWithError(err)
 		return fmt.Errorf("batch %s: manifest: %w", id, err)
 	}
 	sum, _ := json.MarshalIndent(st, "", "  ")
-	if err := w.PutStream(ctx, st.Spec.OutputObject(jobs.SummaryName), bytes.NewReader(sum), "application/json"); err != nil {
+	if err := w.PutStream(ctx, st.Spec.OutputObject(s3url.SummaryName), bytes.NewReader(sum), "application/json"); err != nil {
 		return fmt.Errorf("batch %s: summary: %w", id, err)
 	}
 	return c.SetBatchManifestWritten(ctx, id)
 }
 
-// Recorder implements worker.BatchRecorder on Redis, writing the manifest
+// Recorder implements the worker's batch recorder on Redis, writing the manifest
 // when the last item of a batch finishes.
 type Recorder struct {
-	Client *jobs.Client
+	Client *Client
 	Store  ManifestWriter
 	Logger *slog.Logger
 	// Access is what the manifest may be written to (the worker's output
@@ -85,19 +76,14 @@ type Recorder struct {
 	Access Access
 }
 
-var _ worker.BatchRecorder = (*Recorder)(nil)
-
 // Canceled reports whether the batch was canceled.
 func (r *Recorder) Canceled(ctx context.Context, batchID string) (bool, error) {
 	return r.Client.BatchCancelRequested(ctx, batchID)
 }
 
 // Finished records the outcome and writes the manifest if it was the last.
-func (r *Recorder) Finished(ctx context.Context, batchID string, o worker.BatchOutcome) error {
-	finished, err := r.Client.FinishBatchItem(ctx, batchID, jobs.BatchItem{
-		Key: o.Key, Status: o.Status, TaskID: o.TaskID, Output: o.Output, Error: o.Error,
-		DurationMS: o.Duration.Milliseconds(),
-	})
+func (r *Recorder) Finished(ctx context.Context, batchID string, it Item) error {
+	finished, err := r.Client.FinishBatchItem(ctx, batchID, it)
 	if err != nil {
 		return err
 	}
@@ -114,7 +100,7 @@ func (r *Recorder) Finished(ctx context.Context, batchID string, o worker.BatchO
 
 // EnsureManifest writes the manifest of a finished batch unless it was
 // written already.
-func EnsureManifest(ctx context.Context, c *jobs.Client, w ManifestWriter, id string, access Access) error {
+func EnsureManifest(ctx context.Context, c *Client, w ManifestWriter, id string, access Access) error {
 	st, err := c.BatchStatus(ctx, id)
 	if err != nil || st.Finished.IsZero() || st.ManifestWritten {
 		return err

@@ -11,13 +11,16 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/wasmjobs/wasmjobs/internal/blob"
-	"github.com/wasmjobs/wasmjobs/jobs"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 )
 
 // Lister is the part of blob.Store the planner uses.
 type Lister interface {
-	List(ctx context.Context, prefix jobs.ObjectURL) iter.Seq2[blob.ObjectInfo, error]
+	List(ctx context.Context, prefix s3url.ObjectURL) iter.Seq2[blob.ObjectInfo, error]
 }
 
 var _ Lister = (*blob.Store)(nil)
@@ -48,9 +51,9 @@ type PlanResult struct {
 // Plan lists spec's input prefix and enqueues a job for every object the
 // batch has no record of. A spec whose input or output cfg.Access refuses
 // is refused before anything is listed (the error wraps
-// s3url.ErrAccessDenied). spec must have its defaults (jobs.BatchSpec.WithDefaults)
-// and its record must exist (jobs.Client.CreateBatch).
-func Plan(ctx context.Context, c *jobs.Client, store Lister, spec jobs.BatchSpec, cfg PlanConfig) (PlanResult, error) {
+// s3url.ErrAccessDenied). spec must have its defaults (Spec.WithDefaults)
+// and its record must exist (Client.CreateBatch).
+func Plan(ctx context.Context, c *Client, store Lister, spec Spec, cfg PlanConfig) (PlanResult, error) {
 	if cfg.ChunkSize <= 0 {
 		cfg.ChunkSize = 1000
 	}
@@ -58,12 +61,12 @@ func Plan(ctx context.Context, c *jobs.Client, store Lister, spec jobs.BatchSpec
 	if cfg.Rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(cfg.Rate), cfg.ChunkSize)
 	}
-	in, err := jobs.ParsePrefixURL(spec.Input)
+	in, err := s3url.ParsePrefixURL(spec.Input)
 	if err != nil {
 		return PlanResult{}, err
 	}
 	// An invalid glob would match nothing, silently.
-	if err := jobs.ValidateInclude(spec.Include); err != nil {
+	if err := ValidateInclude(spec.Include); err != nil {
 		return PlanResult{}, err
 	}
 	if err := cfg.Access.CheckSpec(spec); err != nil {
@@ -136,7 +139,7 @@ func Plan(ctx context.Context, c *jobs.Client, store Lister, spec jobs.BatchSpec
 
 // included applies the batch's glob to the key relative to the prefix;
 // "directory" placeholder keys ending in '/' are never inputs.
-func included(spec jobs.BatchSpec, prefix, key string) bool {
+func included(spec Spec, prefix, key string) bool {
 	if strings.HasSuffix(key, "/") {
 		return false
 	}
@@ -151,7 +154,7 @@ func included(spec jobs.BatchSpec, prefix, key string) bool {
 	return ok
 }
 
-func enqueueChunk(ctx context.Context, c *jobs.Client, spec jobs.BatchSpec, objs []blob.ObjectInfo) (enqueued, resumed, skipped int64, err error) {
+func enqueueChunk(ctx context.Context, c *Client, spec Spec, objs []blob.ObjectInfo) (enqueued, resumed, skipped int64, err error) {
 	keys := make([]string, len(objs))
 	for i, o := range objs {
 		keys[i] = o.Key
@@ -161,9 +164,9 @@ func enqueueChunk(ctx context.Context, c *jobs.Client, spec jobs.BatchSpec, objs
 		return 0, 0, 0, err
 	}
 	var (
-		batch []jobs.Job
-		items []jobs.BatchItem
-		marks []jobs.BatchItem
+		batch []queue.Job
+		items []Item
+		marks []Item
 	)
 	for i, o := range objs {
 		if !missing[i] {
@@ -171,19 +174,19 @@ func enqueueChunk(ctx context.Context, c *jobs.Client, spec jobs.BatchSpec, objs
 			continue
 		}
 		if spec.MaxSize > 0 && o.Size > spec.MaxSize {
-			marks = append(marks, jobs.BatchItem{Key: o.Key, Status: jobs.ItemSkipped, Bytes: o.Size,
+			marks = append(marks, Item{Key: o.Key, Status: ItemSkipped, Bytes: o.Size,
 				Error: fmt.Sprintf("object is %d bytes, over the batch's max size %d", o.Size, spec.MaxSize)})
 			skipped++
 			continue
 		}
 		job := spec.ItemJob(o.Key)
-		id := jobs.ItemTaskID(spec.ID, o.Key, o.ETag)
-		job.Options = append(job.Options, jobs.TaskID(id))
+		id := ItemTaskID(spec.ID, o.Key, o.ETag)
+		job.Options = append(job.Options, asynq.TaskID(id))
 		batch = append(batch, job)
-		items = append(items, jobs.BatchItem{Key: o.Key, Status: jobs.ItemPending, TaskID: id, Output: job.Payload.Output, Bytes: o.Size})
+		items = append(items, Item{Key: o.Key, Status: ItemPending, TaskID: id, Output: job.Payload.Output, Bytes: o.Size})
 	}
 	if len(batch) > 0 {
-		results, err := c.EnqueueMany(ctx, batch)
+		results, err := c.q.EnqueueMany(ctx, batch)
 		if err != nil {
 			return 0, resumed, skipped, err
 		}
@@ -191,14 +194,14 @@ func enqueueChunk(ctx context.Context, c *jobs.Client, spec jobs.BatchSpec, objs
 			switch {
 			case r.Err == nil:
 				enqueued++
-			case errors.Is(r.Err, jobs.ErrTaskIDConflict):
+			case errors.Is(r.Err, asynq.ErrTaskIDConflict):
 				resumed++ // enqueued by an interrupted pass that did not record it
-			case errors.Is(r.Err, jobs.ErrInvalidPayload):
+			case errors.Is(r.Err, queue.ErrInvalidPayload):
 				// An object the batch cannot make a job of (say, its output
 				// key would pass S3's 1024-byte limit) is listed with the
 				// reason; the rest of the batch goes on.
 				skipped++
-				marks = append(marks, jobs.BatchItem{Key: items[i].Key, Status: jobs.ItemSkipped, Bytes: items[i].Bytes, Error: r.Err.Error()})
+				marks = append(marks, Item{Key: items[i].Key, Status: ItemSkipped, Bytes: items[i].Bytes, Error: r.Err.Error()})
 				continue
 			default:
 				return enqueued, resumed, skipped, fmt.Errorf("enqueue %s: %w", items[i].Key, r.Err)
@@ -211,7 +214,7 @@ func enqueueChunk(ctx context.Context, c *jobs.Client, spec jobs.BatchSpec, objs
 
 // Wait polls the batch until it finishes or ctx ends, calling report with
 // each status.
-func Wait(ctx context.Context, c *jobs.Client, id string, every time.Duration, report func(*jobs.BatchStatus)) (*jobs.BatchStatus, error) {
+func Wait(ctx context.Context, c *Client, id string, every time.Duration, report func(*Status)) (*Status, error) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

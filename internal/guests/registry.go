@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 // ErrUnknownGuest means no guest of that name or digest is registered.
@@ -81,7 +81,7 @@ func (g *Registry) digestURL(digest string) s3url.ObjectURL {
 // Push validates wasm as a guest (it must compile and import only what the
 // sandbox provides) and registers it under name. It returns the digest.
 func (g *Registry) Push(ctx context.Context, name string, wasm []byte) (string, error) {
-	if err := jobs.ValidateGuestRef(name); err != nil || strings.HasPrefix(name, "sha256:") {
+	if err := queue.ValidateGuestRef(name); err != nil || strings.HasPrefix(name, "sha256:") {
 		return "", fmt.Errorf("guest name %q: use 1-63 lowercase letters, digits, '.', '_' or '-'", name)
 	}
 	if len(wasm) > MaxGuestBytes {
@@ -146,7 +146,7 @@ func (g *Registry) lookupName(ctx context.Context, name string) (string, error) 
 		return "", fmt.Errorf("look up guest %s: %w", name, err)
 	}
 	digest := info.Metadata[metaDigest]
-	if jobs.ValidateGuestRef(digest) != nil || !strings.HasPrefix(digest, "sha256:") {
+	if queue.ValidateGuestRef(digest) != nil || !strings.HasPrefix(digest, "sha256:") {
 		return "", fmt.Errorf("%w %q: s3://%s/%s.wasm has no valid digest record", ErrUnknownGuest, name, g.bucket, name)
 	}
 	g.mu.Lock()

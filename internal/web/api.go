@@ -12,6 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
@@ -216,13 +217,13 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request) {
 }
 
 // batchFailures returns up to limit failed items of a batch.
-func (s *Server) batchFailures(r *http.Request, id string, limit int) ([]jobs.BatchItem, error) {
-	var out []jobs.BatchItem
-	for it, err := range s.cfg.Client.BatchItems(r.Context(), id) {
+func (s *Server) batchFailures(r *http.Request, id string, limit int) ([]batch.Item, error) {
+	var out []batch.Item
+	for it, err := range s.batches.BatchItems(r.Context(), id) {
 		if err != nil {
 			return nil, err
 		}
-		if it.Status == jobs.ItemFailed {
+		if it.Status == batch.ItemFailed {
 			out = append(out, it)
 			if len(out) >= limit {
 				break

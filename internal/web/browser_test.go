@@ -54,6 +54,11 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
+	batches, err := batch.NewClient(redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batches.Close()
 	ctx := testenv.Context(t, 3*time.Minute)
 
 	srv, err := web.New(web.Config{Addr: "localhost:0", Redis: redis, Client: client, Store: store, Token: token})
@@ -84,10 +89,10 @@ func TestBrowser(t *testing.T) {
 	t.Cleanup(func() { rt.Close(context.Background()) }) // after the worker stops (cleanups run last-in first-out)
 	reg := testworker.Guests(t, store, "", rt, map[string][]byte{"wordcount": guests.Wordcount})
 	spec, _ := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + bucket + "/docs/", ID: "browser-batch"}.WithDefaults()
-	if _, err := client.CreateBatch(ctx, spec); err != nil {
+	if _, err := batches.CreateBatch(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := batch.Plan(ctx, client, store, spec, batch.PlanConfig{}); err != nil {
+	if _, err := batch.Plan(ctx, batches, store, spec, batch.PlanConfig{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -162,7 +167,7 @@ func TestBrowser(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond)
 	first := text(".counts")
-	testworker.Start(t, redis, worker.HandlerConfig{Store: store, Runtime: rt, Guests: reg, Batches: &batch.Recorder{Client: client, Store: store}}, 1, nil)
+	testworker.Start(t, redis, worker.HandlerConfig{Store: store, Runtime: rt, Guests: reg, Batches: &batch.Recorder{Client: batches, Store: store}}, 1, nil)
 	var moved string
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
 		if now := text(".counts"); now != first && !strings.HasPrefix(now, "0 done") {

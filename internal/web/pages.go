@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
@@ -71,7 +72,7 @@ func (s *Server) startBatchForm(w http.ResponseWriter, r *http.Request) {
 }
 
 type outputLink struct {
-	jobs.BatchItem
+	batch.Item
 	URL string
 }
 
@@ -90,17 +91,17 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
 	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n > 0 && n <= 1000 {
 		limit = n
 	}
-	var failures []jobs.BatchItem
+	var failures []batch.Item
 	var outputs []outputLink
-	for it, err := range s.cfg.Client.BatchItems(ctx, st.ID) {
+	for it, err := range s.batches.BatchItems(ctx, st.ID) {
 		if err != nil {
 			break
 		}
 		switch {
-		case it.Status == jobs.ItemFailed && len(failures) < limit:
+		case it.Status == batch.ItemFailed && len(failures) < limit:
 			failures = append(failures, it)
-		case it.Status == jobs.ItemDone && len(outputs) < limit:
-			link := outputLink{BatchItem: it}
+		case it.Status == batch.ItemDone && len(outputs) < limit:
+			link := outputLink{Item: it}
 			if u, err := s3url.ParseObjectURL(it.Output); err == nil {
 				link.URL, _ = s.cfg.Store.PresignGet(ctx, u, presignFor)
 			}
@@ -114,7 +115,7 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
 		pageData
 		Batch                   *jobs.BatchStatus
 		Finished                bool
-		Failures                []jobs.BatchItem
+		Failures                []batch.Item
 		Outputs                 []outputLink
 		ManifestURL, SummaryURL string
 	}{pageData: pageData{Title: "Batch " + st.ID, Auth: s.auth != nil, ReadOnly: s.cfg.ReadOnly}, Batch: st,

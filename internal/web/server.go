@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
@@ -64,6 +65,8 @@ type Server struct {
 	handler http.Handler
 	mon     *asynqmon.HTTPHandler
 	insp    *asynq.Inspector
+	// batches reads batch items; producer calls go through cfg.Client.
+	batches *batch.Client
 
 	srv      *http.Server
 	stopOnce sync.Once
@@ -83,7 +86,11 @@ func New(cfg Config) (*Server, error) {
 	if err := CheckBind(cfg.Addr, cfg.Token, cfg.Insecure); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	s := &Server{cfg: cfg, auth: newAuth(cfg.Token), insp: asynq.NewInspector(cfg.Redis)}
+	batches, err := batch.NewClient(cfg.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	s := &Server{cfg: cfg, auth: newAuth(cfg.Token), insp: asynq.NewInspector(cfg.Redis), batches: batches}
 	s.mon = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: cfg.Redis, ReadOnly: cfg.ReadOnly})
 
 	reg := prometheus.NewRegistry()
@@ -141,6 +148,7 @@ func (s *Server) Stop() {
 		}
 		_ = s.mon.Close()
 		_ = s.insp.Close()
+		_ = s.batches.Close()
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
@@ -83,28 +84,20 @@ type HandlerConfig struct {
 
 // BatchRecorder keeps dataset runs' progress: the handler reports each batch
 // job's final outcome and asks whether its batch was canceled.
+// batch.Recorder implements it.
 type BatchRecorder interface {
 	// Canceled reports whether the batch was canceled.
 	Canceled(ctx context.Context, batchID string) (bool, error)
-	// Finished records a job's final outcome. It may be called more than
-	// once for the same item (at-least-once delivery); later calls are no-ops.
-	// An outcome for an item the batch holds under another task id, or for
-	// a batch that does not exist, is refused with an error wrapping
-	// jobs.ErrNotBatchItem or jobs.ErrBatchNotFound.
-	Finished(ctx context.Context, batchID string, out BatchOutcome) error
+	// Finished records a job's final outcome (Status batch.ItemDone,
+	// batch.ItemFailed or batch.ItemCanceled). It may be called more than
+	// once for the same item (at-least-once delivery); later calls are
+	// no-ops. An outcome for an item the batch holds under another task id,
+	// or for a batch that does not exist, is refused with an error wrapping
+	// batch.ErrNotBatchItem or batch.ErrNotFound.
+	Finished(ctx context.Context, batchID string, it batch.Item) error
 }
 
-// BatchOutcome is the final outcome of one batch job.
-type BatchOutcome struct {
-	// Key is the input object's key.
-	Key    string
-	TaskID string
-	// Status is jobs.ItemDone, jobs.ItemFailed or jobs.ItemCanceled.
-	Status   string
-	Output   string
-	Error    string
-	Duration time.Duration
-}
+var _ BatchRecorder = (*batch.Recorder)(nil)
 
 func (c HandlerConfig) withDefaults() HandlerConfig {
 	if c.MaxInputBytes <= 0 {
@@ -248,23 +241,23 @@ var errBatchCanceled = errors.New("batch canceled")
 // recordBatch reports a batch job's final outcome; a retryable error with
 // retries left is not final.
 func (h *Handler) recordBatch(ctx context.Context, p *jobs.Payload, taskID string, d time.Duration, jobErr error) error {
-	out := BatchOutcome{TaskID: taskID, Output: p.Output, Duration: d}
+	out := batch.Item{TaskID: taskID, Output: p.Output, DurationMS: d.Milliseconds()}
 	if u, err := s3url.ParseObjectURL(p.Input); err == nil {
 		out.Key = u.Key
 	}
 	switch {
 	case jobErr == nil:
-		out.Status = jobs.ItemDone
+		out.Status = batch.ItemDone
 	case errors.Is(jobErr, errBatchCanceled):
-		out.Status, out.Error, out.Output = jobs.ItemCanceled, "batch canceled", ""
+		out.Status, out.Error, out.Output = batch.ItemCanceled, "batch canceled", ""
 		jobErr = nil // nothing to retry: the job completes without work
 	case errors.Is(jobErr, asynq.SkipRetry) || lastAttempt(ctx):
-		out.Status, out.Error, out.Output = jobs.ItemFailed, jobErr.Error(), ""
+		out.Status, out.Error, out.Output = batch.ItemFailed, jobErr.Error(), ""
 	default:
 		return jobErr
 	}
 	if err := h.cfg.Batches.Finished(ctx, p.Batch, out); err != nil {
-		if errors.Is(err, jobs.ErrNotBatchItem) || errors.Is(err, jobs.ErrBatchNotFound) {
+		if errors.Is(err, batch.ErrNotBatchItem) || errors.Is(err, batch.ErrNotFound) {
 			// A payload naming a batch it was not planned by: the batch is
 			// left alone and the job fails, whatever it did.
 			return permanent(fmt.Errorf("job claims batch %s: %w", p.Batch, err))

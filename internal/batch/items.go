@@ -1,4 +1,4 @@
-package jobs
+package batch
 
 import (
 	"context"
@@ -13,17 +13,27 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wasmjobs/wasmjobs/internal/queue"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 )
 
-// BatchItem is the record of one object of a batch.
-type BatchItem struct {
-	Key        string `json:"key"`
-	Status     string `json:"status"`
-	TaskID     string `json:"task_id,omitempty"`
-	Output     string `json:"output,omitempty"`
-	Error      string `json:"error,omitempty"`
-	DurationMS int64  `json:"duration_ms,omitempty"`
-	Bytes      int64  `json:"bytes,omitempty"`
+// Item is the record of one object of a batch: what the planner marks,
+// what a worker reports when the object's job ends, what Items streams
+// and what a line of the manifest holds (without TaskID and Bytes).
+type Item struct {
+	// Key is the input object's key.
+	Key string `json:"key"`
+	// Status is one of the Item* states.
+	Status string `json:"status"`
+	// TaskID is the id of the object's job.
+	TaskID string `json:"task_id,omitempty"`
+	// Output is the output object's URL.
+	Output string `json:"output,omitempty"`
+	// Error says why the item failed, was skipped or canceled.
+	Error string `json:"error,omitempty"`
+	// DurationMS is how long the job took, in milliseconds.
+	DurationMS int64 `json:"duration_ms,omitempty"`
+	// Bytes is the input object's size.
+	Bytes int64 `json:"bytes,omitempty"`
 }
 
 // finishedCheck marks the batch finished once listing is done and no item
@@ -133,7 +143,7 @@ func (c *Client) MissingBatchItems(ctx context.Context, id string, keys []string
 
 // MarkBatchItems records items as pending or skipped (pipelined); items
 // that already have a state are left alone.
-func (c *Client) MarkBatchItems(ctx context.Context, id string, items []BatchItem) error {
+func (c *Client) MarkBatchItems(ctx context.Context, id string, items []Item) error {
 	if len(items) == 0 {
 		return nil
 	}
@@ -167,8 +177,8 @@ var (
 //
 // Only the item's own job can report: it.TaskID must be the task id the
 // batch recorded for it.Key, else the error wraps ErrNotBatchItem (or
-// ErrBatchItemUnknown, or ErrBatchNotFound).
-func (c *Client) FinishBatchItem(ctx context.Context, id string, it BatchItem) (finished bool, err error) {
+// ErrBatchItemUnknown, or ErrNotFound).
+func (c *Client) FinishBatchItem(ctx context.Context, id string, it Item) (finished bool, err error) {
 	js, _ := json.Marshal(it)
 	n, err := finishItemScript.Run(ctx, c.rdb, batchKeys(id), it.Key, it.Status, js, time.Now().UnixMilli()).Int64()
 	switch {
@@ -182,7 +192,7 @@ func (c *Client) FinishBatchItem(ctx context.Context, id string, it BatchItem) (
 	case n == -2:
 		return false, fmt.Errorf("jobs: batch %s: task %s is not the job of item %s: %w", id, it.TaskID, it.Key, ErrNotBatchItem)
 	case n == -3:
-		return false, fmt.Errorf("jobs: %s: %w", id, ErrBatchNotFound)
+		return false, fmt.Errorf("jobs: %s: %w", id, ErrNotFound)
 	}
 	return n == 2, nil
 }
@@ -210,13 +220,13 @@ func (c *Client) BatchCancelRequested(ctx context.Context, id string) (bool, err
 }
 
 // BatchItems streams every item of a batch (in no particular order).
-func (c *Client) BatchItems(ctx context.Context, id string) iter.Seq2[BatchItem, error] {
-	return func(yield func(BatchItem, error) bool) {
+func (c *Client) BatchItems(ctx context.Context, id string) iter.Seq2[Item, error] {
+	return func(yield func(Item, error) bool) {
 		var cursor uint64
 		for {
 			kvs, next, err := c.rdb.HScan(ctx, batchStatusKey(id), cursor, "", 1000).Result()
 			if err != nil {
-				yield(BatchItem{}, fmt.Errorf("jobs: batch %s items: %w", id, err))
+				yield(Item{}, fmt.Errorf("jobs: batch %s items: %w", id, err))
 				return
 			}
 			keys := make([]string, 0, len(kvs)/2)
@@ -226,12 +236,12 @@ func (c *Client) BatchItems(ctx context.Context, id string) iter.Seq2[BatchItem,
 			var details []any
 			if len(keys) > 0 {
 				if details, err = c.rdb.HMGet(ctx, batchItemsKey(id), keys...).Result(); err != nil {
-					yield(BatchItem{}, fmt.Errorf("jobs: batch %s items: %w", id, err))
+					yield(Item{}, fmt.Errorf("jobs: batch %s items: %w", id, err))
 					return
 				}
 			}
 			for i, k := range keys {
-				it := BatchItem{Key: k}
+				it := Item{Key: k}
 				if s, ok := details[i].(string); ok {
 					_ = json.Unmarshal([]byte(s), &it)
 				}
@@ -258,7 +268,7 @@ func (c *Client) CancelBatch(ctx context.Context, id string) (canceled int, fini
 	if err := c.rdb.HSet(ctx, batchKey(id), "cancel", "1").Err(); err != nil {
 		return 0, false, fmt.Errorf("jobs: cancel batch %s: %w", id, err)
 	}
-	var pending []BatchItem
+	var pending []Item
 	for it, err := range c.BatchItems(ctx, id) {
 		if err != nil {
 			return 0, false, err
@@ -272,7 +282,7 @@ func (c *Client) CancelBatch(ctx context.Context, id string) (canceled int, fini
 		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 			continue // active: it finishes on its own
 		}
-		f, err := c.FinishBatchItem(ctx, id, BatchItem{Key: it.Key, Status: ItemCanceled, TaskID: it.TaskID, Error: "batch canceled"})
+		f, err := c.FinishBatchItem(ctx, id, Item{Key: it.Key, Status: ItemCanceled, TaskID: it.TaskID, Error: "batch canceled"})
 		if err != nil {
 			return canceled, false, err
 		}
@@ -290,7 +300,7 @@ func (c *Client) RetryFailed(ctx context.Context, id string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var failed []BatchItem
+	var failed []Item
 	for it, err := range c.BatchItems(ctx, id) {
 		if err != nil {
 			return 0, err
@@ -312,9 +322,9 @@ func (c *Client) RetryFailed(ctx context.Context, id string) (int, error) {
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) || it.TaskID == "" {
 			job := st.Spec.ItemJob(it.Key)
 			if it.TaskID != "" {
-				job.Options = append(job.Options, TaskID(it.TaskID))
+				job.Options = append(job.Options, asynq.TaskID(it.TaskID))
 			}
-			_, err = c.Enqueue(ctx, job.Type, job.Payload, job.Options...)
+			_, err = c.q.Enqueue(ctx, job.Type, job.Payload, job.Options...)
 		}
 		if err != nil {
 			return retried, fmt.Errorf("jobs: batch %s: retry %s: %w", id, it.Key, err)
@@ -327,20 +337,19 @@ func (c *Client) RetryFailed(ctx context.Context, id string) (int, error) {
 // ItemJob is the job for the object key of a batch whose spec has its
 // defaults (see WithDefaults). Its task id does not depend on the object's
 // version; planners use ItemTaskID with the ETag instead.
-func (s BatchSpec) ItemJob(key string) Job {
-	in, _ := ParsePrefixURL(s.Input)
-	out, _ := ParsePrefixURL(s.Output)
-	outKey := OutputKey(out.Key, strings.TrimPrefix(key, in.Key), s.Guest)
-	opts := []Option{Queue(s.Queue)}
+func (s Spec) ItemJob(key string) queue.Job {
+	in, _ := s3url.ParsePrefixURL(s.Input)
+	out, _ := s3url.ParsePrefixURL(s.Output)
+	opts := []asynq.Option{asynq.Queue(s.Queue)}
 	if s.MaxRetry != nil {
-		opts = append(opts, MaxRetry(*s.MaxRetry))
+		opts = append(opts, asynq.MaxRetry(*s.MaxRetry))
 	}
-	return Job{
+	return queue.Job{
 		Type: s.Type,
-		Payload: Payload{
+		Payload: queue.Payload{
 			Guest:  s.Guest,
-			Input:  ObjectURL{Bucket: in.Bucket, Key: key}.String(),
-			Output: ObjectURL{Bucket: out.Bucket, Key: outKey}.String(),
+			Input:  s3url.ObjectURL{Bucket: in.Bucket, Key: key}.String(),
+			Output: s3url.BatchItemOutput(in, out, key, s.Guest).String(),
 			Params: s.Params,
 			Batch:  s.ID,
 		},

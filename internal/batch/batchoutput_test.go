@@ -1,4 +1,4 @@
-package jobs_test
+package batch_test
 
 import (
 	"encoding/json"
@@ -8,8 +8,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wasmjobs/wasmjobs/internal/batch"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 // TestBatchOutputClaim: a batch owns its output prefix; a second batch on
@@ -18,10 +19,14 @@ import (
 // prefix of its own.
 func TestBatchOutputClaim(t *testing.T) {
 	opt := testenv.Redis(t)
-	c := newClient(t, opt)
+	c, err := batch.NewClient(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	ctx := testenv.Context(t, 30*time.Second)
 	b := "s3://t-" + testenv.RandomHex(6)
-	owner := jobs.BatchSpec{ID: "own-" + testenv.RandomHex(4), Guest: "wordcount", Type: "text", Input: b + "/in/", Output: b + "/out/"}
+	owner := batch.Spec{ID: "own-" + testenv.RandomHex(4), Guest: "wordcount", Type: "text", Input: b + "/in/", Output: b + "/out/"}
 	if _, err := c.StartBatch(ctx, owner); err != nil {
 		t.Fatal(err)
 	}
@@ -32,25 +37,25 @@ func TestBatchOutputClaim(t *testing.T) {
 		t.Fatalf("claim key holds %q, %v; want %s", got, err, owner.ID)
 	}
 	for _, out := range []string{b + "/out/", b + "/out", b + "/out//"} {
-		other := jobs.BatchSpec{ID: "thief-" + testenv.RandomHex(4), Guest: "wordcount", Type: "text", Input: b + "/elsewhere/", Output: out}
+		other := batch.Spec{ID: "thief-" + testenv.RandomHex(4), Guest: "wordcount", Type: "text", Input: b + "/elsewhere/", Output: out}
 		_, err := c.StartBatch(ctx, other)
-		if !errors.Is(err, jobs.ErrOutputInUse) || !errors.Is(err, jobs.ErrInvalidPayload) {
+		if !errors.Is(err, batch.ErrOutputInUse) || !errors.Is(err, queue.ErrInvalidPayload) {
 			t.Errorf("second batch on %s: %v; want ErrOutputInUse", out, err)
 		}
-		if _, err := c.BatchStatus(ctx, other.ID); !errors.Is(err, jobs.ErrBatchNotFound) {
+		if _, err := c.BatchStatus(ctx, other.ID); !errors.Is(err, batch.ErrNotFound) {
 			t.Errorf("refused batch %s has a record: %v", other.ID, err)
 		}
 	}
 	if _, err := c.StartBatch(ctx, owner); err != nil {
 		t.Errorf("owner resuming: %v", err)
 	}
-	nested := jobs.BatchSpec{ID: "nest-" + testenv.RandomHex(4), Guest: "wordcount", Type: "text", Input: b + "/in/", Output: b + "/out/sub/"}
+	nested := batch.Spec{ID: "nest-" + testenv.RandomHex(4), Guest: "wordcount", Type: "text", Input: b + "/in/", Output: b + "/out/sub/"}
 	if _, err := c.StartBatch(ctx, nested); err != nil {
 		t.Errorf("nested output prefix: %v; want it started", err)
 	}
 
 	// A record written before claims existed resumes and takes the claim.
-	legacy, err := jobs.BatchSpec{ID: "old-" + testenv.RandomHex(4), Guest: "wordcount", Type: "wasm:text", Input: b + "/old/", Output: b + "/old-out/"}.WithDefaults()
+	legacy, err := batch.Spec{ID: "old-" + testenv.RandomHex(4), Guest: "wordcount", Type: "wasm:text", Input: b + "/old/", Output: b + "/old-out/"}.WithDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,8 +66,8 @@ func TestBatchOutputClaim(t *testing.T) {
 	if _, err := c.StartBatch(ctx, legacy); err != nil {
 		t.Fatalf("resuming a batch without a claim: %v", err)
 	}
-	late := jobs.BatchSpec{ID: "late-" + testenv.RandomHex(4), Guest: "wordcount", Type: "text", Input: b + "/in/", Output: legacy.Output}
-	if _, err := c.StartBatch(ctx, late); !errors.Is(err, jobs.ErrOutputInUse) {
+	late := batch.Spec{ID: "late-" + testenv.RandomHex(4), Guest: "wordcount", Type: "text", Input: b + "/in/", Output: legacy.Output}
+	if _, err := c.StartBatch(ctx, late); !errors.Is(err, batch.ErrOutputInUse) {
 		t.Errorf("batch on a resumed batch's output: %v; want ErrOutputInUse", err)
 	}
 }

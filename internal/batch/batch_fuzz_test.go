@@ -1,11 +1,13 @@
-package jobs_test
+package batch_test
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
 
-	"github.com/wasmjobs/wasmjobs/jobs"
+	"github.com/wasmjobs/wasmjobs/internal/batch"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 )
 
 // FuzzBatchSpec drives the decoding of batch plan payloads (the body of a
@@ -23,7 +25,7 @@ func FuzzBatchSpec(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var spec jobs.BatchSpec
+		var spec batch.Spec
 		if json.Unmarshal(b, &spec) != nil {
 			return
 		}
@@ -31,11 +33,11 @@ func FuzzBatchSpec(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if got.ID == "" || got.Queue == "" || (got.Type != jobs.TypeImage && got.Type != jobs.TypeText) {
+		if got.ID == "" || got.Queue == "" || (got.Type != queue.TypeImage && got.Type != queue.TypeText) {
 			t.Fatalf("accepted an incomplete spec: %+v", got)
 		}
-		in, err1 := jobs.ParsePrefixURL(got.Input)
-		out, err2 := jobs.ParsePrefixURL(got.Output)
+		in, err1 := s3url.ParsePrefixURL(got.Input)
+		out, err2 := s3url.ParsePrefixURL(got.Output)
 		if err1 != nil || err2 != nil {
 			t.Fatalf("accepted spec has bad URLs: %v %v", err1, err2)
 		}
