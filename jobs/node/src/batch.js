@@ -1,5 +1,5 @@
 // Batches: the same records and plan task as Go's jobs.Client.StartBatch /
-// BatchStatus (jobs/batch.go). A worker lists the input prefix and enqueues
+// BatchStatus (internal/batch). A worker lists the input prefix and enqueues
 // one job per object; this client only writes the record and the plan.
 
 import { createHash } from 'node:crypto';
@@ -15,7 +15,7 @@ export const batchesKey = 'wasmjobs:batches';
 
 /**
  * The key holding the id of the batch that owns an output prefix, as Go's
- * batchOutputKey (jobs/batch.go): slashes around the prefix are trimmed, so
+ * batchOutputKey (internal/batch): slashes around the prefix are trimmed, so
  * "out", "out/" and "/out/" are one claim.
  */
 export function batchOutputKey(output) {
@@ -26,7 +26,7 @@ export function batchOutputKey(output) {
 const batchIDRE = /^[A-Za-z0-9_-]{1,64}$/;
 const specFields = new Set(['id', 'guest', 'type', 'input', 'output', 'include', 'maxSize', 'queue', 'params', 'maxRetry']);
 
-// parsePrefix parses s3://bucket[/prefix] as Go's jobs.ParsePrefixURL.
+// parsePrefix parses s3://bucket[/prefix] as Go's s3url.ParsePrefixURL (internal/s3url).
 function parsePrefix(s, what) {
   if (typeof s !== 'string' || !s.startsWith('s3://')) {
     throw new InvalidPayloadError(`batch ${what}: ${JSON.stringify(s)} is not an s3://bucket/prefix URL`);

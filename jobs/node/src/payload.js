@@ -1,5 +1,5 @@
-// Job payloads: validation identical to the Go client's (jobs/payload.go,
-// jobs/url.go) and a JSON encoder that writes the bytes Go's encoding/json
+// Job payloads: validation identical to the Go client's (internal/queue/payload.go,
+// internal/s3url/url.go) and a JSON encoder that writes the bytes Go's encoding/json
 // writes for jobs.Payload, so that equal jobs have equal payloads (and so
 // equal unique-lock keys) whichever client enqueued them.
 
@@ -43,7 +43,7 @@ export function validateGuestRef(ref) {
   }
 }
 
-/** Checks the S3 bucket naming rules, as jobs.ValidateBucket; returns an error message or null. */
+/** Checks the S3 bucket naming rules, as s3url.ValidateBucket; returns an error message or null. */
 function bucketProblem(b) {
   const bytes = Buffer.from(b, 'utf8');
   if (bytes.length < 3 || bytes.length > 63) return `bucket name ${quote(b)} must be 3 to 63 characters`;
@@ -72,7 +72,7 @@ function keyProblem(k) {
 }
 
 /**
- * Parses "s3://bucket/key" as jobs.ParseObjectURL does. Returns
+ * Parses "s3://bucket/key" as s3url.ParseObjectURL does. Returns
  * `{ bucket, key }`, or throws an Error (not wrapped as a payload error).
  */
 export function parseObjectURL(s) {
