@@ -152,6 +152,7 @@ type Worker struct {
 	mu       sync.Mutex
 	srv      *asynq.Server // set by Start
 	shutdown bool
+	done     chan struct{} // closed by Shutdown
 }
 
 var _ asynq.Handler = (*Worker)(nil)
@@ -164,7 +165,7 @@ func New(cfg Config) (*Worker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, metrics: newMetrics(), batches: cfg.BatchRecorder, planner: cfg.BatchPlanner}
+	w := &Worker{cfg: cfg, metrics: newMetrics(), batches: cfg.BatchRecorder, planner: cfg.BatchPlanner, done: make(chan struct{})}
 	scfg := cfg.Sandbox
 	if cfg.NN != nil {
 		ncfg := *cfg.NN
@@ -260,14 +261,17 @@ func (w *Worker) Start(ctx context.Context) error {
 	return nil
 }
 
-// Run starts the worker and processes tasks until ctx is done, then shuts
-// down: jobs in flight get ShutdownTimeout to finish, and what is left
-// goes back to the queue.
+// Run starts the worker and processes tasks until ctx is done (or Shutdown
+// is called), then shuts down: jobs in flight get ShutdownTimeout to
+// finish, and what is left goes back to the queue.
 func (w *Worker) Run(ctx context.Context) error {
 	if err := w.Start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-w.done:
+	}
 	w.Shutdown()
 	return nil
 }
@@ -284,6 +288,7 @@ func (w *Worker) Shutdown() {
 		return
 	}
 	w.shutdown = true
+	defer close(w.done)
 	// Jobs still running use the batch recorder and the runtime, and
 	// guests in the runtime use the WASI-NN module.
 	if w.srv != nil {
