@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"runtime"
 	"slices"
 	"sync"
@@ -301,15 +302,18 @@ func (w *Worker) Shutdown() {
 // closeBatches closes the batch recorder and planner that are io.Closers,
 // each once.
 func (w *Worker) closeBatches() {
-	closers := []any{w.batches}
-	if any(w.planner) != any(w.batches) {
-		closers = append(closers, w.planner)
+	rc, _ := w.batches.(io.Closer)
+	pc, _ := w.planner.(io.Closer)
+	// One value may be both (compared only when comparable, as pointers are).
+	if pc != nil && rc != nil && reflect.TypeOf(pc).Comparable() && pc == rc {
+		pc = nil
 	}
-	for _, c := range closers {
-		if c, ok := c.(io.Closer); ok {
-			if err := c.Close(); err != nil {
-				w.cfg.Logger.Warn("worker: close batch handling", "err", err)
-			}
+	for _, c := range []io.Closer{rc, pc} {
+		if c == nil {
+			continue
+		}
+		if err := c.Close(); err != nil {
+			w.cfg.Logger.Warn("worker: close batch handling", "err", err)
 		}
 	}
 }
