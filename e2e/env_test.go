@@ -106,7 +106,6 @@ type pipeline struct {
 	redis  asynq.RedisClientOpt
 	store  *blob.Store
 	bucket string // data bucket
-	rt     *sandbox.Runtime
 	client *jobs.Client
 }
 
@@ -114,9 +113,9 @@ func newPipeline(t testing.TB, concurrency int) *pipeline {
 	t.Helper()
 	p := &pipeline{redis: testenv.Redis(t)}
 	p.store, p.bucket = testenv.Store(t)
-	p.rt = newRuntime(t, newNN(t))
-	guests := testworker.Guests(t, p.store, "", p.rt, guests.Builtin())
-	testworker.Start(t, p.redis, worker.HandlerConfig{Store: p.store, Runtime: p.rt, Guests: guests}, concurrency, nil)
+	// The module is preloaded and closed by the test, after the worker.
+	testworker.Start(t, worker.Config{Redis: p.redis, Store: p.store, Concurrency: concurrency,
+		Sandbox: sandbox.Config{CacheDir: t.TempDir(), HostModules: []sandbox.HostModule{newNN(t)}}}, guests.Builtin())
 	var err error
 	if p.client, err = jobs.NewClient(p.redis); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,6 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
-	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
@@ -162,14 +161,8 @@ func TestBatchRunResumesAfterKill(t *testing.T) {
 	}
 
 	// A worker processes them; the manifest lists each object once, done.
-	rt, err := sandbox.New(ctx, sandbox.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(context.Background())
-	guests := testworker.Guests(t, e.store, e.guestBkt, rt, map[string][]byte{"wordcount": guests.Wordcount})
-	defer testworker.Start(t, e.redis, worker.HandlerConfig{Store: e.store, Runtime: rt, Guests: guests,
-		Batches: &batch.Recorder{Client: e.batches, Store: e.store}}, 8, nil)()
+	defer testworker.Start(t, worker.Config{Redis: e.redis, Store: e.store, GuestBucket: e.guestBkt, Concurrency: 8,
+		BatchRecorder: &batch.Recorder{Client: e.batches, Store: e.store}}, map[string][]byte{"wordcount": guests.Wordcount}).Shutdown()
 	if st, err = batch.Wait(ctx, e.batches, spec.ID, 100*time.Millisecond, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -89,14 +89,19 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 			return err
 		}
 	}
-	st, err := newStack(ctx, g, rf, svc, "results")
+	wcfg, err := rf.workerConfig(ctx, g, svc, "results")
 	if err != nil {
 		return err
 	}
-	defer st.close()
+	wcfg.Concurrency, wcfg.PollInterval = 4, 50*time.Millisecond
+	w, err := worker.New(wcfg)
+	if err != nil {
+		return err
+	}
+	defer w.Shutdown()
 	builtin := guests.Builtin()
 	for _, name := range slices.Sorted(maps.Keys(builtin)) {
-		digest, err := st.guests.Push(ctx, name, builtin[name])
+		digest, err := w.Guests().Push(ctx, name, builtin[name])
 		if err != nil {
 			return err
 		}
@@ -124,15 +129,9 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	}
 	fmt.Fprintf(out, "seeded the sample dataset in s3://%s/\n", sampleBucket)
 
-	srv, err := worker.NewServer(worker.ServerConfig{Redis: ropt, Handler: st.handler, Concurrency: 4, PollInterval: 50 * time.Millisecond,
-		Extra: st.extra})
-	if err != nil {
+	if err := w.Start(ctx); err != nil {
 		return err
 	}
-	if err := srv.Start(ctx); err != nil {
-		return err
-	}
-	defer srv.Stop()
 	dashboard := ""
 	if webAddr != "" {
 		ws, err := web.New(web.Config{Addr: webAddr, Redis: ropt, Client: client, Store: store})

@@ -17,8 +17,8 @@ import (
 
 	"github.com/wasmjobs/wasmjobs/internal/guests"
 	"github.com/wasmjobs/wasmjobs/internal/guests/guesttest"
+	"github.com/wasmjobs/wasmjobs/internal/httpguard"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
-	"github.com/wasmjobs/wasmjobs/internal/web"
 )
 
 // execute runs the CLI with args and stdin, returning stdout.
@@ -199,7 +199,7 @@ func TestServeOps(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "wasmjobs_jobs_total 1\n") })
-	stop, err := serveOps(context.Background(), addr, "ops-token", false, metrics, web.Timeouts{Idle: 300 * time.Millisecond, Read: 300 * time.Millisecond})
+	stop, err := serveOps(context.Background(), addr, "ops-token", false, metrics, httpguard.Timeouts{Idle: 300 * time.Millisecond, Read: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestServeOps(t *testing.T) {
 	if c := get("/metrics", "ops-token"); c != http.StatusOK {
 		t.Errorf("/metrics with the token: %d", c)
 	}
-	if _, err := serveOps(context.Background(), ":0", "", false, metrics, web.Timeouts{}); !errors.Is(err, web.ErrInsecureBind) {
+	if _, err := serveOps(context.Background(), ":0", "", false, metrics, httpguard.Timeouts{}); !errors.Is(err, httpguard.ErrInsecureBind) {
 		t.Errorf("no token on all interfaces: %v, want ErrInsecureBind", err)
 	}
 
@@ -251,7 +251,7 @@ func TestServeOps(t *testing.T) {
 	}
 	open := ln.Addr().String()
 	ln.Close()
-	stop2, err := serveOps(context.Background(), open, "", false, metrics, web.Timeouts{})
+	stop2, err := serveOps(context.Background(), open, "", false, metrics, httpguard.Timeouts{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,29 +125,39 @@ func (n *nnFlags) modelMap() (map[string]nn.Model, error) {
 	return models, nil
 }
 
-// module builds the host module. When ONNX models are registered it loads
-// ONNX Runtime now, so a bad --onnxruntime-lib or an unavailable
-// --nn-device cuda fails at start rather than on the first job.
-func (n *nnFlags) module(_ context.Context, onCompute func(string, time.Duration)) (*nn.Module, error) {
+// module builds the host module (see config).
+func (n *nnFlags) module(ctx context.Context, onCompute func(string, time.Duration)) (*nn.Module, error) {
+	cfg, err := n.config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg.OnCompute = onCompute
+	return nn.New(cfg)
+}
+
+// config returns the host module's configuration. When ONNX models are
+// registered it loads ONNX Runtime now, so a bad --onnxruntime-lib or an
+// unavailable --nn-device cuda fails at start rather than on the first job.
+func (n *nnFlags) config(_ context.Context) (nn.Config, error) {
 	dev, err := onnx.ParseDevice(n.device)
 	if err != nil {
-		return nil, fmt.Errorf("--nn-device: %w", err)
+		return nn.Config{}, fmt.Errorf("--nn-device: %w", err)
 	}
 	if n.threads <= 0 {
-		return nil, fmt.Errorf("--nn-threads %d: want at least 1", n.threads)
+		return nn.Config{}, fmt.Errorf("--nn-threads %d: want at least 1", n.threads)
 	}
 	if n.maxTensorMiB <= 0 || n.maxContexts <= 0 || n.maxGraphs <= 0 {
-		return nil, fmt.Errorf("--nn-max-tensor-mib %d, --nn-max-contexts %d, --nn-max-graphs %d: want each at least 1", n.maxTensorMiB, n.maxContexts, n.maxGraphs)
+		return nn.Config{}, fmt.Errorf("--nn-max-tensor-mib %d, --nn-max-contexts %d, --nn-max-graphs %d: want each at least 1", n.maxTensorMiB, n.maxContexts, n.maxGraphs)
 	}
 	if n.runningMiB <= 0 {
-		return nil, fmt.Errorf("--nn-max-running-input-mib %d: want at least 1", n.runningMiB)
+		return nn.Config{}, fmt.Errorf("--nn-max-running-input-mib %d: want at least 1", n.runningMiB)
 	}
 	if n.batchWindow < 0 || n.maxBatch <= 0 {
-		return nil, fmt.Errorf("--nn-batch-window %s, --nn-max-batch %d: want a window ≥ 0 and a batch ≥ 1", n.batchWindow, n.maxBatch)
+		return nn.Config{}, fmt.Errorf("--nn-batch-window %s, --nn-max-batch %d: want a window ≥ 0 and a batch ≥ 1", n.batchWindow, n.maxBatch)
 	}
 	models, err := n.modelMap()
 	if err != nil {
-		return nil, err
+		return nn.Config{}, err
 	}
 	ob, err := onnx.New(onnx.Config{
 		LibraryPath:          n.ortLib,
@@ -159,7 +169,7 @@ func (n *nnFlags) module(_ context.Context, onCompute func(string, time.Duration
 		MaxRunningInputBytes: int64(n.runningMiB) << 20,
 	})
 	if err != nil {
-		return nil, err
+		return nn.Config{}, err
 	}
 	usesONNX := n.allowLoad || dev == onnx.DeviceCUDA
 	for _, m := range models {
@@ -169,25 +179,20 @@ func (n *nnFlags) module(_ context.Context, onCompute func(string, time.Duration
 	}
 	if usesONNX {
 		if err := ob.Probe(); err != nil {
-			return nil, err
+			return nn.Config{}, err
 		}
 	}
-	mod, err := nn.New(nn.Config{
+	if len(models) > 0 {
+		slog.Info("wasi-nn models registered", "models", strings.Join(slices.Sorted(maps.Keys(models)), ","), "device", dev)
+	}
+	return nn.Config{
 		Models:         models,
 		Backends:       map[string]nn.Backend{onnx.Name: ob, "fasttext": fasttext.New()},
 		AllowLoad:      n.allowLoad,
 		MaxTensorBytes: uint64(n.maxTensorMiB) << 20,
 		MaxContexts:    n.maxContexts,
 		MaxGraphs:      n.maxGraphs,
-		OnCompute:      onCompute,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if names := mod.Models(); len(names) > 0 {
-		slog.Info("wasi-nn models registered", "models", strings.Join(names, ","), "device", dev)
-	}
-	return mod, nil
+	}, nil
 }
 
 // shippedModels are the models `make models` fetches, by the names the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -12,16 +13,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/httpguard"
 	"github.com/wasmjobs/wasmjobs/internal/nn"
-	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
-	"github.com/wasmjobs/wasmjobs/internal/web"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
 )
 
@@ -83,41 +82,36 @@ func envInt(key string, def int) int {
 // sandboxConfig returns the sandbox's configuration with the WASI-NN host
 // module; the caller closes the module after the runtime.
 func (r *runFlags) sandboxConfig(ctx context.Context, cacheDir string, onCompute func(string, time.Duration)) (sandbox.Config, *nn.Module, error) {
-	if r.memoryMiB == 0 || r.memoryMiB > 4096 {
-		return sandbox.Config{}, nil, fmt.Errorf("--memory-limit %d: want 1 to 4096 MiB", r.memoryMiB)
+	scfg, err := r.sandboxLimits(cacheDir)
+	if err != nil {
+		return sandbox.Config{}, nil, err
 	}
 	mod, err := r.nn.module(ctx, onCompute)
 	if err != nil {
 		return sandbox.Config{}, nil, err
 	}
-	return sandbox.Config{CacheDir: cacheDir, MemoryLimitPages: r.memoryMiB * 16, HostModules: []sandbox.HostModule{mod}}, mod, nil
+	scfg.HostModules = []sandbox.HostModule{mod}
+	return scfg, mod, nil
 }
 
-// stack is a worker's runtime, registry, handler and metrics.
-type stack struct {
-	rt      *sandbox.Runtime
-	nn      *nn.Module
-	guests  *guests.Registry
-	handler *worker.Handler
-	metrics *worker.Metrics
-	// extra handles the task types beside jobs: batch plans.
-	extra map[string]asynq.Handler
-}
-
-// newStack builds a worker's parts on svc's Redis and S3: the handler
-// records batch outcomes, and batch plans are handled beside jobs.
-func newStack(ctx context.Context, g *globalFlags, r *runFlags, svc *services, outputPrefix string) (*stack, error) {
-	store := svc.store
-	metrics := worker.NewMetrics()
-	scfg, nnMod, err := r.sandboxConfig(ctx, g.cacheDir, metrics.ObserveInference)
-	if err != nil {
-		return nil, err
+// sandboxLimits returns the sandbox's configuration without host modules.
+func (r *runFlags) sandboxLimits(cacheDir string) (sandbox.Config, error) {
+	if r.memoryMiB == 0 || r.memoryMiB > 4096 {
+		return sandbox.Config{}, fmt.Errorf("--memory-limit %d: want 1 to 4096 MiB", r.memoryMiB)
 	}
+	return sandbox.Config{CacheDir: cacheDir, MemoryLimitPages: r.memoryMiB * 16}, nil
+}
+
+// workerConfig maps the flags onto a worker on svc's Redis and S3 that runs
+// jobs, records batch outcomes and plans batches; the caller sets how it
+// pulls (concurrency, queues, timeouts).
+func (r *runFlags) workerConfig(ctx context.Context, g *globalFlags, svc *services, outputPrefix string) (worker.Config, error) {
 	var prefix s3url.ObjectURL
+	var err error
 	if outputPrefix != "" {
 		if strings.HasPrefix(outputPrefix, "s3://") {
 			if prefix, err = s3url.ParsePrefixURL(outputPrefix); err != nil {
-				return nil, fmt.Errorf("--output-prefix: %w", err)
+				return worker.Config{}, fmt.Errorf("--output-prefix: %w", err)
 			}
 		} else {
 			prefix.Key = outputPrefix
@@ -125,46 +119,35 @@ func newStack(ctx context.Context, g *globalFlags, r *runFlags, svc *services, o
 	}
 	access, err := r.access(g.guestBucket)
 	if err != nil {
-		nnMod.Close()
-		return nil, err
+		return worker.Config{}, err
 	}
-	rt, err := sandbox.New(ctx, scfg)
+	scfg, err := r.sandboxLimits(g.cacheDir)
 	if err != nil {
-		nnMod.Close()
-		return nil, err
+		return worker.Config{}, err
 	}
-	metrics.WatchRuntime(rt)
-	guests := guests.NewRegistry(store, g.guestBucket, rt, 0)
+	ncfg, err := r.nn.config(ctx)
+	if err != nil {
+		return worker.Config{}, err
+	}
+	guestBucket := cmp.Or(g.guestBucket, guests.DefaultGuestBucket)
 	// Batches obey the same lists as their jobs: a plan on a prefix jobs
 	// may not read, or a manifest where they may not write, is refused.
-	batchAccess := batch.Access{Access: access, GuestBucket: guests.Bucket()}
-	hcfg := worker.HandlerConfig{
-		Store:          store,
-		Runtime:        rt,
-		Guests:         guests,
+	batchAccess := batch.Access{Access: access, GuestBucket: guestBucket}
+	return worker.Config{
+		Redis:          svc.redis,
+		Store:          svc.store,
+		GuestBucket:    guestBucket,
+		Sandbox:        scfg,
+		NN:             &ncfg,
 		MaxInputBytes:  r.maxInput,
 		MaxOutputBytes: r.maxOutput,
 		MaxResultBytes: r.maxResult,
 		Access:         access,
 		GuestTimeout:   r.guestTimeout,
 		OutputPrefix:   prefix,
-		Metrics:        metrics,
-		Batches:        &batch.Recorder{Client: svc.batches, Store: store, Logger: slog.Default(), Access: batchAccess},
-	}
-	h, err := worker.NewHandler(hcfg)
-	if err != nil {
-		_ = rt.Close(ctx)
-		nnMod.Close()
-		return nil, err
-	}
-	return &stack{rt: rt, nn: nnMod, guests: guests, handler: h, metrics: metrics,
-		extra: map[string]asynq.Handler{queue.TypeBatch: &batch.PlanHandler{Client: svc.batches, Store: store, Config: batch.PlanConfig{Access: batchAccess}}}}, nil
-}
-
-// close stops the runtime, then releases the models.
-func (s *stack) close() {
-	_ = s.rt.Close(context.Background())
-	_ = s.nn.Close()
+		BatchRecorder:  &batch.Recorder{Client: svc.batches, Store: svc.store, Logger: slog.Default(), Access: batchAccess},
+		BatchPlanner:   &batch.PlanHandler{Client: svc.batches, Store: svc.store, Config: batch.PlanConfig{Access: batchAccess}},
+	}, nil
 }
 
 func newWorkerCmd(g *globalFlags) *cobra.Command {
@@ -197,37 +180,30 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 				return err
 			}
 			defer svc.Close()
-			st, err := newStack(ctx, g, &rf, svc, outputPrefix)
+			wcfg, err := rf.workerConfig(ctx, g, svc, outputPrefix)
 			if err != nil {
 				return err
 			}
-			defer st.close()
+			wcfg.Concurrency, wcfg.Queues, wcfg.ShutdownTimeout, wcfg.PollInterval = concurrency, qs, shutdown, poll
+			w, err := worker.New(wcfg)
+			if err != nil {
+				return err
+			}
+			defer w.Shutdown()
 			if metricsAddr != "" {
-				stop, err := serveOps(ctx, metricsAddr, os.Getenv("WASMJOBS_TOKEN"), insecure, st.metrics.Handler(), web.Timeouts{})
+				stop, err := serveOps(ctx, metricsAddr, os.Getenv("WASMJOBS_TOKEN"), insecure, w.Metrics().Handler(), httpguard.Timeouts{})
 				if err != nil {
 					return err
 				}
 				defer stop()
 			}
-			srv, err := worker.NewServer(worker.ServerConfig{
-				Redis:           svc.redis,
-				Handler:         st.handler,
-				Concurrency:     concurrency,
-				Queues:          qs,
-				ShutdownTimeout: shutdown,
-				PollInterval:    poll,
-				Extra:           st.extra,
-			})
-			if err != nil {
-				return err
-			}
-			if err := srv.Start(ctx); err != nil {
+			if err := w.Start(ctx); err != nil {
 				return err
 			}
 			slog.Info("worker started", "redis", redactURL(g.redisURL), "s3", g.s3.Endpoint, "queues", qs, "concurrency", concurrency, "cache_dir", g.cacheDir)
 			<-ctx.Done()
 			slog.Info("worker stopping: finishing jobs in flight", "timeout", shutdown)
-			srv.Stop()
+			w.Shutdown()
 			slog.Info("worker stopped")
 			return nil
 		},
@@ -247,20 +223,21 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 
 // serveOps serves a worker's /metrics (behind the token when one is set)
 // and /healthz. Without a token it binds only to loopback unless insecure.
-// It applies the web server's guards (Host check, same-origin writes, body
-// limit) and timeouts (zero fields take the defaults).
-func serveOps(ctx context.Context, addr, token string, insecure bool, metrics http.Handler, timeouts web.Timeouts) (stop func(), err error) {
-	if err := web.CheckBind(addr, token, insecure); err != nil {
+// It applies the guards every wasmjobs endpoint does (Host check,
+// same-origin writes, body limit) and timeouts (zero fields take the
+// defaults).
+func serveOps(ctx context.Context, addr, token string, insecure bool, metrics http.Handler, timeouts httpguard.Timeouts) (stop func(), err error) {
+	if err := httpguard.CheckBind(addr, token, insecure); err != nil {
 		return nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.Handle("GET /metrics", web.RequireToken(token, metrics))
+	mux.Handle("GET /metrics", httpguard.RequireToken(token, metrics))
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
-	srv := web.NewHTTPServer(web.Guard(web.GuardConfig{Addr: addr, Token: token}, mux), timeouts)
+	srv := httpguard.NewServer(httpguard.Wrap(httpguard.Config{Addr: addr, Token: token}, mux), timeouts)
 	go func() { _ = srv.Serve(ln) }()
 	slog.Info("worker metrics listening", "addr", ln.Addr().String(), "auth", token != "")
 	return func() { _ = srv.Close() }, nil

@@ -7,24 +7,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
-	"github.com/wasmjobs/wasmjobs/internal/testworker"
-	"github.com/wasmjobs/wasmjobs/internal/worker"
 )
 
 // startWorkerWith runs a worker whose jobs, plans and manifests obey access.
 func (e *env) startWorkerWith(t testing.TB, access s3url.Access) {
 	t.Helper()
-	ba := batch.Access{Access: access, GuestBucket: e.guests.Bucket()}
-	rec := &batch.Recorder{Client: e.client, Store: e.store, Access: ba}
-	testworker.Start(t, e.redis, worker.HandlerConfig{Store: e.store, Runtime: e.rt, Guests: e.guests, Batches: rec, Access: access}, 8,
-		map[string]asynq.Handler{queue.TypeBatch: &batch.PlanHandler{Client: e.client, Store: e.store, Config: batch.PlanConfig{Access: ba}}})
+	ba := batch.Access{Access: access, GuestBucket: e.guestBucket}
+	cfg := e.workerConfig(true)
+	cfg.Access = access
+	cfg.BatchRecorder = &batch.Recorder{Client: e.client, Store: e.store, Access: ba}
+	cfg.BatchPlanner = &batch.PlanHandler{Client: e.client, Store: e.store, Config: batch.PlanConfig{Access: ba}}
+	e.startWorkerConfig(t, cfg)
 }
 
 // listKeys returns the keys under prefix.
@@ -48,7 +46,7 @@ func (e *env) listKeys(t testing.TB, prefix s3url.ObjectURL) []string {
 func TestBatchObeysAccessLists(t *testing.T) {
 	e := newEnv(t)
 	ctx := testenv.Context(t, 2*time.Minute)
-	reg := e.guests.Bucket()
+	reg := e.guestBucket
 	e.upload(t, "in/", 3)
 	e.upload(t, "secret/", 3)
 	b := "s3://" + e.bucket + "/"

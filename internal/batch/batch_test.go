@@ -16,9 +16,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
-	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
-	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
@@ -30,8 +28,8 @@ type env struct {
 	bucket string
 	client *batch.Client
 	insp   *asynq.Inspector
-	guests *guests.Registry
-	rt     *sandbox.Runtime
+	// guestBucket is the workers' guest bucket, wordcount registered.
+	guestBucket string
 }
 
 func newEnv(t testing.TB) *env {
@@ -45,21 +43,32 @@ func newEnv(t testing.TB) *env {
 	t.Cleanup(func() { e.client.Close() })
 	e.insp = asynq.NewInspector(e.redis)
 	t.Cleanup(func() { e.insp.Close() })
-	if e.rt, err = sandbox.New(context.Background(), sandbox.Config{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.rt.Close(context.Background()) })
-	e.guests = testworker.Guests(t, e.store, "", e.rt, map[string][]byte{"wordcount": guests.Wordcount})
+	e.guestBucket = testenv.NewBucket(t, e.store)
 	return e
 }
 
-// startWorker runs a worker that records batch outcomes; stop it with the
-// returned function (also called at cleanup).
-func (e *env) startWorker(t testing.TB) func() {
+// workerConfig is the configuration of a worker on e's services that runs
+// the batch's jobs and records their outcomes, and plans batches when plan.
+func (e *env) workerConfig(plan bool) worker.Config {
+	cfg := worker.Config{Redis: e.redis, Store: e.store, GuestBucket: e.guestBucket, Concurrency: 8,
+		BatchRecorder: &batch.Recorder{Client: e.client, Store: e.store}}
+	if plan {
+		cfg.BatchPlanner = &batch.PlanHandler{Client: e.client, Store: e.store}
+	}
+	return cfg
+}
+
+// startWorker runs a worker that plans batches and records their outcomes
+// until the test ends; its Shutdown stops it earlier.
+func (e *env) startWorker(t testing.TB) *worker.Worker {
 	t.Helper()
-	rec := &batch.Recorder{Client: e.client, Store: e.store}
-	return testworker.Start(t, e.redis, worker.HandlerConfig{Store: e.store, Runtime: e.rt, Guests: e.guests, Batches: rec}, 8,
-		map[string]asynq.Handler{queue.TypeBatch: &batch.PlanHandler{Client: e.client, Store: e.store}})
+	return e.startWorkerConfig(t, e.workerConfig(true))
+}
+
+// startWorkerConfig runs a worker for cfg with wordcount registered.
+func (e *env) startWorkerConfig(t testing.TB, cfg worker.Config) *worker.Worker {
+	t.Helper()
+	return testworker.Start(t, cfg, map[string][]byte{"wordcount": guests.Wordcount})
 }
 
 // upload puts n text objects under prefix; every tenth is not valid UTF-8,

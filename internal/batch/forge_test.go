@@ -12,7 +12,6 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
-	"github.com/wasmjobs/wasmjobs/internal/worker"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
@@ -71,15 +70,9 @@ func TestForgedBatchOutcomesAreRefused(t *testing.T) {
 		t.Fatalf("after the forged jobs: %+v; want 20 enqueued, nothing final", st)
 	}
 
-	srv, err := worker.NewServer(worker.ServerConfig{Redis: e.redis, Concurrency: 4, Queues: map[string]int{"victim": 1}, PollInterval: 20 * time.Millisecond,
-		Handler: mustHandler(t, worker.HandlerConfig{Store: e.store, Runtime: e.rt, Guests: e.guests, Batches: &batch.Recorder{Client: e.client, Store: e.store}})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	victim := e.workerConfig(false)
+	victim.Concurrency, victim.Queues = 4, map[string]int{"victim": 1}
+	e.startWorkerConfig(t, victim)
 	if st, err = batch.Wait(ctx, e.client, spec.ID, 50*time.Millisecond, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -88,15 +81,6 @@ func TestForgedBatchOutcomesAreRefused(t *testing.T) {
 	}
 	st = e.waitManifest(t, spec.ID)
 	e.checkManifest(t, st, valid)
-}
-
-func mustHandler(tb testing.TB, hc worker.HandlerConfig) *worker.Handler {
-	tb.Helper()
-	h, err := worker.NewHandler(hc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return h
 }
 
 func waitArchived(tb testing.TB, ctx context.Context, insp *asynq.Inspector, queue, id string) *asynq.TaskInfo {

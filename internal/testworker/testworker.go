@@ -1,55 +1,56 @@
 // Package testworker starts wasmjobs workers for tests, on the services that
-// internal/testenv provides.
+// internal/testenv provides. It builds them with worker.New, as the
+// wasmjobs command does.
 package testworker
 
 import (
-	"context"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/wasmjobs/wasmjobs/internal/blob"
-	"github.com/wasmjobs/wasmjobs/internal/guests"
-	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
 )
 
-// Guests returns a guest registry on bucket (a fresh one when empty) with
-// guests pushed under their names.
-func Guests(tb testing.TB, store *blob.Store, bucket string, rt *sandbox.Runtime, modules map[string][]byte) *guests.Registry {
+// New returns a worker for cfg that is not started yet, shut down when the
+// test ends, with guests pushed under their names. Unless cfg names one, its
+// guest bucket is a fresh bucket of cfg.Store (which must be a *blob.Store
+// then). A zero PollInterval polls briskly (20 ms).
+func New(tb testing.TB, cfg worker.Config, guests map[string][]byte) *worker.Worker {
 	tb.Helper()
-	if bucket == "" {
-		bucket = testenv.NewBucket(tb, store)
+	if cfg.GuestBucket == "" {
+		store, ok := cfg.Store.(*blob.Store)
+		if !ok {
+			tb.Fatalf("testworker: a Store of type %T needs a GuestBucket", cfg.Store)
+		}
+		cfg.GuestBucket = testenv.NewBucket(tb, store)
 	}
-	reg := guests.NewRegistry(store, bucket, rt, 0)
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 20 * time.Millisecond
+	}
+	w, err := worker.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(w.Shutdown)
 	ctx := testenv.Context(tb, time.Minute)
-	for name, wasm := range modules {
-		if _, err := reg.Push(ctx, name, wasm); err != nil {
+	for _, name := range slices.Sorted(maps.Keys(guests)) {
+		if _, err := w.Guests().Push(ctx, name, guests[name]); err != nil {
 			tb.Fatalf("push guest %s: %v", name, err)
 		}
 	}
-	return reg
+	return w
 }
 
-// Start runs a worker with handler configuration hc on redis, polling
-// briskly, until the test ends; extra handles more task types. The returned
-// function stops it earlier.
-func Start(tb testing.TB, redis asynq.RedisConnOpt, hc worker.HandlerConfig, concurrency int, extra map[string]asynq.Handler) (stop func()) {
+// Start is New, then Start: the worker runs until the test ends, or until
+// its Shutdown.
+func Start(tb testing.TB, cfg worker.Config, guests map[string][]byte) *worker.Worker {
 	tb.Helper()
-	h, err := worker.NewHandler(hc)
-	if err != nil {
+	w := New(tb, cfg, guests)
+	if err := w.Start(testenv.Context(tb, time.Minute)); err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := worker.NewServer(worker.ServerConfig{Redis: redis, Handler: h, Concurrency: concurrency,
-		PollInterval: 20 * time.Millisecond, Extra: extra})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(srv.Stop)
-	return srv.Stop
+	return w
 }

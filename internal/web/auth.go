@@ -1,12 +1,13 @@
 package web
 
 import (
-	"crypto/subtle"
 	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/wasmjobs/wasmjobs/internal/httpguard"
 )
 
 const (
@@ -22,7 +23,7 @@ const (
 // sessions: a cookie carries a random session id, never the token, and the
 // server can revoke it (logout).
 type auth struct {
-	token    []byte
+	token    string
 	sessions *sessions
 }
 
@@ -30,17 +31,16 @@ func newAuth(token string) *auth {
 	if token == "" {
 		return nil
 	}
-	return &auth{token: []byte(token), sessions: newSessions(maxSessions, sessionTTL)}
+	return &auth{token: token, sessions: newSessions(maxSessions, sessionTTL)}
 }
 
 func (a *auth) tokenOK(got string) bool {
-	return subtle.ConstantTimeCompare([]byte(got), a.token) == 1
+	return httpguard.TokenOK(got, a.token)
 }
 
 func (a *auth) allowed(r *http.Request) bool {
-	if h := r.Header.Get("Authorization"); h != "" {
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		return ok && a.tokenOK(tok)
+	if r.Header.Get("Authorization") != "" {
+		return httpguard.BearerOK(r, a.token)
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		return a.sessions.valid(c.Value)
@@ -61,8 +61,7 @@ func (a *auth) require(next http.Handler) http.Handler {
 		}
 		if strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics" || r.URL.Path == "/readyz" ||
 			!strings.Contains(r.Header.Get("Accept"), "text/html") {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="wasmjobs"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid token is required (Authorization: Bearer <token>)")
+			httpguard.Unauthorized(w)
 			return
 		}
 		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)

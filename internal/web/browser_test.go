@@ -18,7 +18,6 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
-	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/internal/web"
@@ -82,12 +81,9 @@ func TestBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rt, err := sandbox.New(ctx, sandbox.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close(context.Background()) }) // after the worker stops (cleanups run last-in first-out)
-	reg := testworker.Guests(t, store, "", rt, map[string][]byte{"wordcount": guests.Wordcount})
+	// Registered now, started once the page shows the batch waiting.
+	w := testworker.New(t, worker.Config{Redis: redis, Store: store, Concurrency: 1,
+		BatchRecorder: &batch.Recorder{Client: batches, Store: store}}, map[string][]byte{"wordcount": guests.Wordcount})
 	spec, _ := jobs.BatchSpec{Guest: "wordcount", Type: "text", Input: "s3://" + bucket + "/docs/", ID: "browser-batch"}.WithDefaults()
 	if _, err := batches.CreateBatch(ctx, spec); err != nil {
 		t.Fatal(err)
@@ -167,7 +163,9 @@ func TestBrowser(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond)
 	first := text(".counts")
-	testworker.Start(t, redis, worker.HandlerConfig{Store: store, Runtime: rt, Guests: reg, Batches: &batch.Recorder{Client: batches, Store: store}}, 1, nil)
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	var moved string
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
 		if now := text(".counts"); now != first && !strings.HasPrefix(now, "0 done") {

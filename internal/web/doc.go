@@ -9,7 +9,7 @@
 //     carry an HttpOnly, Secure, SameSite=Strict session cookie.
 //   - Without a token the server refuses to listen on anything but loopback
 //     unless told it is fine (Config.Insecure).
-//   - Token or not, Guard runs first: the Host must name the server (DNS
+//   - Token or not, httpguard.Wrap runs first: the Host must name the server (DNS
 //     rebinding), browser writes must be same-origin, bodies are bounded;
 //     JSON bodies must be sent as application/json. Sessions are random ids
 //     kept in the process, so logout revokes them.

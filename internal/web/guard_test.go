@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/wasmjobs/wasmjobs/internal/httpguard"
 	"github.com/wasmjobs/wasmjobs/internal/web"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
@@ -272,7 +273,7 @@ func TestSlowClients(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	srv, err := web.New(web.Config{Addr: addr, Redis: e.redis, Client: e.client, Store: mustStore(t),
-		Timeouts: web.Timeouts{Read: 500 * time.Millisecond, Idle: 500 * time.Millisecond}})
+		Timeouts: httpguard.Timeouts{Read: 500 * time.Millisecond, Idle: 500 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,15 +21,12 @@ import (
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/httpguard"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 //go:embed templates static
 var assets embed.FS
-
-// ErrInsecureBind means the server was asked to listen beyond loopback
-// without a token.
-var ErrInsecureBind = errors.New("refusing to serve without a token on a non-loopback address")
 
 // Config configures a Server.
 type Config struct {
@@ -50,10 +47,10 @@ type Config struct {
 	ReadOnly bool
 	// AllowedHosts are the host names, beyond Addr's and (on a loopback or
 	// wildcard bind) localhost, that browsers use to reach the server, such
-	// as the public name behind a reverse proxy. See GuardConfig.
+	// as the public name behind a reverse proxy. See httpguard.Config.
 	AllowedHosts []string
 	// Timeouts bound slow and idle clients; zero fields take the defaults.
-	Timeouts Timeouts
+	Timeouts httpguard.Timeouts
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -83,7 +80,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if err := CheckBind(cfg.Addr, cfg.Token, cfg.Insecure); err != nil {
+	if err := httpguard.CheckBind(cfg.Addr, cfg.Token, cfg.Insecure); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	batches, err := batch.NewClient(cfg.Redis)
@@ -115,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 	protected.Handle("/monitoring", http.RedirectHandler("/monitoring/", http.StatusMovedPermanently))
 	s.apiRoutes(protected)
 	s.pageRoutes(protected)
-	s.handler = securityHeaders(Guard(GuardConfig{Addr: cfg.Addr, AllowedHosts: cfg.AllowedHosts, Token: cfg.Token}, mux))
+	s.handler = securityHeaders(httpguard.Wrap(httpguard.Config{Addr: cfg.Addr, AllowedHosts: cfg.AllowedHosts, Token: cfg.Token}, mux))
 	return s, nil
 }
 
@@ -128,7 +125,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
-	s.srv = NewHTTPServer(s.handler, s.cfg.Timeouts)
+	s.srv = httpguard.NewServer(s.handler, s.cfg.Timeouts)
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.cfg.Logger.Error("web server stopped", "err", err)
@@ -166,35 +163,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, checks)
 }
 
-// CheckBind returns an error wrapping ErrInsecureBind when a server without
-// a token would listen on addr beyond loopback and insecure is not set. Every
-// endpoint wasmjobs serves applies it.
-func CheckBind(addr, token string, insecure bool) error {
-	if token == "" && !insecure && !loopback(addr) {
-		return fmt.Errorf("%w %s: set WASMJOBS_TOKEN, or pass --insecure if something in front of it does auth", ErrInsecureBind, addr)
-	}
-	return nil
-}
-
-// RequireToken wraps h so that every request needs "Authorization: Bearer
-// <token>" (compared in constant time); others get a 401 JSON error. An
-// empty token lets everything through.
-func RequireToken(token string, h http.Handler) http.Handler {
-	return newAuth(token).require(h)
-}
-
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -205,14 +173,9 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// apiError is the JSON error body: {"error": {"code": ..., "message": ...}}.
-type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
+// writeError writes the JSON error body all wasmjobs endpoints share.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]apiError{"error": {Code: code, Message: msg}})
+	httpguard.WriteError(w, status, code, msg)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

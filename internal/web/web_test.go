@@ -18,7 +18,7 @@ import (
 
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
-	"github.com/wasmjobs/wasmjobs/internal/sandbox"
+	"github.com/wasmjobs/wasmjobs/internal/httpguard"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/internal/web"
@@ -172,7 +172,7 @@ func TestAuth(t *testing.T) {
 func TestRefusesOpenBindWithoutToken(t *testing.T) {
 	e := newEnv(t, web.Config{}) // loopback default: fine
 	_, err := web.New(web.Config{Addr: "0.0.0.0:0", Redis: e.redis, Client: e.client, Store: mustStore(t)})
-	if !errors.Is(err, web.ErrInsecureBind) {
+	if !errors.Is(err, httpguard.ErrInsecureBind) {
 		t.Fatalf("err = %v, want ErrInsecureBind", err)
 	}
 	if _, err := web.New(web.Config{Addr: "0.0.0.0:0", Insecure: true, Redis: e.redis, Client: e.client, Store: mustStore(t)}); err != nil {
@@ -294,15 +294,8 @@ func TestMetrics(t *testing.T) {
 	e := newEnv(t, web.Config{})
 	ctx := testenv.Context(t, time.Minute)
 	store, _ := testenv.Store(t)
-	rt, err := sandbox.New(ctx, sandbox.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close(context.Background()) }) // after the worker stops (cleanups run last-in first-out)
-	m := worker.NewMetrics()
-	m.WatchRuntime(rt)
-	reg := testworker.Guests(t, store, "", rt, map[string][]byte{"hello": guests.Hello})
-	testworker.Start(t, e.redis, worker.HandlerConfig{Store: store, Runtime: rt, Guests: reg, Metrics: m}, 2, nil)
+	w := testworker.Start(t, worker.Config{Redis: e.redis, Store: store, Concurrency: 2}, map[string][]byte{"hello": guests.Hello})
+	m := w.Metrics()
 	for i := range 5 {
 		if _, err := e.client.Run(ctx, jobs.TypeText, jobs.Payload{Guest: "hello", Data: []byte{byte('a' + i)}}); err != nil {
 			t.Fatal(err)

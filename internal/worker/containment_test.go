@@ -50,9 +50,9 @@ func TestInlineResultOverCapIsRefused(t *testing.T) {
 	}
 }
 
-// TestResultCapIsConfigurable: HandlerConfig.MaxResultBytes sets the cap.
+// TestResultCapIsConfigurable: Config.MaxResultBytes sets the cap.
 func TestResultCapIsConfigurable(t *testing.T) {
-	e := newEnv(t, envConfig{concurrency: 2, handler: worker.HandlerConfig{MaxResultBytes: 16}})
+	e := newEnv(t, envConfig{concurrency: 2, worker: worker.Config{MaxResultBytes: 16}})
 	ctx := testenv.Context(t, time.Minute)
 	info, err := e.client.EnqueueText(ctx, jobs.Payload{Guest: "hello", Data: []byte("a rather long name")}, jobs.MaxRetry(5))
 	if err != nil {
@@ -107,7 +107,7 @@ func TestJobsCannotTouchTheGuestRegistry(t *testing.T) {
 // default location) outside them fail permanently; inside they work.
 func TestAccessLists(t *testing.T) {
 	var bucket string
-	e := newEnv(t, envConfig{concurrency: 2, configure: func(hc *worker.HandlerConfig, b string) {
+	e := newEnv(t, envConfig{concurrency: 2, configure: func(c *worker.Config, b string) {
 		bucket = b
 		inputs, err := s3url.ParseAccessList([]string{b + "/in/"})
 		if err != nil {
@@ -117,8 +117,8 @@ func TestAccessLists(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hc.Access = s3url.Access{Inputs: inputs, Outputs: outputs}
-		hc.OutputPrefix = s3url.ObjectURL{Key: "out"}
+		c.Access = s3url.Access{Inputs: inputs, Outputs: outputs}
+		c.OutputPrefix = s3url.ObjectURL{Key: "out"}
 	}})
 	ctx := testenv.Context(t, time.Minute)
 	good := e.put(t, "in/a.txt", []byte("Ada"))

@@ -3,7 +3,9 @@
 // the sandbox and stores the output, classifying every failure as retryable
 // (infrastructure) or permanent (the job itself) the way asynq expects.
 //
-// [Handler] is an asynq.Handler for both task types; [Server] wires it into an
-// asynq server; [Registry] maps guest names to sha256 digests in the guest
-// bucket.
+// [New] builds a [Worker] from a [Config]: it owns the sandbox runtime, the
+// WASI-NN host module, the guest registry and the metrics, and takes batch
+// handling through two small interfaces, [BatchRecorder] and
+// [BatchPlanner]. [Worker.Run] processes tasks until its context ends;
+// [Worker.Shutdown] drains jobs in flight and releases everything, in order.
 package worker

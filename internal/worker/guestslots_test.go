@@ -28,7 +28,7 @@ func TestGuestTimeoutBeforeJobDeadlineIsArchived(t *testing.T) {
 			loop = g.Wasm
 		}
 	}
-	e := newEnv(t, envConfig{concurrency: 2, handler: worker.HandlerConfig{GuestTimeout: time.Minute}})
+	e := newEnv(t, envConfig{concurrency: 2, worker: worker.Config{GuestTimeout: time.Minute}})
 	ctx := testenv.Context(t, time.Minute)
 	if _, err := e.guests.Push(ctx, "loop", loop); err != nil {
 		t.Fatal(err)
@@ -96,14 +96,9 @@ func TestSlotHeldUntilGuestReturns(t *testing.T) {
 	b := &blocker{hold: 3 * time.Second} // past the jobs' 1 s timeout (asynq counts whole seconds)
 	redis := testenv.Redis(t)
 	store, _ := testenv.Store(t)
-	rt, err := sandbox.New(context.Background(), sandbox.Config{HostModules: []sandbox.HostModule{b}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close(context.Background()) })
-	guests := testworker.Guests(t, store, "", rt, map[string][]byte{"block": blockGuest})
 	const concurrency = 2
-	testworker.Start(t, redis, worker.HandlerConfig{Store: store, Runtime: rt, Guests: guests}, concurrency, nil)
+	testworker.Start(t, worker.Config{Redis: redis, Store: store, Concurrency: concurrency,
+		Sandbox: sandbox.Config{HostModules: []sandbox.HostModule{b}}}, map[string][]byte{"block": blockGuest})
 
 	ctx := testenv.Context(t, time.Minute)
 	raw := asynq.NewClient(redis)

@@ -36,8 +36,8 @@ type ObjectStore interface {
 
 var _ ObjectStore = (*blob.Store)(nil)
 
-// HandlerConfig configures a Handler.
-type HandlerConfig struct {
+// handlerConfig configures a Handler; a Worker fills it from its Config.
+type handlerConfig struct {
 	// Store reads inputs and writes outputs. Required.
 	Store ObjectStore
 	// Runtime runs guests. Required.
@@ -66,8 +66,8 @@ type HandlerConfig struct {
 	// MaxRunning caps the guests running at once. A job waits for a slot
 	// (or the end of its context) before its guest starts, and the slot is
 	// held until the guest instance has returned, even past the job's
-	// context, which asynq takes as a free slot. Defaults to the Server's
-	// Concurrency, or 2 × CPUs for a handler used without a Server.
+	// context, which asynq takes as a free slot. Defaults to 2 × CPUs; a
+	// Worker sets its Concurrency.
 	MaxRunning int
 	// OutputPrefix is where outputs of S3 inputs without an explicit output
 	// go: "<prefix>/<input key>.<guest>.json". An empty Bucket means the
@@ -99,7 +99,7 @@ type BatchRecorder interface {
 
 var _ BatchRecorder = (*batch.Recorder)(nil)
 
-func (c HandlerConfig) withDefaults() HandlerConfig {
+func (c handlerConfig) withDefaults() handlerConfig {
 	if c.MaxInputBytes <= 0 {
 		c.MaxInputBytes = 64 << 20
 	}
@@ -124,33 +124,26 @@ func (c HandlerConfig) withDefaults() HandlerConfig {
 	return c
 }
 
-// Handler processes wasm:image and wasm:text tasks. It is an asynq.Handler.
+// Handler processes wasm:image and wasm:text tasks for a Worker. It is an
+// asynq.Handler.
 type Handler struct {
-	cfg HandlerConfig
+	cfg handlerConfig
 	// slots holds one token per guest running now.
 	slots chan struct{}
 }
 
 var _ asynq.Handler = (*Handler)(nil)
 
-// NewHandler returns a Handler for cfg.
-func NewHandler(cfg HandlerConfig) (*Handler, error) {
+// newHandler returns a Handler for cfg.
+func newHandler(cfg handlerConfig) (*Handler, error) {
 	if cfg.Store == nil || cfg.Runtime == nil || cfg.Guests == nil {
-		return nil, errors.New("worker: HandlerConfig needs Store, Runtime and Guests")
+		return nil, errors.New("worker: the handler needs Store, Runtime and Guests")
 	}
 	n := cfg.MaxRunning
 	if n <= 0 {
 		n = 2 * runtime.NumCPU()
 	}
 	return &Handler{cfg: cfg.withDefaults(), slots: make(chan struct{}, n)}, nil
-}
-
-// limitRunning sets the number of guest slots to n unless MaxRunning did;
-// NewServer calls it before the handler gets its first task.
-func (h *Handler) limitRunning(n int) {
-	if h.cfg.MaxRunning <= 0 && n > 0 {
-		h.slots = make(chan struct{}, n)
-	}
 }
 
 // runGuest runs mod in a slot, with the guest's deadline cut to leave time
@@ -391,7 +384,7 @@ func (h *Handler) writeSummary(t *asynq.Task, sum Summary) error {
 	return h.writeResult(t, b)
 }
 
-// ErrResultTooLarge means a result is over HandlerConfig.MaxResultBytes.
+// ErrResultTooLarge means a result is over Config.MaxResultBytes.
 var ErrResultTooLarge = errors.New("result too large for Redis")
 
 // writeResult stores b as the job's result (kept in Redis for the task's

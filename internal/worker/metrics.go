@@ -11,8 +11,8 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 )
 
-// Metrics are a worker's Prometheus metrics. Create them with NewMetrics
-// and pass them in HandlerConfig.Metrics; serve them with Handler.
+// Metrics are a Worker's Prometheus metrics (Worker.Metrics); serve them
+// with Handler.
 type Metrics struct {
 	reg       *prometheus.Registry
 	jobs      *prometheus.CounterVec
@@ -22,9 +22,9 @@ type Metrics struct {
 	inference *prometheus.HistogramVec
 }
 
-// NewMetrics registers the worker's metrics in a fresh registry; add the
-// compile cache counters with WatchRuntime.
-func NewMetrics() *Metrics {
+// newMetrics registers the worker's metrics in a fresh registry; add the
+// compile cache counters with watchRuntime.
+func newMetrics() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -46,8 +46,8 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// WatchRuntime exports rt's compile cache counters.
-func (m *Metrics) WatchRuntime(rt *sandbox.Runtime) {
+// watchRuntime exports rt's compile cache counters.
+func (m *Metrics) watchRuntime(rt *sandbox.Runtime) {
 	m.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wasmjobs_compile_cache_hits_total",
 			Help: "Guest lookups answered by the in-memory compiled-module cache."}, func() float64 { return float64(rt.Stats().Hits) }),
@@ -58,14 +58,15 @@ func (m *Metrics) WatchRuntime(rt *sandbox.Runtime) {
 	)
 }
 
-// Registry is where the metrics live, for adding more.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+// PrometheusRegistry is the Prometheus registry the metrics live in, for
+// registering more collectors beside them or gathering them.
+func (m *Metrics) PrometheusRegistry() *prometheus.Registry { return m.reg }
 
 // Handler serves the metrics in Prometheus' text format.
 func (m *Metrics) Handler() http.Handler { return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}) }
 
-// ObserveInference records one compute call of a model.
-func (m *Metrics) ObserveInference(model string, d time.Duration) {
+// observeInference records one compute call of a model.
+func (m *Metrics) observeInference(model string, d time.Duration) {
 	if m != nil {
 		m.inference.WithLabelValues(model).Observe(d.Seconds())
 	}

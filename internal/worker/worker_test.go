@@ -36,32 +36,28 @@ type env struct {
 }
 
 type envConfig struct {
-	handler     worker.HandlerConfig
+	worker      worker.Config
 	concurrency int
 	memoryPages uint32
-	// configure, when set, adjusts the handler's configuration once the
+	// configure, when set, adjusts the worker's configuration once the
 	// data bucket exists.
-	configure func(hc *worker.HandlerConfig, bucket string)
+	configure func(c *worker.Config, bucket string)
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
 	e := &env{redis: testenv.Redis(t)}
 	e.store, e.bucket = testenv.Store(t)
-	var err error
-	e.rt, err = sandbox.New(context.Background(), sandbox.Config{CacheDir: t.TempDir(), MemoryLimitPages: cfg.memoryPages})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.rt.Close(context.Background()) })
-	e.guests = testworker.Guests(t, e.store, "", e.rt,
-		map[string][]byte{"hello": guests.Hello, "wordcount": guests.Wordcount, "misbehave": guesttest.Misbehave})
-	hc := cfg.handler
-	hc.Store, hc.Runtime, hc.Guests = e.store, e.rt, e.guests
+	wc := cfg.worker
+	wc.Redis, wc.Store, wc.Concurrency = e.redis, e.store, cfg.concurrency
+	wc.Sandbox = sandbox.Config{CacheDir: t.TempDir(), MemoryLimitPages: cfg.memoryPages}
 	if cfg.configure != nil {
-		cfg.configure(&hc, e.bucket)
+		cfg.configure(&wc, e.bucket)
 	}
-	testworker.Start(t, e.redis, hc, cfg.concurrency, nil)
+	w := testworker.Start(t, wc,
+		map[string][]byte{"hello": guests.Hello, "wordcount": guests.Wordcount, "misbehave": guesttest.Misbehave})
+	e.rt, e.guests = w.Runtime(), w.Guests()
+	var err error
 	if e.client, err = jobs.NewClient(e.redis); err != nil {
 		t.Fatal(err)
 	}
@@ -186,8 +182,8 @@ func TestEndToEnd(t *testing.T) {
 func TestPermanentFailures(t *testing.T) {
 	e := newEnv(t, envConfig{
 		concurrency: 4,
-		memoryPages: 256,                                                                      // 16 MiB
-		handler:     worker.HandlerConfig{MaxInputBytes: 1024, GuestTimeout: 3 * time.Second}, // generous: the grow case must reach the memory cap first, even on a loaded machine
+		memoryPages: 256,                                                               // 16 MiB
+		worker:      worker.Config{MaxInputBytes: 1024, GuestTimeout: 3 * time.Second}, // generous: the grow case must reach the memory cap first, even on a loaded machine
 	})
 	ctx := testenv.Context(t, 2*time.Minute)
 
@@ -340,15 +336,12 @@ func TestInfrastructureErrorsAreRetryable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := sandbox.New(context.Background(), sandbox.Config{})
+	// Never started: the handler runs the tasks without Redis.
+	h, err := worker.New(worker.Config{Redis: asynq.RedisClientOpt{Addr: "127.0.0.1:1"}, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rt.Close(context.Background())
-	h, err := worker.NewHandler(worker.HandlerConfig{Store: store, Runtime: rt, Guests: guests.NewRegistry(store, "", rt, 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer h.Shutdown()
 	ctx := testenv.Context(t, 30*time.Second)
 	err = h.ProcessTask(ctx, task(jobs.Payload{Guest: "hello", Data: []byte("x")}))
 	if err == nil || errors.Is(err, asynq.SkipRetry) {

@@ -1,6 +1,10 @@
-package web
+package httpguard
 
 import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -11,8 +15,8 @@ import (
 // that parse a body set a tighter limit of their own.
 const maxAnyBodyBytes = 1 << 20
 
-// GuardConfig says which requests an endpoint accepts before auth.
-type GuardConfig struct {
+// Config says which requests an endpoint accepts before auth.
+type Config struct {
 	// Addr is the listen address; its host name (when it is one) is allowed
 	// as a Host, and a loopback or wildcard bind allows the loopback names.
 	Addr string
@@ -26,7 +30,7 @@ type GuardConfig struct {
 	Token string
 }
 
-// Guard wraps h with the checks every wasmjobs endpoint applies before auth:
+// Wrap wraps h with the checks every wasmjobs endpoint applies before auth:
 //   - the Host header must name this server (DNS rebinding turns any web page
 //     into a reader of an unauthenticated server otherwise);
 //   - a state-changing request (any method but GET, HEAD, OPTIONS) from a
@@ -36,7 +40,7 @@ type GuardConfig struct {
 //   - no request body is larger than 1 MiB.
 //
 // /healthz is exempt from the Host check, so that probes can use any name.
-func Guard(cfg GuardConfig, h http.Handler) http.Handler {
+func Wrap(cfg Config, h http.Handler) http.Handler {
 	hosts := newHostPolicy(cfg)
 	cop := http.NewCrossOriginProtection()
 	for _, name := range cfg.AllowedHosts {
@@ -46,7 +50,7 @@ func Guard(cfg GuardConfig, h http.Handler) http.Handler {
 		}
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusForbidden, "cross_origin", "cross-origin "+r.Method+" refused: this server only accepts writes from its own pages or from non-browser clients")
+		WriteError(w, http.StatusForbidden, "cross_origin", "cross-origin "+r.Method+" refused: this server only accepts writes from its own pages or from non-browser clients")
 	}))
 	inner := cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {
@@ -56,7 +60,7 @@ func Guard(cfg GuardConfig, h http.Handler) http.Handler {
 	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" && !hosts.allows(r.Host) {
-			writeError(w, http.StatusMisdirectedRequest, "host_not_allowed",
+			WriteError(w, http.StatusMisdirectedRequest, "host_not_allowed",
 				"host "+quoteHost(r.Host)+" is not one this server answers to; add it with --allowed-hosts")
 			return
 		}
@@ -70,7 +74,7 @@ type hostPolicy struct {
 	loopback bool
 }
 
-func newHostPolicy(cfg GuardConfig) *hostPolicy {
+func newHostPolicy(cfg Config) *hostPolicy {
 	p := &hostPolicy{names: map[string]bool{}, any: cfg.Token != "" && len(cfg.AllowedHosts) == 0}
 	for _, name := range cfg.AllowedHosts {
 		if name == "*" {
@@ -165,9 +169,82 @@ func (t Timeouts) withDefaults() Timeouts {
 	return t
 }
 
-// NewHTTPServer returns an http.Server for h with t's timeouts, so a slow
-// or idle client cannot hold a connection open for good.
-func NewHTTPServer(h http.Handler, t Timeouts) *http.Server {
+// NewServer returns an http.Server for h with t's timeouts, so a slow or
+// idle client cannot hold a connection open for good.
+func NewServer(h http.Handler, t Timeouts) *http.Server {
 	t = t.withDefaults()
 	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle}
+}
+
+// ErrInsecureBind means a server was asked to listen beyond loopback
+// without a token.
+var ErrInsecureBind = errors.New("refusing to serve without a token on a non-loopback address")
+
+// CheckBind returns an error wrapping ErrInsecureBind when a server without
+// a token would listen on addr beyond loopback and insecure is not set. Every
+// endpoint wasmjobs serves applies it.
+func CheckBind(addr, token string, insecure bool) error {
+	if token == "" && !insecure && !loopback(addr) {
+		return fmt.Errorf("%w %s: set WASMJOBS_TOKEN, or pass --insecure if something in front of it does auth", ErrInsecureBind, addr)
+	}
+	return nil
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// TokenOK reports whether got is token, in constant time.
+func TokenOK(got, token string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+}
+
+// BearerOK reports whether r carries "Authorization: Bearer <token>".
+func BearerOK(r *http.Request, token string) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && TokenOK(tok, token)
+}
+
+// RequireToken wraps h so that every request needs "Authorization: Bearer
+// <token>" (compared in constant time); others get Unauthorized. An empty
+// token lets everything through.
+func RequireToken(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if BearerOK(r, token) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		Unauthorized(w)
+	})
+}
+
+// Unauthorized answers 401 with a Bearer challenge and a JSON error.
+func Unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="wasmjobs"`)
+	WriteError(w, http.StatusUnauthorized, "unauthorized", "a valid token is required (Authorization: Bearer <token>)")
+}
+
+// apiError is the JSON error body: {"error": {"code": ..., "message": ...}}.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// WriteError writes the JSON error body every wasmjobs endpoint uses:
+// {"error": {"code": code, "message": msg}}.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]apiError{"error": {Code: code, Message: msg}})
 }

@@ -1,0 +1,332 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/nn"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
+	"github.com/wasmjobs/wasmjobs/jobs"
+)
+
+// Config configures a Worker. Only Redis and Store are required; every
+// other field has a zero-value default, named in its doc.
+type Config struct {
+	// Redis is where the queues are. Required.
+	Redis asynq.RedisConnOpt
+	// Store reads inputs, writes outputs and holds the registered guests.
+	// Required.
+	Store ObjectStore
+	// GuestBucket holds the registered guests. Defaults to
+	// guests.DefaultGuestBucket.
+	GuestBucket string
+
+	// Sandbox configures the runtime that runs the guests. Its HostModules
+	// stay the caller's to close; the WASI-NN module built from NN is added
+	// to them. The zero value takes the sandbox's defaults.
+	Sandbox sandbox.Config
+	// NN configures the wasi_ephemeral_nn host module the worker builds and
+	// owns; its OnCompute, when set, is called after the worker's metrics
+	// recorded the compute. Nil means no WASI-NN module, so that guests
+	// importing it fail (as on a sandbox without it).
+	NN *nn.Config
+
+	// Concurrency is the number of jobs run at once. Defaults to 2 × CPUs.
+	Concurrency int
+	// Queues maps queue names to weights. Defaults to {"default": 1}.
+	Queues map[string]int
+	// ShutdownTimeout is how long Shutdown waits for jobs in flight.
+	// Defaults to 30 s.
+	ShutdownTimeout time.Duration
+	// PollInterval is how long an idle worker waits before asking Redis for
+	// work again. Defaults to 200 ms.
+	PollInterval time.Duration
+
+	// MaxInputBytes caps input objects. Defaults to 64 MiB.
+	MaxInputBytes int64
+	// MaxOutputBytes caps a guest's stdout. Defaults to 64 MiB.
+	MaxOutputBytes int
+	// MaxResultBytes caps what a job writes through asynq's result writer,
+	// which Redis keeps for the task's retention: an inline job's output
+	// over it fails permanently, naming the S3 output option. Defaults to
+	// 1 MiB.
+	MaxResultBytes int
+	// Access limits the objects jobs may read and write. The zero value
+	// allows every bucket but the guest bucket.
+	Access s3url.Access
+	// GuestTimeout bounds one guest run. Defaults to 60 s. A job's asynq
+	// timeout or deadline, less ResultReserve, wins when it is earlier, so
+	// that a guest stopped at it is archived as a timeout, not retried.
+	GuestTimeout time.Duration
+	// ResultReserve is the time kept back from a job's deadline for writing
+	// its result, at most a quarter of the time left. Defaults to 2 s.
+	ResultReserve time.Duration
+	// OutputPrefix is where outputs of S3 inputs without an explicit output
+	// go: "<prefix>/<input key>.<guest>.json". An empty Bucket means the
+	// input's bucket. Defaults to key prefix "results".
+	OutputPrefix s3url.ObjectURL
+
+	// BatchRecorder records the outcome of jobs that belong to a batch.
+	// Nil means batch jobs run like any other.
+	BatchRecorder BatchRecorder
+	// BatchPlanner handles batch plan tasks (queue.TypeBatch) on the
+	// worker's queues. Nil leaves them unhandled: asynq retries them until
+	// a worker with a planner takes them.
+	BatchPlanner BatchPlanner
+
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// BatchPlanner plans dataset runs: given a queue.TypeBatch task, it lists the
+// batch's input and enqueues its jobs. Planning is idempotent, so a retried
+// plan resumes.
+type BatchPlanner interface {
+	ProcessTask(ctx context.Context, t *asynq.Task) error
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.GuestBucket == "" {
+		c.GuestBucket = guests.DefaultGuestBucket
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 2 * runtime.NumCPU()
+	}
+	if len(c.Queues) == 0 {
+		c.Queues = map[string]int{"default": 1}
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 200 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	// The job limits' defaults are the handler's (handlerConfig.withDefaults).
+	return c
+}
+
+// validate reports what is missing or out of range in a defaulted c.
+func (c Config) validate() error {
+	if c.Redis == nil || c.Store == nil {
+		return errors.New("worker: Config needs Redis and Store")
+	}
+	for q, w := range c.Queues {
+		if q == "" || w <= 0 {
+			return fmt.Errorf("worker: queue %q weight %d: want a name and a positive weight", q, w)
+		}
+	}
+	return nil
+}
+
+// Worker pulls wasm:image and wasm:text tasks (and, with a BatchPlanner,
+// batch plans) from Redis and runs each job's guest in a fresh sandbox
+// instance. It owns its sandbox runtime, its WASI-NN module, its guest
+// registry and its metrics; Shutdown releases them.
+//
+// A Worker is also an asynq.Handler, for running one task without Redis.
+type Worker struct {
+	cfg     Config
+	metrics *Metrics
+	nn      *nn.Module // nil without Config.NN
+	rt      *sandbox.Runtime
+	guests  *guests.Registry
+	jobs    *Handler
+	batches BatchRecorder
+	planner BatchPlanner
+	mux     *asynq.ServeMux
+
+	mu       sync.Mutex
+	srv      *asynq.Server // set by Start
+	shutdown bool
+	done     chan struct{} // closed by Shutdown
+}
+
+var _ asynq.Handler = (*Worker)(nil)
+
+// New builds a Worker for cfg: its metrics, WASI-NN module, sandbox runtime
+// and guest registry. Start (or Run) begins processing; Shutdown releases
+// everything New made.
+func New(cfg Config) (*Worker, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	w := &Worker{cfg: cfg, metrics: newMetrics(), batches: cfg.BatchRecorder, planner: cfg.BatchPlanner, done: make(chan struct{})}
+	scfg := cfg.Sandbox
+	if cfg.NN != nil {
+		ncfg := *cfg.NN
+		then := ncfg.OnCompute
+		ncfg.OnCompute = func(model string, d time.Duration) {
+			w.metrics.observeInference(model, d)
+			if then != nil {
+				then(model, d)
+			}
+		}
+		mod, err := nn.New(ncfg)
+		if err != nil {
+			return nil, err
+		}
+		w.nn = mod
+		scfg.HostModules = append(slices.Clone(scfg.HostModules), mod)
+	}
+	rt, err := sandbox.New(context.Background(), scfg)
+	if err != nil {
+		w.closeRuntime()
+		return nil, err
+	}
+	w.rt = rt
+	w.metrics.watchRuntime(rt)
+	w.guests = guests.NewRegistry(cfg.Store, cfg.GuestBucket, rt, 0)
+	w.jobs, err = newHandler(handlerConfig{
+		Store:          cfg.Store,
+		Runtime:        rt,
+		Guests:         w.guests,
+		MaxInputBytes:  cfg.MaxInputBytes,
+		MaxOutputBytes: cfg.MaxOutputBytes,
+		MaxResultBytes: cfg.MaxResultBytes,
+		Access:         cfg.Access,
+		GuestTimeout:   cfg.GuestTimeout,
+		ResultReserve:  cfg.ResultReserve,
+		MaxRunning:     cfg.Concurrency,
+		OutputPrefix:   cfg.OutputPrefix,
+		Logger:         cfg.Logger,
+		Metrics:        w.metrics,
+		Batches:        cfg.BatchRecorder,
+	})
+	if err != nil {
+		w.closeRuntime()
+		return nil, err
+	}
+	w.mux = asynq.NewServeMux()
+	w.mux.Handle(jobs.TypeImage, w.jobs)
+	w.mux.Handle(jobs.TypeText, w.jobs)
+	if w.planner != nil {
+		w.mux.Handle(queue.TypeBatch, w.planner)
+	}
+	return w, nil
+}
+
+// Guests is the worker's guest registry, on Config.GuestBucket: guests
+// pushed through it run on this worker at once.
+func (w *Worker) Guests() *guests.Registry { return w.guests }
+
+// Metrics are the worker's Prometheus metrics, for serving them.
+func (w *Worker) Metrics() *Metrics { return w.metrics }
+
+// ProcessTask runs one task as the worker would, by its type.
+func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	return w.mux.ProcessTask(ctx, t)
+}
+
+// Start begins pulling tasks from the configured queues; it returns once
+// the worker runs. A Worker starts once.
+func (w *Worker) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.shutdown {
+		return errors.New("worker: shut down")
+	}
+	if w.srv != nil {
+		return errors.New("worker: already started")
+	}
+	w.srv = asynq.NewServer(w.cfg.Redis, asynq.Config{
+		Concurrency:              w.cfg.Concurrency,
+		Queues:                   w.cfg.Queues,
+		ShutdownTimeout:          w.cfg.ShutdownTimeout,
+		TaskCheckInterval:        w.cfg.PollInterval,
+		DelayedTaskCheckInterval: time.Second,
+		Logger:                   slogAdapter{w.cfg.Logger},
+		LogLevel:                 asynq.WarnLevel,
+	})
+	if err := w.srv.Start(w.mux); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	return nil
+}
+
+// Run starts the worker and processes tasks until ctx is done (or Shutdown
+// is called), then shuts down: jobs in flight get ShutdownTimeout to
+// finish, and what is left goes back to the queue.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-w.done:
+	}
+	w.Shutdown()
+	return nil
+}
+
+// Shutdown stops fetching tasks and waits, up to ShutdownTimeout, for jobs
+// in flight (unfinished ones go back to the queue); then it closes the
+// batch recorder and planner where they are io.Closers, the sandbox runtime
+// and the WASI-NN module, in that order. Safe to call twice, and on a
+// Worker never started.
+func (w *Worker) Shutdown() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.shutdown {
+		return
+	}
+	w.shutdown = true
+	defer close(w.done)
+	// Jobs still running use the batch recorder and the runtime, and
+	// guests in the runtime use the WASI-NN module.
+	if w.srv != nil {
+		w.srv.Shutdown()
+	}
+	w.closeBatches()
+	w.closeRuntime()
+}
+
+// closeBatches closes the batch recorder and planner that are io.Closers,
+// each once.
+func (w *Worker) closeBatches() {
+	rc, _ := w.batches.(io.Closer)
+	pc, _ := w.planner.(io.Closer)
+	// One value may be both (compared only when comparable, as pointers are).
+	if pc != nil && rc != nil && reflect.TypeOf(pc).Comparable() && pc == rc {
+		pc = nil
+	}
+	for _, c := range []io.Closer{rc, pc} {
+		if c == nil {
+			continue
+		}
+		if err := c.Close(); err != nil {
+			w.cfg.Logger.Warn("worker: close batch handling", "err", err)
+		}
+	}
+}
+
+// closeRuntime closes the sandbox runtime, then the WASI-NN module its
+// guests used.
+func (w *Worker) closeRuntime() {
+	if w.rt != nil {
+		_ = w.rt.Close(context.Background())
+	}
+	if w.nn != nil {
+		_ = w.nn.Close()
+	}
+}
