@@ -89,10 +89,10 @@ func (c Config) WithDefaults() Config {
 // sandbox.HostModule and sandbox.InstanceScoped (checked in the sandbox's
 // tests, which may import this package; this one may not import them).
 type Module struct {
-	cfg Config
-	reg *registry
-	lim Limits
-	log *slog.Logger
+	cfg    Config
+	models *models
+	lim    Limits
+	log    *slog.Logger
 
 	loadRefused sync.Once     // logs the first refused guest-bytes load only
 	peakHeld    atomic.Uint64 // the most bytes one instance held, over all instances
@@ -105,15 +105,15 @@ func New(cfg Config) (*Module, error) {
 	cfg = cfg.WithDefaults()
 	backends := map[string]Backend{TextBackendName: TextBackend{}}
 	maps.Copy(backends, cfg.Backends)
-	reg, err := newRegistry(cfg.Models, backends, cfg.Logger)
+	models, err := newModels(cfg.Models, backends, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Backends = backends
 	return &Module{
-		cfg: cfg,
-		reg: reg,
-		log: cfg.Logger,
+		cfg:    cfg,
+		models: models,
+		log:    cfg.Logger,
 		lim: Limits{
 			MaxDims:        cfg.MaxDims,
 			MaxElements:    cfg.MaxElements,
@@ -129,12 +129,12 @@ func New(cfg Config) (*Module, error) {
 func (m *Module) Name() string { return ModuleName }
 
 // Models returns the registered model names, sorted.
-func (m *Module) Models() []string { return slices.Sorted(maps.Keys(m.reg.models)) }
+func (m *Module) Models() []string { return slices.Sorted(maps.Keys(m.models.specs)) }
 
 // Preload loads every registered model now instead of on first use.
 func (m *Module) Preload(ctx context.Context) error {
 	for _, name := range m.Models() {
-		if _, err := m.reg.get(ctx, name); err != nil {
+		if _, err := m.models.get(ctx, name); err != nil {
 			return err
 		}
 	}
@@ -145,11 +145,11 @@ func (m *Module) Preload(ctx context.Context) error {
 // needed. It is what load_by_name hands a guest; tests and tools use it to
 // run a model from Go.
 func (m *Module) Graph(ctx context.Context, name string) (Graph, error) {
-	return m.reg.get(ctx, name)
+	return m.models.get(ctx, name)
 }
 
 // Close releases the loaded models. Guests must no longer run.
-func (m *Module) Close() error { return m.reg.close() }
+func (m *Module) Close() error { return m.models.close() }
 
 // instanceKey keys the per-instance state in a context.
 type instanceKey struct{}
@@ -462,7 +462,7 @@ func (m *Module) byName(ctx context.Context, in *instance, mem Memory, namePtr, 
 	if err != nil {
 		return err
 	}
-	if _, ok := m.reg.models[name]; !ok {
+	if _, ok := m.models.specs[name]; !ok {
 		return errf(ErrNotFound, "no model named %q (registered: %s)", name, strings.Join(m.Models(), ", "))
 	}
 	// One handle per name and instance: loading a name twice returns the
@@ -475,7 +475,7 @@ func (m *Module) byName(ctx context.Context, in *instance, mem Memory, namePtr, 
 		}
 	}
 	in.mu.Unlock()
-	g, err := m.reg.get(ctx, name)
+	g, err := m.models.get(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -528,7 +528,7 @@ func (m *Module) initExecutionContext(_ context.Context, in *instance, mem Memor
 	id := in.nextContext
 	in.nextContext++
 	model := in.graphs[graph].name
-	spec := m.reg.models[model]
+	spec := m.models.specs[model]
 	if model == "" {
 		model = "guest"
 	}
