@@ -55,7 +55,7 @@ func BackendForPath(path string) (string, bool) {
 	case ".ftz", ".bin":
 		return "fasttext", true
 	case ".txt":
-		return TextBackendName, true
+		return textBackendName, true
 	}
 	return "", false
 }

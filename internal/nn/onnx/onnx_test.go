@@ -129,63 +129,6 @@ func TestBadInputs(t *testing.T) {
 	}
 }
 
-// TestHostModuleSameBytes runs the cls model from Go and through the
-// wasi_ephemeral_nn functions: the output bytes are identical.
-func TestHostModuleSameBytes(t *testing.T) {
-	t.Parallel()
-	b, dir := newBackend(t, onnx.Config{})
-	want := compute(t, load(t, b, filepath.Join(dir, clsModel)), image(3, 192))
-
-	m, err := nn.New(nn.Config{
-		Models:   map[string]nn.Model{"ocr-cls": {Path: filepath.Join(dir, clsModel)}},
-		Backends: map[string]nn.Backend{onnx.Name: b},
-		Logger:   quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	ctx, release := m.BeginInstance(context.Background())
-	defer release()
-	mem := nn.SliceMemory(make([]byte, 1<<20))
-	put32 := func(p uint32, v ...uint32) {
-		for i, x := range v {
-			binary.LittleEndian.PutUint32(mem[p+4*uint32(i):], x)
-		}
-	}
-	copy(mem[0:], "ocr-cls")
-	if e := m.Call(ctx, mem, "load_by_name", 0, 7, 16); e != 0 {
-		t.Fatalf("load_by_name: %s", e)
-	}
-	if e := m.Call(ctx, mem, "init_execution_context", binary.LittleEndian.Uint32(mem[16:]), 20); e != 0 {
-		t.Fatalf("init: %s", e)
-	}
-	c := binary.LittleEndian.Uint32(mem[20:])
-	in := image(3, 192)
-	put32(64, in.Dims...)
-	copy(mem[4096:], in.Data)
-	put32(128, 64, 4, uint32(nn.F32), 4096, uint32(len(in.Data)))
-	if e := m.Call(ctx, mem, "set_input", c, 0, 128); e != 0 {
-		t.Fatalf("set_input: %s", e)
-	}
-	if e := m.Call(ctx, mem, "compute", c); e != 0 {
-		t.Fatalf("compute: %s", e)
-	}
-	out := uint32(512 << 10)
-	if e := m.Call(ctx, mem, "get_output", c, 0, out, 64, 24); e != 0 {
-		t.Fatalf("get_output: %s", e)
-	}
-	got := mem[out : out+binary.LittleEndian.Uint32(mem[24:])]
-	if !bytes.Equal(got, want.Data) {
-		t.Fatalf("host module output %x, Go %x", got, want.Data)
-	}
-	// A tensor of the wrong type for the model is the guest's error.
-	put32(128, 64, 4, uint32(nn.U8), 4096, uint32(len(in.Data)/4))
-	if e := m.Call(ctx, mem, "set_input", c, 0, 128); e != nn.ErrnoInvalidArgument {
-		t.Fatalf("u8 tensor for an f32 model: %s", e)
-	}
-}
-
 // TestConcurrentContexts runs 16 contexts on one graph at once (run with
 // -race): each gets the result of running alone.
 func TestConcurrentContexts(t *testing.T) {
