@@ -4,27 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"math"
 	"path/filepath"
 	"testing"
 
 	"github.com/wasmjobs/wasmjobs/internal/nn"
+	"github.com/wasmjobs/wasmjobs/internal/nn/nntest"
 	"github.com/wasmjobs/wasmjobs/internal/nn/onnx"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 )
 
 const clsModel = "ch_ppocr_mobile_v2.0_cls_infer.onnx"
-
-// clsImage returns a deterministic f32 tensor of dims [1, 3, 48, w].
-func clsImage(seed int, w uint32) nn.Tensor {
-	n := 3 * 48 * int(w)
-	data := make([]byte, 4*n)
-	for i := range n {
-		v := float32(math.Sin(float64(i*(seed+1))*0.001)) * 0.9
-		binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(v))
-	}
-	return nn.Tensor{Type: nn.F32, Dims: []uint32{1, 3, 48, w}, Data: data}
-}
 
 // clsFromGo loads the model at path with b and runs it on in from Go.
 func clsFromGo(tb testing.TB, b nn.Backend, path string, in nn.Tensor) nn.Tensor {
@@ -34,22 +23,7 @@ func clsFromGo(tb testing.TB, b nn.Backend, path string, in nn.Tensor) nn.Tensor
 		tb.Fatal(err)
 	}
 	defer g.Close()
-	c, err := g.NewContext()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SetInput(0, in); err != nil {
-		tb.Fatal(err)
-	}
-	if err := c.Compute(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	out, err := c.Output(0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return out
+	return nntest.Compute(tb, g, in)
 }
 
 // TestHostModuleSameBytes runs the cls model from Go and through the
@@ -61,7 +35,7 @@ func TestHostModuleSameBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := clsFromGo(t, b, filepath.Join(dir, clsModel), clsImage(3, 192))
+	want := clsFromGo(t, b, filepath.Join(dir, clsModel), nntest.Image(3, 192))
 
 	m, err := nn.New(nn.Config{
 		Models:   map[string]nn.Model{"ocr-cls": {Path: filepath.Join(dir, clsModel)}},
@@ -88,7 +62,7 @@ func TestHostModuleSameBytes(t *testing.T) {
 		t.Fatalf("init: %s", e)
 	}
 	c := binary.LittleEndian.Uint32(mem[20:])
-	in := clsImage(3, 192)
+	in := nntest.Image(3, 192)
 	put32(64, in.Dims...)
 	copy(mem[4096:], in.Data)
 	put32(128, 64, 4, uint32(nn.F32), 4096, uint32(len(in.Data)))
