@@ -78,8 +78,11 @@ const (
 
 // Tensor is a dense tensor: Data holds the elements little-endian, row-major.
 type Tensor struct {
+	// Type is the element type.
 	Type TensorType
+	// Dims are the dimensions, outermost first.
 	Dims []uint32
+	// Data holds the product of Dims elements of Type.
 	Data []byte
 }
 

@@ -362,6 +362,7 @@ type RunOptions struct {
 
 // Result is what a successful run produced.
 type Result struct {
+	// Stdout is everything the guest wrote to stdout: the job's output.
 	Stdout []byte
 	// Stderr is the tail of the guest's stderr.
 	Stderr string
