@@ -1,5 +1,3 @@
-// Package nntest holds test helpers shared by the tests of nn and its
-// backends.
 package nntest
 
 import (
