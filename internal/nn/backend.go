@@ -54,37 +54,40 @@ func (t TensorType) String() string {
 	return fmt.Sprintf("tensor_type(%d)", uint8(t))
 }
 
-// Encoding is a WASI-NN graph encoding (WasmEdge numbering).
-type Encoding uint32
+// graphEncoding is a WASI-NN graph encoding (WasmEdge numbering).
+type graphEncoding uint32
 
 // Graph encodings this host accepts through load.
 const (
-	EncodingONNX       Encoding = 1
-	EncodingAutodetect Encoding = 5
+	encodingONNX       graphEncoding = 1
+	encodingAutodetect graphEncoding = 5
 )
 
-// Target is a WASI-NN execution target (WasmEdge numbering). The host
+// execTarget is a WASI-NN execution target (WasmEdge numbering). The host
 // validates it but the device is chosen per process (--nn-device), not per
 // guest.
-type Target uint32
+type execTarget uint32
 
 // Execution targets.
 const (
-	TargetCPU  Target = 0
-	TargetGPU  Target = 1
-	TargetTPU  Target = 2
-	TargetAuto Target = 3
+	targetCPU  execTarget = 0
+	targetGPU  execTarget = 1
+	targetTPU  execTarget = 2
+	targetAuto execTarget = 3
 )
 
 // Tensor is a dense tensor: Data holds the elements little-endian, row-major.
 type Tensor struct {
+	// Type is the element type.
 	Type TensorType
+	// Dims are the dimensions, outermost first.
 	Dims []uint32
+	// Data holds the product of Dims elements of Type.
 	Data []byte
 }
 
 // Backend errors; the host module maps them to WASI-NN errno values (see
-// ErrnoOf). Backends wrap them with %w and a message saying what was wrong.
+// errnoOf). Backends wrap them with %w and a message saying what was wrong.
 var (
 	ErrInvalidArgument = errors.New("invalid argument")
 	ErrInvalidEncoding = errors.New("invalid encoding")

@@ -6,11 +6,11 @@ import (
 	"math/bits"
 )
 
-// Memory is the part of a guest's linear memory the host functions use.
+// guestMemory is the part of a guest's linear memory the host functions use.
 // wazero's api.Memory implements it; tests and fuzzers use a byte slice.
 // Every method reports false, and changes nothing, when the range is not
 // entirely inside the memory.
-type Memory interface {
+type guestMemory interface {
 	// Read returns a view of byteCount bytes at offset. The view aliases
 	// guest memory: copy what must outlive the call.
 	Read(offset, byteCount uint32) ([]byte, bool)
@@ -30,8 +30,8 @@ const (
 	builderRecordSize = 8
 )
 
-// Limits bound what a guest may pass in one call.
-type Limits struct {
+// limits bound what a guest may pass in one call.
+type limits struct {
 	// MaxDims is the largest tensor rank.
 	MaxDims uint32
 	// MaxElements is the largest element count of one tensor.
@@ -52,7 +52,7 @@ func errf(sentinel error, format string, args ...any) error {
 }
 
 // readBytes returns a view of n bytes at ptr.
-func readBytes(mem Memory, ptr, n uint32, what string) ([]byte, error) {
+func readBytes(mem guestMemory, ptr, n uint32, what string) ([]byte, error) {
 	b, ok := mem.Read(ptr, n)
 	if !ok {
 		return nil, errf(ErrInvalidArgument, "%s: %d bytes at %#x are outside guest memory", what, n, ptr)
@@ -61,7 +61,7 @@ func readBytes(mem Memory, ptr, n uint32, what string) ([]byte, error) {
 }
 
 // readUint32s reads n little-endian u32 at ptr.
-func readUint32s(mem Memory, ptr, n uint32, what string) ([]uint32, error) {
+func readUint32s(mem guestMemory, ptr, n uint32, what string) ([]uint32, error) {
 	if uint64(n)*4 > 1<<32-1 {
 		return nil, errf(ErrInvalidArgument, "%s: %d elements are outside guest memory", what, n)
 	}
@@ -76,8 +76,8 @@ func readUint32s(mem Memory, ptr, n uint32, what string) ([]uint32, error) {
 	return out, nil
 }
 
-// ReadString copies a UTF-8 name of n bytes at ptr, at most max bytes.
-func ReadString(mem Memory, ptr, n, max uint32, what string) (string, error) {
+// readString copies a UTF-8 name of n bytes at ptr, at most max bytes.
+func readString(mem guestMemory, ptr, n, max uint32, what string) (string, error) {
 	if n > max {
 		return "", errf(ErrInvalidArgument, "%s: %d bytes, more than the %d allowed", what, n, max)
 	}
@@ -88,10 +88,10 @@ func ReadString(mem Memory, ptr, n, max uint32, what string) (string, error) {
 	return string(b), nil
 }
 
-// DecodeTensor decodes the 20-byte tensor record at ptr and copies the
+// decodeTensor decodes the 20-byte tensor record at ptr and copies the
 // tensor's dims and data out of guest memory. It checks the type, the rank,
 // the element count and that dims × element size equals the data length.
-func DecodeTensor(mem Memory, ptr uint32, lim Limits) (Tensor, error) {
+func decodeTensor(mem guestMemory, ptr uint32, lim limits) (Tensor, error) {
 	rec, err := readBytes(mem, ptr, tensorRecordSize, "tensor")
 	if err != nil {
 		return Tensor{}, err
@@ -147,9 +147,9 @@ func elementCount(dims []uint32, max uint64) (uint64, error) {
 	return n, nil
 }
 
-// DecodeBuilders decodes load's builder array: count (ptr, len) pairs at ptr,
+// decodeBuilders decodes load's builder array: count (ptr, len) pairs at ptr,
 // each naming a byte range of guest memory. It returns copies of the ranges.
-func DecodeBuilders(mem Memory, ptr, count uint32, lim Limits) ([][]byte, error) {
+func decodeBuilders(mem guestMemory, ptr, count uint32, lim limits) ([][]byte, error) {
 	if count == 0 {
 		return nil, errf(ErrInvalidArgument, "load: empty builder array")
 	}
@@ -179,7 +179,7 @@ func DecodeBuilders(mem Memory, ptr, count uint32, lim Limits) ([][]byte, error)
 }
 
 // writeUint32 writes a result the guest asked for through a pointer.
-func writeUint32(mem Memory, ptr, v uint32, what string) error {
+func writeUint32(mem guestMemory, ptr, v uint32, what string) error {
 	if !mem.WriteUint32Le(ptr, v) {
 		return errf(ErrInvalidArgument, "%s: result pointer %#x is outside guest memory", what, ptr)
 	}
@@ -187,18 +187,18 @@ func writeUint32(mem Memory, ptr, v uint32, what string) error {
 }
 
 // checkWritable reports whether n bytes at ptr are inside guest memory.
-func checkWritable(mem Memory, ptr, n uint32, what string) error {
+func checkWritable(mem guestMemory, ptr, n uint32, what string) error {
 	_, err := readBytes(mem, ptr, n, what)
 	return err
 }
 
-// SliceMemory is a Memory over a byte slice, for tests and fuzzing.
-type SliceMemory []byte
+// sliceMemory is a guestMemory over a byte slice, for tests and fuzzing.
+type sliceMemory []byte
 
-var _ Memory = (SliceMemory)(nil)
+var _ guestMemory = (sliceMemory)(nil)
 
-// Read implements Memory.
-func (m SliceMemory) Read(offset, byteCount uint32) ([]byte, bool) {
+// Read implements guestMemory.
+func (m sliceMemory) Read(offset, byteCount uint32) ([]byte, bool) {
 	end := uint64(offset) + uint64(byteCount)
 	if end > uint64(len(m)) {
 		return nil, false
@@ -206,8 +206,8 @@ func (m SliceMemory) Read(offset, byteCount uint32) ([]byte, bool) {
 	return m[offset:end:end], true
 }
 
-// Write implements Memory.
-func (m SliceMemory) Write(offset uint32, v []byte) bool {
+// Write implements guestMemory.
+func (m sliceMemory) Write(offset uint32, v []byte) bool {
 	if uint64(len(v)) > 1<<32-1 {
 		return false
 	}
@@ -219,8 +219,8 @@ func (m SliceMemory) Write(offset uint32, v []byte) bool {
 	return true
 }
 
-// WriteUint32Le implements Memory.
-func (m SliceMemory) WriteUint32Le(offset, v uint32) bool {
+// WriteUint32Le implements guestMemory.
+func (m sliceMemory) WriteUint32Le(offset, v uint32) bool {
 	b, ok := m.Read(offset, 4)
 	if !ok {
 		return false

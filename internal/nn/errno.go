@@ -5,42 +5,42 @@ import (
 	"errors"
 )
 
-// Errno is a WASI-NN result code as WasmEdge numbers them; 0 is success.
-type Errno uint32
+// errno is a WASI-NN result code as WasmEdge numbers them; 0 is success.
+type errno uint32
 
 // WASI-NN errno values (WasmEdge's plugins/wasi_nn/wasinntypes.h).
 const (
-	ErrnoSuccess              Errno = 0
-	ErrnoInvalidArgument      Errno = 1
-	ErrnoInvalidEncoding      Errno = 2
-	ErrnoMissingMemory        Errno = 3
-	ErrnoBusy                 Errno = 4
-	ErrnoRuntimeError         Errno = 5
-	ErrnoUnsupportedOperation Errno = 6
-	ErrnoTooLarge             Errno = 7
-	ErrnoNotFound             Errno = 8
+	errnoSuccess              errno = 0
+	errnoInvalidArgument      errno = 1
+	errnoInvalidEncoding      errno = 2
+	errnoMissingMemory        errno = 3
+	errnoBusy                 errno = 4
+	errnoRuntimeError         errno = 5
+	errnoUnsupportedOperation errno = 6
+	errnoTooLarge             errno = 7
+	errnoNotFound             errno = 8
 )
 
 // String returns the errno's name as WasmEdge spells it in lower case.
-func (e Errno) String() string {
+func (e errno) String() string {
 	switch e {
-	case ErrnoSuccess:
+	case errnoSuccess:
 		return "success"
-	case ErrnoInvalidArgument:
+	case errnoInvalidArgument:
 		return "invalid_argument"
-	case ErrnoInvalidEncoding:
+	case errnoInvalidEncoding:
 		return "invalid_encoding"
-	case ErrnoMissingMemory:
+	case errnoMissingMemory:
 		return "missing_memory"
-	case ErrnoBusy:
+	case errnoBusy:
 		return "busy"
-	case ErrnoRuntimeError:
+	case errnoRuntimeError:
 		return "runtime_error"
-	case ErrnoUnsupportedOperation:
+	case errnoUnsupportedOperation:
 		return "unsupported_operation"
-	case ErrnoTooLarge:
+	case errnoTooLarge:
 		return "too_large"
-	case ErrnoNotFound:
+	case errnoNotFound:
 		return "not_found"
 	}
 	return "errno(" + itoa(uint32(e)) + ")"
@@ -59,26 +59,26 @@ func itoa(v uint32) string {
 	}
 }
 
-// ErrnoOf maps an error to the errno a guest sees: nil is success, the
+// errnoOf maps an error to the errno a guest sees: nil is success, the
 // package's sentinels map to their errno, anything else is a runtime error.
-func ErrnoOf(err error) Errno {
+func errnoOf(err error) errno {
 	switch {
 	case err == nil:
-		return ErrnoSuccess
+		return errnoSuccess
 	case errors.Is(err, ErrInvalidArgument):
-		return ErrnoInvalidArgument
+		return errnoInvalidArgument
 	case errors.Is(err, ErrInvalidEncoding):
-		return ErrnoInvalidEncoding
+		return errnoInvalidEncoding
 	case errors.Is(err, ErrUnsupported):
-		return ErrnoUnsupportedOperation
+		return errnoUnsupportedOperation
 	case errors.Is(err, ErrTooLarge):
-		return ErrnoTooLarge
+		return errnoTooLarge
 	case errors.Is(err, ErrNotFound):
-		return ErrnoNotFound
+		return errnoNotFound
 	case errors.Is(err, ErrBusy):
-		return ErrnoBusy
+		return errnoBusy
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return ErrnoRuntimeError
+		return errnoRuntimeError
 	}
-	return ErrnoRuntimeError
+	return errnoRuntimeError
 }

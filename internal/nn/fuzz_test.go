@@ -85,9 +85,7 @@ func FuzzHostCalls(f *testing.F) {
 		for len(script) > 0 {
 			name := names[int(script[0])%len(names)]
 			script = script[1:]
-			args := make([]uint32, map[string]int{"load": 5, "load_by_name": 3, "load_by_name_with_config": 5,
-				"init_execution_context": 2, "set_input": 3, "compute": 1, "get_output": 5,
-				"finalize_execution_context": 1, "unload": 1, "compute_single": 1}[name])
+			args := make([]uint32, nnImports[name])
 			for i := range args {
 				if len(script) >= 4 {
 					args[i] = binary.LittleEndian.Uint32(script)

@@ -18,8 +18,8 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 )
 
-// ModuleName is the import module name guests use.
-const ModuleName = "wasi_ephemeral_nn"
+// moduleName is the import module name guests use.
+const moduleName = "wasi_ephemeral_nn"
 
 // Config configures a Module. The zero value is usable: no models, no
 // guest-supplied loads.
@@ -89,10 +89,10 @@ func (c Config) WithDefaults() Config {
 // sandbox.HostModule and sandbox.InstanceScoped (checked in the sandbox's
 // tests, which may import this package; this one may not import them).
 type Module struct {
-	cfg Config
-	reg *registry
-	lim Limits
-	log *slog.Logger
+	cfg    Config
+	models *models
+	lim    limits
+	log    *slog.Logger
 
 	loadRefused sync.Once     // logs the first refused guest-bytes load only
 	peakHeld    atomic.Uint64 // the most bytes one instance held, over all instances
@@ -103,18 +103,18 @@ type Module struct {
 // them at once).
 func New(cfg Config) (*Module, error) {
 	cfg = cfg.WithDefaults()
-	backends := map[string]Backend{TextBackendName: TextBackend{}}
+	backends := map[string]Backend{textBackendName: textBackend{}}
 	maps.Copy(backends, cfg.Backends)
-	reg, err := newRegistry(cfg.Models, backends, cfg.Logger)
+	models, err := newModels(cfg.Models, backends, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Backends = backends
 	return &Module{
-		cfg: cfg,
-		reg: reg,
-		log: cfg.Logger,
-		lim: Limits{
+		cfg:    cfg,
+		models: models,
+		log:    cfg.Logger,
+		lim: limits{
 			MaxDims:        cfg.MaxDims,
 			MaxElements:    cfg.MaxElements,
 			MaxTensorBytes: cfg.MaxTensorBytes,
@@ -126,15 +126,15 @@ func New(cfg Config) (*Module, error) {
 }
 
 // Name returns "wasi_ephemeral_nn".
-func (m *Module) Name() string { return ModuleName }
+func (m *Module) Name() string { return moduleName }
 
 // Models returns the registered model names, sorted.
-func (m *Module) Models() []string { return slices.Sorted(maps.Keys(m.reg.models)) }
+func (m *Module) Models() []string { return slices.Sorted(maps.Keys(m.models.specs)) }
 
 // Preload loads every registered model now instead of on first use.
 func (m *Module) Preload(ctx context.Context) error {
 	for _, name := range m.Models() {
-		if _, err := m.reg.get(ctx, name); err != nil {
+		if _, err := m.models.get(ctx, name); err != nil {
 			return err
 		}
 	}
@@ -145,11 +145,11 @@ func (m *Module) Preload(ctx context.Context) error {
 // needed. It is what load_by_name hands a guest; tests and tools use it to
 // run a model from Go.
 func (m *Module) Graph(ctx context.Context, name string) (Graph, error) {
-	return m.reg.get(ctx, name)
+	return m.models.get(ctx, name)
 }
 
 // Close releases the loaded models. Guests must no longer run.
-func (m *Module) Close() error { return m.reg.close() }
+func (m *Module) Close() error { return m.models.close() }
 
 // instanceKey keys the per-instance state in a context.
 type instanceKey struct{}
@@ -239,36 +239,75 @@ func (in *instance) release(log *slog.Logger) {
 	in.graphs = nil
 }
 
+// hostFunc is one function of wasi_ephemeral_nn, defined once: the module
+// is instantiated from it, the test entry point dispatches through it and
+// guest/README.md's function table is generated from it. Every parameter
+// and the result are i32, as in WasmEdge's ABI: handles, pointers and
+// lengths in, an errno out.
+type hostFunc struct {
+	name   string
+	params []string // i32 parameter names, in order
+	doc    string   // what a guest should know: limits, the errnos it may get
+	// fn implements the function; nil for one that is defined only so that
+	// WasmEdge guests importing it instantiate (it answers unsupported_operation).
+	fn func(m *Module, ctx context.Context, in *instance, mem guestMemory, p []uint32) error
+}
+
+// abiType is the type of every parameter and result of wasi_ephemeral_nn.
+const abiType = api.ValueTypeI32
+
+// hostFuncs is the module, in the order guest/README.md lists it.
+var hostFuncs = []hostFunc{
+	{name: "load_by_name", params: []string{"name_ptr", "name_len", "graph_ptr"}, fn: (*Module).loadByName,
+		doc: "the models the worker registered (`--model name=path`); unknown name → `not_found`; loading a name twice gives the same handle"},
+	{name: "load_by_name_with_config", params: []string{"name_ptr", "name_len", "config_ptr", "config_len", "graph_ptr"}, fn: (*Module).loadByNameWithConfig,
+		doc: "the config is accepted and ignored"},
+	{name: "load", params: []string{"builder_ptr", "builder_len", "encoding", "target", "graph_ptr"}, fn: (*Module).load,
+		doc: "guest-supplied model bytes; refused (`unsupported_operation`) unless the worker runs with `--nn-allow-load`; ONNX (1) or autodetect (5), one builder, size-capped (`too_large`)"},
+	{name: "init_execution_context", params: []string{"graph", "context_ptr"}, fn: (*Module).initExecutionContext,
+		doc: "at most 16 live contexts per instance by default (`busy`)"},
+	{name: "set_input", params: []string{"context", "index", "tensor_ptr"}, fn: (*Module).setInput,
+		doc: "type and shape must match the model's input (`invalid_argument`); the instance's tensor bytes are capped (`too_large`)"},
+	{name: "compute", params: []string{"context"}, fn: (*Module).compute,
+		doc: "before every input is set → `invalid_argument`"},
+	{name: "get_output", params: []string{"context", "index", "out_ptr", "out_max", "written_ptr"}, fn: (*Module).getOutput,
+		doc: "buffer too small → `too_large`, with the size needed written to written_ptr"},
+	{name: "finalize_execution_context", params: []string{"context"}, fn: (*Module).finalizeExecutionContext,
+		doc: "later use of the context → `invalid_argument`"},
+	{name: "unload", params: []string{"graph"}, fn: (*Module).unload,
+		doc: "drops the instance's handle; a registered model stays loaded for other instances"},
+	{name: "compute_single", params: []string{"context"}, doc: unsupportedDoc},
+	{name: "get_output_single", params: []string{"context", "index", "out_ptr", "out_max", "written_ptr"}, doc: unsupportedDoc},
+	{name: "fini_single", params: []string{"context"}, doc: unsupportedDoc},
+}
+
+const unsupportedDoc = "exists so WasmEdge guests instantiate; answers `unsupported_operation`"
+
 // Instantiate defines the host functions in r.
 func (m *Module) Instantiate(ctx context.Context, r wazero.Runtime) error {
-	b := r.NewHostModuleBuilder(ModuleName)
-	i32 := api.ValueTypeI32
-	def := func(name string, nparams int, fn func(ctx context.Context, in *instance, mem Memory, p []uint32) error) {
-		params := slices.Repeat([]api.ValueType{i32}, nparams)
+	b := r.NewHostModuleBuilder(moduleName)
+	for i := range hostFuncs {
+		f := &hostFuncs[i]
+		n := len(f.params)
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
-				stack[0] = uint64(m.call(ctx, name, mod, stack[:nparams], fn))
+				stack[0] = uint64(m.guestCall(ctx, f, mod, stack[:n]))
 				exitIfDone(ctx, mod)
-			}), params, []api.ValueType{i32}).
-			WithParameterNames(paramNames[name]...).
-			Export(name)
-	}
-	def("load", 5, m.load)
-	def("load_by_name", 3, m.loadByName)
-	def("load_by_name_with_config", 5, m.loadByNameWithConfig)
-	def("init_execution_context", 2, m.initExecutionContext)
-	def("set_input", 3, m.setInput)
-	def("compute", 1, m.compute)
-	def("get_output", 5, m.getOutput)
-	def("finalize_execution_context", 1, m.finalizeExecutionContext)
-	def("unload", 1, m.unload)
-	for name, n := range unsupported {
-		def(name, n, func(context.Context, *instance, Memory, []uint32) error {
-			return errf(ErrUnsupported, "%s is not implemented by this host (only WasmEdge's GGML backends have it)", name)
-		})
+			}), slices.Repeat([]api.ValueType{abiType}, n), []api.ValueType{abiType}).
+			WithParameterNames(f.params...).
+			Export(f.name)
 	}
 	_, err := b.Instantiate(ctx)
 	return err
+}
+
+// run runs f for instance in: the one path of every call, from a guest or
+// from a test.
+func (m *Module) run(ctx context.Context, f *hostFunc, in *instance, mem guestMemory, p []uint32) error {
+	if f.fn == nil {
+		return errf(ErrUnsupported, "%s is not implemented by this host (only WasmEdge's GGML backends have it)", f.name)
+	}
+	return f.fn(m, ctx, in, mem, p)
 }
 
 // exitIfDone ends the guest when its context ended during a host call, as
@@ -289,95 +328,69 @@ func exitIfDone(ctx context.Context, mod api.Module) {
 	panic(sys.NewExitError(code))
 }
 
-// unsupported are functions WasmEdge exports that no backend of ours has;
-// defined so that guests importing them still instantiate.
-var unsupported = map[string]int{
-	"compute_single":    1,
-	"get_output_single": 5,
-	"fini_single":       1,
-}
-
-var paramNames = map[string][]string{
-	"load":                       {"builder_ptr", "builder_len", "encoding", "target", "graph_ptr"},
-	"load_by_name":               {"name_ptr", "name_len", "graph_ptr"},
-	"load_by_name_with_config":   {"name_ptr", "name_len", "config_ptr", "config_len", "graph_ptr"},
-	"init_execution_context":     {"graph", "context_ptr"},
-	"set_input":                  {"context", "index", "tensor_ptr"},
-	"compute":                    {"context"},
-	"get_output":                 {"context", "index", "out_ptr", "out_max", "written_ptr"},
-	"finalize_execution_context": {"context"},
-	"unload":                     {"graph"},
-	"compute_single":             {"context"},
-	"get_output_single":          {"context", "index", "out_ptr", "out_max", "written_ptr"},
-	"fini_single":                {"context"},
-}
-
-// call runs one host function and turns its error into an errno. A panic in
-// a backend is recovered into a runtime error: a guest can never take the
-// worker down through this module.
-func (m *Module) call(ctx context.Context, name string, mod api.Module, stack []uint64, fn func(context.Context, *instance, Memory, []uint32) error) (errno Errno) {
+// guestCall runs host function f for a guest and turns its error into an
+// errno. A panic in a backend is recovered into a runtime error: a guest can
+// never take the worker down through this module.
+func (m *Module) guestCall(ctx context.Context, f *hostFunc, mod api.Module, stack []uint64) (code errno) {
 	defer func() {
 		if p := recover(); p != nil {
-			m.log.Error("wasi-nn: host function panicked", "func", name, "panic", p, "stack", string(debug.Stack()))
-			errno = ErrnoRuntimeError
+			m.log.Error("wasi-nn: host function panicked", "func", f.name, "panic", p, "stack", string(debug.Stack()))
+			code = errnoRuntimeError
 		}
 	}()
 	in, _ := ctx.Value(instanceKey{}).(*instance)
 	if in == nil {
-		m.log.Error("wasi-nn: called outside a sandbox run (no instance state)", "func", name)
-		return ErrnoRuntimeError
+		m.log.Error("wasi-nn: called outside a sandbox run (no instance state)", "func", f.name)
+		return errnoRuntimeError
 	}
 	mem := mod.Memory()
 	if mem == nil {
-		return ErrnoMissingMemory
+		return errnoMissingMemory
 	}
 	p := make([]uint32, len(stack))
 	for i, v := range stack {
 		p[i] = api.DecodeU32(v)
 	}
-	err := fn(ctx, in, mem, p)
-	errno = ErrnoOf(err)
+	err := m.run(ctx, f, in, mem, p)
+	code = errnoOf(err)
 	if err != nil {
-		m.log.Debug("wasi-nn: call failed", "func", name, "errno", errno.String(), "err", err)
+		m.log.Debug("wasi-nn: call failed", "func", f.name, "errno", code.String(), "err", err)
 	}
-	return errno
+	return code
 }
 
-// Call runs host function name with params against mem and the instance
-// state in ctx, as a guest's call would. It exists for tests and fuzzing of
-// the ABI without a wasm runtime.
-func (m *Module) Call(ctx context.Context, mem Memory, name string, params ...uint32) Errno {
-	fns := map[string]func(context.Context, *instance, Memory, []uint32) error{
-		"load": m.load, "load_by_name": m.loadByName, "load_by_name_with_config": m.loadByNameWithConfig,
-		"init_execution_context": m.initExecutionContext, "set_input": m.setInput, "compute": m.compute,
-		"get_output": m.getOutput, "finalize_execution_context": m.finalizeExecutionContext, "unload": m.unload,
+// call runs host function name with params against mem and the instance
+// state in ctx, as a guest's call would, but without recovering a panic (a
+// fuzzer must see it). It exists for tests and fuzzing of the ABI without a
+// wasm runtime.
+func (m *Module) call(ctx context.Context, mem guestMemory, name string, params ...uint32) errno {
+	i := slices.IndexFunc(hostFuncs, func(f hostFunc) bool { return f.name == name })
+	if i < 0 {
+		return errnoInvalidArgument
 	}
-	fn, ok := fns[name]
-	if !ok {
-		if _, ok := unsupported[name]; ok {
-			return ErrnoUnsupportedOperation
-		}
-		return ErrnoInvalidArgument
+	f := &hostFuncs[i]
+	if f.fn == nil {
+		return errnoUnsupportedOperation
 	}
-	if len(params) != len(paramNames[name]) {
-		return ErrnoInvalidArgument
+	if len(params) != len(f.params) {
+		return errnoInvalidArgument
 	}
 	in, _ := ctx.Value(instanceKey{}).(*instance)
 	if in == nil {
-		return ErrnoRuntimeError
+		return errnoRuntimeError
 	}
-	return ErrnoOf(fn(ctx, in, mem, params))
+	return errnoOf(m.run(ctx, f, in, mem, params))
 }
 
 // Functions. Each checks its result pointers before acting, so that a call
 // that fails leaves no handle behind.
 
-func (m *Module) load(ctx context.Context, in *instance, mem Memory, p []uint32) error {
-	builderPtr, builderLen, encoding, target, graphPtr := p[0], p[1], Encoding(p[2]), Target(p[3]), p[4]
+func (m *Module) load(ctx context.Context, in *instance, mem guestMemory, p []uint32) error {
+	builderPtr, builderLen, encoding, target, graphPtr := p[0], p[1], graphEncoding(p[2]), execTarget(p[3]), p[4]
 	if err := checkWritable(mem, graphPtr, 4, "load graph"); err != nil {
 		return err
 	}
-	if target > TargetAuto {
+	if target > targetAuto {
 		return errf(ErrInvalidArgument, "load: execution target %d: want 0 (cpu) to 3 (auto)", target)
 	}
 	if !m.cfg.AllowLoad {
@@ -388,13 +401,13 @@ func (m *Module) load(ctx context.Context, in *instance, mem Memory, p []uint32)
 	}
 	var backend Backend
 	switch encoding {
-	case EncodingONNX, EncodingAutodetect:
+	case encodingONNX, encodingAutodetect:
 		backend = m.cfg.Backends["onnx"]
 	}
 	if backend == nil {
 		return errf(ErrInvalidEncoding, "load: encoding %d: this worker loads ONNX (1) or autodetect (5) models", encoding)
 	}
-	builders, err := DecodeBuilders(mem, builderPtr, builderLen, m.lim)
+	builders, err := decodeBuilders(mem, builderPtr, builderLen, m.lim)
 	if err != nil {
 		return err
 	}
@@ -441,28 +454,28 @@ func (m *Module) load(ctx context.Context, in *instance, mem Memory, p []uint32)
 	return writeUint32(mem, graphPtr, id, "load")
 }
 
-func (m *Module) loadByName(ctx context.Context, in *instance, mem Memory, p []uint32) error {
+func (m *Module) loadByName(ctx context.Context, in *instance, mem guestMemory, p []uint32) error {
 	return m.byName(ctx, in, mem, p[0], p[1], p[2])
 }
 
 // loadByNameWithConfig accepts and ignores the config: our backends take
 // their settings from the worker's flags.
-func (m *Module) loadByNameWithConfig(ctx context.Context, in *instance, mem Memory, p []uint32) error {
+func (m *Module) loadByNameWithConfig(ctx context.Context, in *instance, mem guestMemory, p []uint32) error {
 	if _, err := readBytes(mem, p[2], p[3], "load_by_name_with_config config"); err != nil {
 		return err
 	}
 	return m.byName(ctx, in, mem, p[0], p[1], p[4])
 }
 
-func (m *Module) byName(ctx context.Context, in *instance, mem Memory, namePtr, nameLen, graphPtr uint32) error {
+func (m *Module) byName(ctx context.Context, in *instance, mem guestMemory, namePtr, nameLen, graphPtr uint32) error {
 	if err := checkWritable(mem, graphPtr, 4, "load_by_name graph"); err != nil {
 		return err
 	}
-	name, err := ReadString(mem, namePtr, nameLen, m.lim.MaxNameBytes, "load_by_name name")
+	name, err := readString(mem, namePtr, nameLen, m.lim.MaxNameBytes, "load_by_name name")
 	if err != nil {
 		return err
 	}
-	if _, ok := m.reg.models[name]; !ok {
+	if _, ok := m.models.specs[name]; !ok {
 		return errf(ErrNotFound, "no model named %q (registered: %s)", name, strings.Join(m.Models(), ", "))
 	}
 	// One handle per name and instance: loading a name twice returns the
@@ -475,7 +488,7 @@ func (m *Module) byName(ctx context.Context, in *instance, mem Memory, namePtr, 
 		}
 	}
 	in.mu.Unlock()
-	g, err := m.reg.get(ctx, name)
+	g, err := m.models.get(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -505,7 +518,7 @@ func (in *instance) addGraph(g graphRef, maxGraphs int, maxBytes uint64) (uint32
 	return uint32(len(in.graphs) - 1), nil
 }
 
-func (m *Module) initExecutionContext(_ context.Context, in *instance, mem Memory, p []uint32) error {
+func (m *Module) initExecutionContext(_ context.Context, in *instance, mem guestMemory, p []uint32) error {
 	graph, ctxPtr := p[0], p[1]
 	if err := checkWritable(mem, ctxPtr, 4, "init_execution_context context"); err != nil {
 		return err
@@ -528,7 +541,7 @@ func (m *Module) initExecutionContext(_ context.Context, in *instance, mem Memor
 	id := in.nextContext
 	in.nextContext++
 	model := in.graphs[graph].name
-	spec := m.reg.models[model]
+	spec := m.models.specs[model]
 	if model == "" {
 		model = "guest"
 	}
@@ -547,13 +560,13 @@ func (in *instance) context(id uint32, fn string) (*execState, error) {
 	return c, nil
 }
 
-func (m *Module) setInput(_ context.Context, in *instance, mem Memory, p []uint32) error {
+func (m *Module) setInput(_ context.Context, in *instance, mem guestMemory, p []uint32) error {
 	id, index, tensorPtr := p[0], p[1], p[2]
 	c, err := in.context(id, "set_input")
 	if err != nil {
 		return err
 	}
-	t, err := DecodeTensor(mem, tensorPtr, m.lim)
+	t, err := decodeTensor(mem, tensorPtr, m.lim)
 	if err != nil {
 		return err
 	}
@@ -579,7 +592,7 @@ func (m *Module) setInput(_ context.Context, in *instance, mem Memory, p []uint3
 	return nil
 }
 
-func (m *Module) compute(ctx context.Context, in *instance, _ Memory, p []uint32) error {
+func (m *Module) compute(ctx context.Context, in *instance, _ guestMemory, p []uint32) error {
 	c, err := in.context(p[0], "compute")
 	if err != nil {
 		return err
@@ -632,7 +645,7 @@ func (m *Module) emptyContext(in *instance, c *execState, cause error) error {
 	return cause
 }
 
-func (m *Module) getOutput(_ context.Context, in *instance, mem Memory, p []uint32) error {
+func (m *Module) getOutput(_ context.Context, in *instance, mem guestMemory, p []uint32) error {
 	id, index, outPtr, outMax, writtenPtr := p[0], p[1], p[2], p[3], p[4]
 	if err := checkWritable(mem, outPtr, outMax, "get_output buffer"); err != nil {
 		return err
@@ -659,7 +672,7 @@ func (m *Module) getOutput(_ context.Context, in *instance, mem Memory, p []uint
 	return writeUint32(mem, writtenPtr, uint32(len(t.Data)), "get_output")
 }
 
-func (m *Module) finalizeExecutionContext(_ context.Context, in *instance, _ Memory, p []uint32) error {
+func (m *Module) finalizeExecutionContext(_ context.Context, in *instance, _ guestMemory, p []uint32) error {
 	in.mu.Lock()
 	c, ok := in.contexts[p[0]]
 	if ok {
@@ -676,7 +689,7 @@ func (m *Module) finalizeExecutionContext(_ context.Context, in *instance, _ Mem
 // unload drops the instance's handle. A shared model stays loaded for other
 // instances; a guest-loaded graph is closed when the instance is, since
 // contexts made from it stay usable until finalized, as in WasmEdge.
-func (m *Module) unload(_ context.Context, in *instance, _ Memory, p []uint32) error {
+func (m *Module) unload(_ context.Context, in *instance, _ guestMemory, p []uint32) error {
 	in.mu.Lock()
 	if uint64(p[0]) >= uint64(len(in.graphs)) || !in.graphs[p[0]].live {
 		in.mu.Unlock()

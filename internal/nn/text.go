@@ -7,29 +7,29 @@ import (
 	"sync/atomic"
 )
 
-// TextBackendName is the name of the built-in text backend.
-const TextBackendName = "text"
+// textBackendName is the name of the built-in text backend.
+const textBackendName = "text"
 
 // maxTextBytes caps a text "model": it is a dictionary, not a dataset.
 const maxTextBytes = 16 << 20
 
-// TextBackend serves a text file as a graph: it takes no inputs, and after
+// textBackend serves a text file as a graph: it takes no inputs, and after
 // compute its output 0 is the file's bytes as a u8 tensor of dims [len]. The
 // OCR guest reads the recognition dictionary (ocr-keys) this way, so the
 // dictionary ships with the models rather than inside the guest.
-type TextBackend struct{}
+type textBackend struct{}
 
 var (
-	_ Backend     = TextBackend{}
+	_ Backend     = textBackend{}
 	_ Graph       = (*textGraph)(nil)
 	_ ExecContext = (*textContext)(nil)
 )
 
 // Name implements Backend.
-func (TextBackend) Name() string { return TextBackendName }
+func (textBackend) Name() string { return textBackendName }
 
 // LoadFile implements Backend: it reads the file, at most 16 MiB.
-func (TextBackend) LoadFile(_ context.Context, path string) (Graph, error) {
+func (textBackend) LoadFile(_ context.Context, path string) (Graph, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func (TextBackend) LoadFile(_ context.Context, path string) (Graph, error) {
 }
 
 // LoadBytes implements Backend; guests cannot load text graphs.
-func (TextBackend) LoadBytes(context.Context, []byte) (Graph, error) {
+func (textBackend) LoadBytes(context.Context, []byte) (Graph, error) {
 	return nil, errf(ErrUnsupported, "the text backend serves registered files only")
 }
 

@@ -29,6 +29,7 @@ var (
 // GuestError reports how a guest failed. Kind is one of the Err* values of
 // this package; errors.Is matches it.
 type GuestError struct {
+	// Kind is the cause: ErrExit, ErrTrap, ErrTimeout and the others.
 	Kind error
 	// ExitCode is the guest's exit code for ErrExit.
 	ExitCode uint32
@@ -40,6 +41,8 @@ type GuestError struct {
 	Err error
 }
 
+// Error says the kind, the exit code for ErrExit, the detail and the stderr
+// tail, each where there is one.
 func (e *GuestError) Error() string {
 	msg := e.Kind.Error()
 	if e.Kind == ErrExit {

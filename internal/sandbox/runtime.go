@@ -21,6 +21,8 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wasmjobs/wasmjobs/internal/flight"
 )
 
 // HostModule is a host module guests may import, such as wasi_ephemeral_nn.
@@ -91,18 +93,12 @@ type Runtime struct {
 	mu      sync.Mutex
 	modules map[string]*list.Element // digest → element holding *Module
 	lru     *list.List
-	// compiling deduplicates concurrent compiles of one digest.
-	compiling map[string]*compileCall
+	// compiles deduplicates concurrent compiles of one digest.
+	compiles *flight.Group[string, *Module]
 
 	hits, misses atomic.Uint64
 	closed       atomic.Bool
 	stopScavenge chan struct{}
-}
-
-type compileCall struct {
-	done chan struct{}
-	mod  *Module
-	err  error
 }
 
 // Module is a compiled guest. It stays usable while it is cached or while a
@@ -147,7 +143,6 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		allowed:      map[string]map[string]api.FunctionDefinition{},
 		modules:      map[string]*list.Element{},
 		lru:          list.New(),
-		compiling:    map[string]*compileCall{},
 		stopScavenge: make(chan struct{}),
 		// No FS, no sockets, fake clocks, deterministic random: wazero's
 		// defaults. No start functions: Run calls _start itself so that a
@@ -172,6 +167,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			return nil, err
 		}
 	}
+	r.compiles = flight.New[string, *Module](&r.mu)
 	go returnFreedMemory(r.stopScavenge)
 	return r, nil
 }
@@ -232,37 +228,23 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte, want string) (*Modul
 	if want != "" && want != digest {
 		return nil, &GuestError{Kind: ErrDigestMismatch, Detail: fmt.Sprintf("expected %s, bytes hash to %s", want, digest)}
 	}
-	r.mu.Lock()
-	if m, ok := r.cachedLocked(digest); ok {
-		r.mu.Unlock()
-		return m, nil
+	lookup := func() (*Module, bool, error) {
+		m, ok := r.cachedLocked(digest)
+		return m, ok, nil
 	}
-	if call, ok := r.compiling[digest]; ok {
-		r.mu.Unlock()
-		select {
-		case <-call.done:
-			return call.mod, call.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	compile := func() (*Module, error) {
+		r.misses.Add(1)
+		return r.compile(ctx, wasm, digest)
+	}
+	keep := func(m *Module, err error) (*Module, error) {
+		if err == nil {
+			m.refs = 1
+			r.modules[digest] = r.lru.PushFront(m)
+			r.evictLocked(ctx)
 		}
+		return m, err
 	}
-	call := &compileCall{done: make(chan struct{})}
-	r.compiling[digest] = call
-	r.mu.Unlock()
-	r.misses.Add(1)
-
-	call.mod, call.err = r.compile(ctx, wasm, digest)
-
-	r.mu.Lock()
-	delete(r.compiling, digest)
-	if call.err == nil {
-		call.mod.refs = 1
-		r.modules[digest] = r.lru.PushFront(call.mod)
-		r.evictLocked(ctx)
-	}
-	r.mu.Unlock()
-	close(call.done)
-	return call.mod, call.err
+	return r.compiles.Do(ctx, digest, lookup, compile, keep)
 }
 
 func (r *Runtime) evictLocked(ctx context.Context) {
@@ -380,6 +362,7 @@ type RunOptions struct {
 
 // Result is what a successful run produced.
 type Result struct {
+	// Stdout is everything the guest wrote to stdout: the job's output.
 	Stdout []byte
 	// Stderr is the tail of the guest's stderr.
 	Stderr string

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wasmjobs/wasmjobs/internal/nn"
+	"github.com/wasmjobs/wasmjobs/internal/nn/nntest"
 	"github.com/wasmjobs/wasmjobs/internal/nn/onnx"
 )
 
@@ -69,7 +70,7 @@ func TestComputeCanceledBeforeStart(t *testing.T) {
 	g := load(t, b, filepath.Join(dir, clsModel))
 	c, _ := g.NewContext()
 	defer c.Close()
-	if err := c.SetInput(0, image(0, 192)); err != nil {
+	if err := c.SetInput(0, nntest.Image(0, 192)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -90,7 +91,7 @@ func TestBatchWindowHonoursDeadline(t *testing.T) {
 	g := load(t, b, filepath.Join(dir, recModel))
 	c, _ := g.NewContext()
 	defer c.Close()
-	if err := c.SetInput(0, image(0, 320)); err != nil {
+	if err := c.SetInput(0, nntest.Image(0, 320)); err != nil {
 		t.Fatal(err)
 	}
 	const deadline = 100 * time.Millisecond

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wasmjobs/wasmjobs/internal/nn"
+	"github.com/wasmjobs/wasmjobs/internal/nn/nntest"
 	"github.com/wasmjobs/wasmjobs/internal/nn/onnx"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 )
@@ -53,42 +54,11 @@ func load(tb testing.TB, b *onnx.Backend, path string) nn.Graph {
 	return g
 }
 
-// image returns a deterministic f32 tensor of dims [1, 3, 48, w].
-func image(seed int, w uint32) nn.Tensor {
-	n := 3 * 48 * int(w)
-	data := make([]byte, 4*n)
-	for i := range n {
-		v := float32(math.Sin(float64(i*(seed+1))*0.001)) * 0.9
-		binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(v))
-	}
-	return nn.Tensor{Type: nn.F32, Dims: []uint32{1, 3, 48, w}, Data: data}
-}
-
-func compute(tb testing.TB, g nn.Graph, in nn.Tensor) nn.Tensor {
-	tb.Helper()
-	c, err := g.NewContext()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SetInput(0, in); err != nil {
-		tb.Fatal(err)
-	}
-	if err := c.Compute(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	out, err := c.Output(0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return out
-}
-
 func TestCls(t *testing.T) {
 	t.Parallel()
 	b, dir := newBackend(t, onnx.Config{})
 	g := load(t, b, filepath.Join(dir, clsModel))
-	out := compute(t, g, image(0, 192))
+	out := nntest.Compute(t, g, nntest.Image(0, 192))
 	if out.Type != nn.F32 || len(out.Dims) != 2 || out.Dims[0] != 1 || out.Dims[1] != 2 {
 		t.Fatalf("output %s %v", out.Type, out.Dims)
 	}
@@ -108,7 +78,7 @@ func TestBadInputs(t *testing.T) {
 	if err := c.Compute(context.Background()); !errors.Is(err, nn.ErrInvalidArgument) {
 		t.Errorf("compute before set_input: %v", err)
 	}
-	in := image(0, 192)
+	in := nntest.Image(0, 192)
 	for name, tn := range map[string]nn.Tensor{
 		"wrong type": {Type: nn.U8, Dims: in.Dims, Data: in.Data[:len(in.Data)/4]},
 		"wrong rank": {Type: nn.F32, Dims: []uint32{3, 48, 192}, Data: in.Data},
@@ -129,63 +99,6 @@ func TestBadInputs(t *testing.T) {
 	}
 }
 
-// TestHostModuleSameBytes runs the cls model from Go and through the
-// wasi_ephemeral_nn functions: the output bytes are identical.
-func TestHostModuleSameBytes(t *testing.T) {
-	t.Parallel()
-	b, dir := newBackend(t, onnx.Config{})
-	want := compute(t, load(t, b, filepath.Join(dir, clsModel)), image(3, 192))
-
-	m, err := nn.New(nn.Config{
-		Models:   map[string]nn.Model{"ocr-cls": {Path: filepath.Join(dir, clsModel)}},
-		Backends: map[string]nn.Backend{onnx.Name: b},
-		Logger:   quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	ctx, release := m.BeginInstance(context.Background())
-	defer release()
-	mem := nn.SliceMemory(make([]byte, 1<<20))
-	put32 := func(p uint32, v ...uint32) {
-		for i, x := range v {
-			binary.LittleEndian.PutUint32(mem[p+4*uint32(i):], x)
-		}
-	}
-	copy(mem[0:], "ocr-cls")
-	if e := m.Call(ctx, mem, "load_by_name", 0, 7, 16); e != 0 {
-		t.Fatalf("load_by_name: %s", e)
-	}
-	if e := m.Call(ctx, mem, "init_execution_context", binary.LittleEndian.Uint32(mem[16:]), 20); e != 0 {
-		t.Fatalf("init: %s", e)
-	}
-	c := binary.LittleEndian.Uint32(mem[20:])
-	in := image(3, 192)
-	put32(64, in.Dims...)
-	copy(mem[4096:], in.Data)
-	put32(128, 64, 4, uint32(nn.F32), 4096, uint32(len(in.Data)))
-	if e := m.Call(ctx, mem, "set_input", c, 0, 128); e != 0 {
-		t.Fatalf("set_input: %s", e)
-	}
-	if e := m.Call(ctx, mem, "compute", c); e != 0 {
-		t.Fatalf("compute: %s", e)
-	}
-	out := uint32(512 << 10)
-	if e := m.Call(ctx, mem, "get_output", c, 0, out, 64, 24); e != 0 {
-		t.Fatalf("get_output: %s", e)
-	}
-	got := mem[out : out+binary.LittleEndian.Uint32(mem[24:])]
-	if !bytes.Equal(got, want.Data) {
-		t.Fatalf("host module output %x, Go %x", got, want.Data)
-	}
-	// A tensor of the wrong type for the model is the guest's error.
-	put32(128, 64, 4, uint32(nn.U8), 4096, uint32(len(in.Data)/4))
-	if e := m.Call(ctx, mem, "set_input", c, 0, 128); e != nn.ErrnoInvalidArgument {
-		t.Fatalf("u8 tensor for an f32 model: %s", e)
-	}
-}
-
 // TestConcurrentContexts runs 16 contexts on one graph at once (run with
 // -race): each gets the result of running alone.
 func TestConcurrentContexts(t *testing.T) {
@@ -194,12 +107,12 @@ func TestConcurrentContexts(t *testing.T) {
 	g := load(t, b, filepath.Join(dir, clsModel))
 	want := make([][]byte, 16)
 	for i := range want {
-		want[i] = compute(t, g, image(i, 192)).Data
+		want[i] = nntest.Compute(t, g, nntest.Image(i, 192)).Data
 	}
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Go(func() {
-			if got := compute(t, g, image(i, 192)).Data; !bytes.Equal(got, want[i]) {
+			if got := nntest.Compute(t, g, nntest.Image(i, 192)).Data; !bytes.Equal(got, want[i]) {
 				t.Errorf("context %d: %x, alone %x", i, got, want[i])
 			}
 		})
@@ -218,12 +131,12 @@ func TestBatching(t *testing.T) {
 	const n = 16
 	want := make([]nn.Tensor, n)
 	for i := range want {
-		want[i] = compute(t, pg, image(i, 192))
+		want[i] = nntest.Compute(t, pg, nntest.Image(i, 192))
 	}
 	got := make([]nn.Tensor, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { got[i] = compute(t, bg, image(i, 192)) })
+		wg.Go(func() { got[i] = nntest.Compute(t, bg, nntest.Image(i, 192)) })
 	}
 	wg.Wait()
 	st := batched.Stats()
@@ -339,7 +252,7 @@ func benchmarkCompute(b *testing.B, model string, in nn.Tensor) {
 }
 
 // BenchmarkCls is one direction-classifier compute ([1,3,48,192]).
-func BenchmarkCls(b *testing.B) { benchmarkCompute(b, clsModel, image(0, 192)) }
+func BenchmarkCls(b *testing.B) { benchmarkCompute(b, clsModel, nntest.Image(0, 192)) }
 
 // BenchmarkRec is one recognition compute of a 320-pixel-wide line.
-func BenchmarkRec(b *testing.B) { benchmarkCompute(b, recModel, image(0, 320)) }
+func BenchmarkRec(b *testing.B) { benchmarkCompute(b, recModel, nntest.Image(0, 320)) }

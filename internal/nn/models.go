@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/wasmjobs/wasmjobs/internal/flight"
 )
 
 // Model is a model registered by name.
@@ -53,41 +55,36 @@ func BackendForPath(path string) (string, bool) {
 	case ".ftz", ".bin":
 		return "fasttext", true
 	case ".txt":
-		return TextBackendName, true
+		return textBackendName, true
 	}
 	return "", false
 }
 
-// registry loads named models once per process and shares them.
-type registry struct {
-	models   map[string]Model
+// models loads the registered models once per process and shares them
+// between instances.
+type models struct {
+	specs    map[string]Model
 	backends map[string]Backend
 	log      *slog.Logger
 
-	mu      sync.Mutex
-	loaded  map[string]Graph
-	failed  map[string]error // a model that failed to load stays failed
-	loading map[string]*loadCall
-	closed  bool
+	mu     sync.Mutex
+	loaded map[string]Graph
+	failed map[string]error // a model that failed to load stays failed
+	loads  *flight.Group[string, Graph]
+	closed bool
 }
 
-type loadCall struct {
-	done chan struct{}
-	g    Graph
-	err  error
-}
-
-func newRegistry(models map[string]Model, backends map[string]Backend, log *slog.Logger) (*registry, error) {
-	r := &registry{
-		models:   map[string]Model{},
+func newModels(specs map[string]Model, backends map[string]Backend, log *slog.Logger) (*models, error) {
+	r := &models{
+		specs:    map[string]Model{},
 		backends: backends,
 		log:      log,
 		loaded:   map[string]Graph{},
 		failed:   map[string]error{},
-		loading:  map[string]*loadCall{},
 	}
-	for _, name := range slices.Sorted(maps.Keys(models)) {
-		m := models[name]
+	r.loads = flight.New[string, Graph](&r.mu)
+	for _, name := range slices.Sorted(maps.Keys(specs)) {
+		m := specs[name]
 		if name == "" {
 			return nil, fmt.Errorf("nn: model with an empty name (%s)", m.Path)
 		}
@@ -105,7 +102,7 @@ func newRegistry(models map[string]Model, backends map[string]Backend, log *slog
 		if _, err := os.Stat(m.Path); err != nil {
 			return nil, fmt.Errorf("nn: model %s: %w", name, err)
 		}
-		r.models[name] = m
+		r.specs[name] = m
 	}
 	return r, nil
 }
@@ -116,65 +113,49 @@ func newRegistry(models map[string]Model, backends map[string]Backend, log *slog
 // guest calling load_by_name in a loop on a broken model costs one map
 // lookup per call, not one model load and one log line. The operator fixes
 // the model and restarts the worker.
-func (r *registry) get(ctx context.Context, name string) (Graph, error) {
-	m, ok := r.models[name]
+func (r *models) get(ctx context.Context, name string) (Graph, error) {
+	m, ok := r.specs[name]
 	if !ok {
 		return nil, errf(ErrNotFound, "no model named %q is registered", name)
 	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil, errf(ErrRuntime, "model registry is closed")
-	}
-	if g, ok := r.loaded[name]; ok {
-		r.mu.Unlock()
-		return g, nil
-	}
-	if err, ok := r.failed[name]; ok {
-		r.mu.Unlock()
-		return nil, err
-	}
-	if call, ok := r.loading[name]; ok {
-		r.mu.Unlock()
-		select {
-		case <-call.done:
-			return call.g, call.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	call := &loadCall{done: make(chan struct{})}
-	r.loading[name] = call
-	r.mu.Unlock()
-
-	// The load outlives a canceled caller: others may be waiting on it.
-	g, err := r.backends[m.Backend].LoadFile(context.WithoutCancel(ctx), m.Path)
-	if err != nil {
-		err = fmt.Errorf("nn: model %s (%s) failed to load; this worker will not retry it until restarted: %w", name, m.Path, err)
-		r.log.Error("wasi-nn: model failed to load", "model", name, "path", m.Path, "err", err)
-	} else {
-		r.log.Info("wasi-nn: model loaded", "model", name, "backend", m.Backend, "path", m.Path)
-	}
-	r.mu.Lock()
-	delete(r.loading, name)
-	if err != nil {
-		r.failed[name] = err
-	} else {
+	lookup := func() (Graph, bool, error) {
 		if r.closed {
-			_ = g.Close()
-			g, err = nil, errf(ErrRuntime, "model registry is closed")
+			return nil, true, errf(ErrRuntime, "model registry is closed")
+		}
+		if g, ok := r.loaded[name]; ok {
+			return g, true, nil
+		}
+		err, ok := r.failed[name]
+		return nil, ok, err
+	}
+	load := func() (Graph, error) {
+		// The load outlives a canceled caller: others may be waiting on it.
+		g, err := r.backends[m.Backend].LoadFile(context.WithoutCancel(ctx), m.Path)
+		if err != nil {
+			err = fmt.Errorf("nn: model %s (%s) failed to load; this worker will not retry it until restarted: %w", name, m.Path, err)
+			r.log.Error("wasi-nn: model failed to load", "model", name, "path", m.Path, "err", err)
 		} else {
+			r.log.Info("wasi-nn: model loaded", "model", name, "backend", m.Backend, "path", m.Path)
+		}
+		return g, err
+	}
+	keep := func(g Graph, err error) (Graph, error) {
+		switch {
+		case err != nil:
+			r.failed[name] = err
+		case r.closed:
+			_ = g.Close()
+			return nil, errf(ErrRuntime, "model registry is closed")
+		default:
 			r.loaded[name] = g
 		}
+		return g, err
 	}
-	r.mu.Unlock()
-	call.g, call.err = g, err
-	close(call.done)
-	return g, err
+	return r.loads.Do(ctx, name, lookup, load, keep)
 }
 
 // close releases every loaded model.
-func (r *registry) close() error {
+func (r *models) close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
