@@ -18,7 +18,7 @@ var layers = []struct {
 	rank int
 	pkgs []string
 }{
-	{0, []string{"internal/s3url"}},
+	{0, []string{"internal/s3url", "internal/flight", "internal/httpguard"}},
 	{1, []string{"internal/blob", "internal/queue", "internal/sandbox", "internal/nn", "internal/nn/onnx", "internal/nn/fasttext"}},
 	{2, []string{"internal/batch", "internal/guests"}},
 	{3, []string{"internal/worker", "internal/web"}},
@@ -29,7 +29,7 @@ var layers = []struct {
 var public = []string{"jobs"}
 
 // testOnly are helpers for tests; no other package may import them.
-var testOnly = []string{"internal/testenv", "internal/testworker", "internal/hostile", "internal/guests/guesttest"}
+var testOnly = []string{"internal/testenv", "internal/testworker", "internal/hostile", "internal/guests/guesttest", "internal/nn/nntest"}
 
 type pkg struct {
 	path    string

@@ -134,7 +134,7 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	}
 	dashboard := ""
 	if webAddr != "" {
-		ws, err := web.New(web.Config{Addr: webAddr, Redis: ropt, Client: client, Store: store})
+		ws, err := web.New(web.Config{Addr: webAddr, Redis: ropt, Store: store})
 		if err == nil {
 			err = ws.Start(ctx)
 		}

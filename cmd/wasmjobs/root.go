@@ -17,7 +17,7 @@ import (
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
-	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
@@ -55,7 +55,7 @@ Every flag marked [$VAR] may also be set through that environment variable.`,
 	f.StringVar(&g.s3.Region, "s3-region", envOr("S3_REGION", "us-east-1"), "S3 region [$S3_REGION]")
 	f.BoolVar(&g.s3.UseSSL, "s3-use-ssl", envBool("S3_USE_SSL"), "use https for S3 [$S3_USE_SSL]")
 	f.StringVar(&g.cacheDir, "cache-dir", envOr("WASMJOBS_CACHE_DIR", defaultCacheDir()), "compiled-guest cache directory; empty disables the disk cache [$WASMJOBS_CACHE_DIR]")
-	f.StringVar(&g.guestBucket, "guest-bucket", envOr("WASMJOBS_GUEST_BUCKET", guests.DefaultGuestBucket), "bucket holding registered guests [$WASMJOBS_GUEST_BUCKET]")
+	f.StringVar(&g.guestBucket, "guest-bucket", envOr("WASMJOBS_GUEST_BUCKET", s3url.DefaultGuestBucket), "bucket holding registered guests [$WASMJOBS_GUEST_BUCKET]")
 	f.StringVar(&g.logLevel, "log-level", envOr("WASMJOBS_LOG_LEVEL", "info"), "log level: debug, info, warn, error [$WASMJOBS_LOG_LEVEL]")
 	f.StringVar(&g.logFormat, "log-format", envOr("WASMJOBS_LOG_FORMAT", "text"), "log format: text or json [$WASMJOBS_LOG_FORMAT]")
 

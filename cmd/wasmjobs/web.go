@@ -41,7 +41,7 @@ Writes from browsers are accepted only from its own pages (same origin).`,
 			}
 			defer svc.client.Close()
 			srv, err := web.New(web.Config{
-				Addr: addr, Redis: svc.redis, Client: svc.client, Store: svc.store,
+				Addr: addr, Redis: svc.redis, Store: svc.store,
 				Token: os.Getenv("WASMJOBS_TOKEN"), Insecure: insecure, ReadOnly: readOnly, AllowedHosts: hosts, Logger: slog.Default(),
 			})
 			if err != nil {

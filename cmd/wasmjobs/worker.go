@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
-	"github.com/wasmjobs/wasmjobs/internal/guests"
 	"github.com/wasmjobs/wasmjobs/internal/httpguard"
 	"github.com/wasmjobs/wasmjobs/internal/nn"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
@@ -129,7 +128,7 @@ func (r *runFlags) workerConfig(ctx context.Context, g *globalFlags, svc *servic
 	if err != nil {
 		return worker.Config{}, err
 	}
-	guestBucket := cmp.Or(g.guestBucket, guests.DefaultGuestBucket)
+	guestBucket := cmp.Or(g.guestBucket, s3url.DefaultGuestBucket)
 	// Batches obey the same lists as their jobs: a plan on a prefix jobs
 	// may not read, or a manifest where they may not write, is refused.
 	batchAccess := batch.Access{Access: access, GuestBucket: guestBucket}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/wasmjobs/wasmjobs/internal/guests"
 	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 )
@@ -22,13 +21,13 @@ type Access struct {
 	s3url.Access
 	// GuestBucket is the guest registry's bucket: never an output, an
 	// input only when Access.Inputs names it. Defaults to
-	// guests.DefaultGuestBucket.
+	// s3url.DefaultGuestBucket.
 	GuestBucket string
 }
 
 func (a Access) guestBucket() string {
 	if a.GuestBucket == "" {
-		return guests.DefaultGuestBucket
+		return s3url.DefaultGuestBucket
 	}
 	return a.GuestBucket
 }

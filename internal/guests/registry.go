@@ -17,9 +17,6 @@ import (
 // ErrUnknownGuest means no guest of that name or digest is registered.
 var ErrUnknownGuest = errors.New("unknown guest")
 
-// DefaultGuestBucket is where guests are registered unless configured.
-const DefaultGuestBucket = "wasmjobs-guests"
-
 // MaxGuestBytes bounds the size of a guest module.
 const MaxGuestBytes = 64 << 20
 
@@ -54,12 +51,12 @@ type nameEntry struct {
 	expires time.Time
 }
 
-// NewRegistry returns a Registry on bucket (DefaultGuestBucket when empty)
+// NewRegistry returns a Registry on bucket (s3url.DefaultGuestBucket when empty)
 // that compiles with rt. Name lookups are cached for nameTTL (0 means 5 s),
 // so a push reaches running workers within that time.
 func NewRegistry(store ObjectStore, bucket string, rt *sandbox.Runtime, nameTTL time.Duration) *Registry {
 	if bucket == "" {
-		bucket = DefaultGuestBucket
+		bucket = s3url.DefaultGuestBucket
 	}
 	if nameTTL <= 0 {
 		nameTTL = 5 * time.Second

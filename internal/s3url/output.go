@@ -76,3 +76,6 @@ func IsBatchFile(key string) bool {
 	base := path.Base(key)
 	return base == ManifestName || base == SummaryName
 }
+
+// DefaultGuestBucket is where guests are registered unless configured.
+const DefaultGuestBucket = "wasmjobs-guests"

@@ -14,7 +14,6 @@ import (
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/queue"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 // Stable error codes of the API.
@@ -33,9 +32,9 @@ const (
 // JobRequest is the body of POST /api/v1/jobs.
 type JobRequest struct {
 	// Type is "image" or "text".
-	Type    string       `json:"type"`
-	Job     jobs.Payload `json:"job"`
-	Options JobOptions   `json:"options"`
+	Type    string        `json:"type"`
+	Job     queue.Payload `json:"job"`
+	Options JobOptions    `json:"options"`
 }
 
 // JobOptions are the enqueue options of JobRequest; durations in seconds.
@@ -49,16 +48,16 @@ type JobOptions struct {
 	TaskID           string `json:"task_id,omitempty"`
 }
 
-func (o JobOptions) asynq() ([]jobs.Option, error) {
-	var opts []jobs.Option
+func (o JobOptions) asynq() ([]asynq.Option, error) {
+	var opts []asynq.Option
 	if o.Queue != "" {
-		opts = append(opts, jobs.Queue(o.Queue))
+		opts = append(opts, asynq.Queue(o.Queue))
 	}
 	if o.MaxRetry != nil {
 		if *o.MaxRetry < 0 {
 			return nil, errors.New("max_retry must not be negative")
 		}
-		opts = append(opts, jobs.MaxRetry(*o.MaxRetry))
+		opts = append(opts, asynq.MaxRetry(*o.MaxRetry))
 	}
 	for name, v := range map[string]int64{"timeout_seconds": o.TimeoutSeconds, "process_in_seconds": o.ProcessInSeconds,
 		"retention_seconds": o.RetentionSeconds, "unique_seconds": o.UniqueSeconds} {
@@ -68,22 +67,22 @@ func (o JobOptions) asynq() ([]jobs.Option, error) {
 	}
 	sec := func(n int64) time.Duration { return time.Duration(n) * time.Second }
 	if o.TimeoutSeconds > 0 {
-		opts = append(opts, jobs.Timeout(sec(o.TimeoutSeconds)))
+		opts = append(opts, asynq.Timeout(sec(o.TimeoutSeconds)))
 	}
 	if o.ProcessInSeconds > 0 {
-		opts = append(opts, jobs.ProcessIn(sec(o.ProcessInSeconds)))
+		opts = append(opts, asynq.ProcessIn(sec(o.ProcessInSeconds)))
 	}
 	if o.RetentionSeconds > 0 {
-		opts = append(opts, jobs.Retention(sec(o.RetentionSeconds)))
+		opts = append(opts, asynq.Retention(sec(o.RetentionSeconds)))
 	}
 	if o.UniqueSeconds > 0 {
-		opts = append(opts, jobs.Unique(sec(o.UniqueSeconds)))
+		opts = append(opts, asynq.Unique(sec(o.UniqueSeconds)))
 	}
 	if o.TaskID != "" {
 		if len(o.TaskID) > 128 {
 			return nil, errors.New("task_id longer than 128 bytes")
 		}
-		opts = append(opts, jobs.TaskID(o.TaskID))
+		opts = append(opts, asynq.TaskID(o.TaskID))
 	}
 	return opts, nil
 }
@@ -163,13 +162,13 @@ func (s *Server) postJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeInvalidPayload, "options: "+err.Error())
 		return
 	}
-	info, err := s.cfg.Client.Enqueue(r.Context(), typ, req.Job, opts...)
+	info, err := s.queue.Enqueue(r.Context(), typ, req.Job, opts...)
 	switch {
-	case errors.Is(err, jobs.ErrInvalidPayload):
+	case errors.Is(err, queue.ErrInvalidPayload):
 		writeError(w, http.StatusBadRequest, codeInvalidPayload, err.Error())
-	case errors.Is(err, jobs.ErrTaskIDConflict):
+	case errors.Is(err, asynq.ErrTaskIDConflict):
 		writeError(w, http.StatusConflict, codeTaskIDConflict, err.Error())
-	case errors.Is(err, jobs.ErrDuplicateTask):
+	case errors.Is(err, asynq.ErrDuplicateTask):
 		writeError(w, http.StatusConflict, codeDuplicateTask, err.Error())
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, err.Error())
@@ -179,13 +178,13 @@ func (s *Server) postJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
-	var spec jobs.BatchSpec
+	var spec batch.Spec
 	if !decodeBody(w, r, &spec) {
 		return
 	}
-	st, err := s.cfg.Client.StartBatch(r.Context(), spec)
+	st, err := s.batches.StartBatch(r.Context(), spec)
 	switch {
-	case errors.Is(err, jobs.ErrInvalidPayload):
+	case errors.Is(err, queue.ErrInvalidPayload):
 		writeError(w, http.StatusBadRequest, codeInvalidPayload, err.Error())
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, err.Error())
@@ -196,7 +195,7 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listBatches(w http.ResponseWriter, r *http.Request) {
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	all, err := s.cfg.Client.ListBatches(r.Context(), min(max(limit, 0), 500))
+	all, err := s.batches.ListBatches(r.Context(), min(max(limit, 0), 500))
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, err.Error())
 		return
@@ -205,9 +204,9 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getBatch(w http.ResponseWriter, r *http.Request) {
-	st, err := s.cfg.Client.BatchStatus(r.Context(), r.PathValue("id"))
+	st, err := s.batches.BatchStatus(r.Context(), r.PathValue("id"))
 	switch {
-	case errors.Is(err, jobs.ErrBatchNotFound):
+	case errors.Is(err, batch.ErrNotFound):
 		writeError(w, http.StatusNotFound, codeNotFound, err.Error())
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, err.Error())
@@ -235,7 +234,7 @@ func (s *Server) batchFailures(r *http.Request, id string, limit int) ([]batch.I
 
 func (s *Server) getBatchFailures(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := s.cfg.Client.BatchStatus(r.Context(), id); err != nil {
+	if _, err := s.batches.BatchStatus(r.Context(), id); err != nil {
 		writeError(w, http.StatusNotFound, codeNotFound, err.Error())
 		return
 	}

@@ -60,7 +60,7 @@ func TestBrowser(t *testing.T) {
 	defer batches.Close()
 	ctx := testenv.Context(t, 3*time.Minute)
 
-	srv, err := web.New(web.Config{Addr: "localhost:0", Redis: redis, Client: client, Store: store, Token: token})
+	srv, err := web.New(web.Config{Addr: "localhost:0", Redis: redis, Store: store, Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestBrowserCrossSite(t *testing.T) {
 	if _, err := client.EnqueueText(ctx, jobs.Payload{Guest: "hello", Data: []byte("x")}, jobs.Queue("victim")); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := web.New(web.Config{Addr: "localhost:0", Redis: redis, Client: client, Store: store})
+	srv, err := web.New(web.Config{Addr: "localhost:0", Redis: redis, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}

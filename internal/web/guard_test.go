@@ -272,7 +272,7 @@ func TestSlowClients(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	srv, err := web.New(web.Config{Addr: addr, Redis: e.redis, Client: e.client, Store: mustStore(t),
+	srv, err := web.New(web.Config{Addr: addr, Redis: e.redis, Store: mustStore(t),
 		Timeouts: httpguard.Timeouts{Read: 500 * time.Millisecond, Idle: 500 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)

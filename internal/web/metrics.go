@@ -7,7 +7,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/wasmjobs/wasmjobs/jobs"
+	"github.com/wasmjobs/wasmjobs/internal/batch"
 )
 
 // queueCollector exports asynq's queue sizes, read from Redis at scrape
@@ -71,11 +71,11 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 
 // batchCollector exports the progress of recent batches.
 type batchCollector struct {
-	client *jobs.Client
+	client *batch.Client
 	items  *prometheus.Desc
 }
 
-func newBatchCollector(c *jobs.Client) *batchCollector {
+func newBatchCollector(c *batch.Client) *batchCollector {
 	return &batchCollector{client: c, items: prometheus.NewDesc("wasmjobs_batch_items",
 		"Items of recent batches by state.", []string{"batch", "state"}, nil)}
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 var pages = template.Must(template.ParseFS(assets, "templates/*.html"))
@@ -43,26 +43,26 @@ func (s *Server) batchesPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderBatches(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	all, err := s.cfg.Client.ListBatches(r.Context(), 100)
+	all, err := s.batches.ListBatches(r.Context(), 100)
 	if err != nil {
 		msg, status = "Redis is not reachable: "+err.Error(), http.StatusServiceUnavailable
 	}
 	s.render(w, status, "batches.html", struct {
 		pageData
-		Batches []*jobs.BatchStatus
+		Batches []*batch.Status
 	}{pageData{Title: "Batches", Auth: s.auth != nil, ReadOnly: s.cfg.ReadOnly, Error: msg}, all})
 }
 
 func (s *Server) startBatchForm(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	spec := jobs.BatchSpec{
+	spec := batch.Spec{
 		Input: r.PostFormValue("input"), Guest: r.PostFormValue("guest"), Type: r.PostFormValue("type"),
 		Output: r.PostFormValue("output"), Include: r.PostFormValue("include"),
 	}
-	st, err := s.cfg.Client.StartBatch(r.Context(), spec)
+	st, err := s.batches.StartBatch(r.Context(), spec)
 	if err != nil {
 		status := http.StatusServiceUnavailable
-		if errors.Is(err, jobs.ErrInvalidPayload) {
+		if errors.Is(err, queue.ErrInvalidPayload) {
 			status = http.StatusBadRequest
 		}
 		s.renderBatches(w, r, status, err.Error())
@@ -78,10 +78,10 @@ type outputLink struct {
 
 func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	st, err := s.cfg.Client.BatchStatus(ctx, r.PathValue("id"))
+	st, err := s.batches.BatchStatus(ctx, r.PathValue("id"))
 	if err != nil {
 		status := http.StatusServiceUnavailable
-		if errors.Is(err, jobs.ErrBatchNotFound) {
+		if errors.Is(err, batch.ErrNotFound) {
 			status = http.StatusNotFound
 		}
 		http.Error(w, err.Error(), status)
@@ -113,7 +113,7 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
 	}
 	data := struct {
 		pageData
-		Batch                   *jobs.BatchStatus
+		Batch                   *batch.Status
 		Finished                bool
 		Failures                []batch.Item
 		Outputs                 []outputLink

@@ -18,11 +18,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/httpguard"
-	"github.com/wasmjobs/wasmjobs/jobs"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 )
 
 //go:embed templates static
@@ -34,8 +35,6 @@ type Config struct {
 	Addr string
 	// Redis is where the queues are. Required.
 	Redis asynq.RedisConnOpt
-	// Client enqueues jobs and reads batches. Required.
-	Client *jobs.Client
 	// Store is used for presigned links and the readiness check. Required.
 	Store *blob.Store
 	// Token protects every route but /healthz. Empty means no auth, which is
@@ -62,7 +61,9 @@ type Server struct {
 	handler http.Handler
 	mon     *asynqmon.HTTPHandler
 	insp    *asynq.Inspector
-	// batches reads batch items; producer calls go through cfg.Client.
+	// queue enqueues jobs; batches starts and reads batches. Both share
+	// one Redis connection, closed by Stop.
+	queue   *queue.Client
 	batches *batch.Client
 
 	srv      *http.Server
@@ -71,8 +72,8 @@ type Server struct {
 
 // New builds the server and its routes; Start listens.
 func New(cfg Config) (*Server, error) {
-	if cfg.Redis == nil || cfg.Client == nil || cfg.Store == nil {
-		return nil, errors.New("web: Config needs Redis, Client and Store")
+	if cfg.Redis == nil || cfg.Store == nil {
+		return nil, errors.New("web: Config needs Redis and Store")
 	}
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:8080"
@@ -83,16 +84,17 @@ func New(cfg Config) (*Server, error) {
 	if err := httpguard.CheckBind(cfg.Addr, cfg.Token, cfg.Insecure); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	batches, err := batch.NewClient(cfg.Redis)
-	if err != nil {
-		return nil, fmt.Errorf("web: %w", err)
+	rc, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, fmt.Errorf("web: unsupported Redis connection option %T", cfg.Redis)
 	}
-	s := &Server{cfg: cfg, auth: newAuth(cfg.Token), insp: asynq.NewInspector(cfg.Redis), batches: batches}
+	q := queue.NewClient(rc)
+	s := &Server{cfg: cfg, auth: newAuth(cfg.Token), insp: q.Inspector(), queue: q, batches: batch.New(q)}
 	s.mon = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: cfg.Redis, ReadOnly: cfg.ReadOnly})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newQueueCollector(s.insp), newBatchCollector(cfg.Client))
+		newQueueCollector(s.insp), newBatchCollector(s.batches))
 
 	static, _ := fs.Sub(assets, "static")
 	mux := http.NewServeMux()
@@ -144,8 +146,7 @@ func (s *Server) Stop() {
 			_ = s.srv.Shutdown(ctx)
 		}
 		_ = s.mon.Close()
-		_ = s.insp.Close()
-		_ = s.batches.Close()
+		_ = s.queue.Redis().Close()
 	})
 }
 
@@ -154,7 +155,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	checks := map[string]string{"redis": "ok", "s3": "ok"}
 	code := http.StatusOK
-	if err := s.cfg.Client.Ping(ctx); err != nil {
+	if err := s.queue.Redis().Ping(ctx).Err(); err != nil {
 		checks["redis"], code = err.Error(), http.StatusServiceUnavailable
 	}
 	if err := s.cfg.Store.Ping(ctx); err != nil {

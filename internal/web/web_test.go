@@ -46,7 +46,7 @@ func newEnv(t *testing.T, cfg web.Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.client.Close() })
-	cfg.Redis, cfg.Client, cfg.Store = e.redis, e.client, store
+	cfg.Redis, cfg.Store = e.redis, store
 	if e.srv, err = web.New(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -171,11 +171,11 @@ func TestAuth(t *testing.T) {
 
 func TestRefusesOpenBindWithoutToken(t *testing.T) {
 	e := newEnv(t, web.Config{}) // loopback default: fine
-	_, err := web.New(web.Config{Addr: "0.0.0.0:0", Redis: e.redis, Client: e.client, Store: mustStore(t)})
+	_, err := web.New(web.Config{Addr: "0.0.0.0:0", Redis: e.redis, Store: mustStore(t)})
 	if !errors.Is(err, httpguard.ErrInsecureBind) {
 		t.Fatalf("err = %v, want ErrInsecureBind", err)
 	}
-	if _, err := web.New(web.Config{Addr: "0.0.0.0:0", Insecure: true, Redis: e.redis, Client: e.client, Store: mustStore(t)}); err != nil {
+	if _, err := web.New(web.Config{Addr: "0.0.0.0:0", Insecure: true, Redis: e.redis, Store: mustStore(t)}); err != nil {
 		t.Fatalf("--insecure: %v", err)
 	}
 }

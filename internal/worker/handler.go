@@ -14,9 +14,9 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 // Metadata keys written on output objects.
@@ -209,11 +209,11 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 // process runs the job; it returns the payload once decoded, with the
 // job's error.
-func (h *Handler) process(ctx context.Context, t *asynq.Task, taskID string) (*jobs.Payload, error) {
-	if t.Type() != jobs.TypeImage && t.Type() != jobs.TypeText {
+func (h *Handler) process(ctx context.Context, t *asynq.Task, taskID string) (*queue.Payload, error) {
+	if t.Type() != queue.TypeImage && t.Type() != queue.TypeText {
 		return nil, permanent(fmt.Errorf("unsupported task type %q", t.Type()))
 	}
-	p, err := jobs.DecodePayload(t.Payload())
+	p, err := queue.DecodePayload(t.Payload())
 	if err != nil {
 		return nil, permanent(err)
 	}
@@ -233,7 +233,7 @@ var errBatchCanceled = errors.New("batch canceled")
 
 // recordBatch reports a batch job's final outcome; a retryable error with
 // retries left is not final.
-func (h *Handler) recordBatch(ctx context.Context, p *jobs.Payload, taskID string, d time.Duration, jobErr error) error {
+func (h *Handler) recordBatch(ctx context.Context, p *queue.Payload, taskID string, d time.Duration, jobErr error) error {
 	out := batch.Item{TaskID: taskID, Output: p.Output, DurationMS: d.Milliseconds()}
 	if u, err := s3url.ParseObjectURL(p.Input); err == nil {
 		out.Key = u.Key
@@ -272,7 +272,7 @@ func lastAttempt(ctx context.Context) bool {
 	return ok1 && ok2 && retried >= maxRetry
 }
 
-func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs.Payload) error {
+func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queue.Payload) error {
 	var in s3url.ObjectURL
 	if p.Input != "" {
 		in, _ = s3url.ParseObjectURL(p.Input) // validated by DecodePayload
@@ -364,7 +364,7 @@ func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *jobs
 
 // outputURL picks where the job's output goes; false means the result
 // writer.
-func (h *Handler) outputURL(p *jobs.Payload, in s3url.ObjectURL) (s3url.ObjectURL, bool, error) {
+func (h *Handler) outputURL(p *queue.Payload, in s3url.ObjectURL) (s3url.ObjectURL, bool, error) {
 	if p.Output != "" {
 		u, err := s3url.ParseObjectURL(p.Output)
 		return u, err == nil, err

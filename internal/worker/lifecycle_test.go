@@ -12,7 +12,7 @@ import (
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
-	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
 )
@@ -20,7 +20,7 @@ import (
 func TestConfigWithDefaults(t *testing.T) {
 	t.Parallel()
 	c := worker.Config{}.WithDefaults()
-	if c.GuestBucket != guests.DefaultGuestBucket || c.Concurrency != 2*runtime.NumCPU() ||
+	if c.GuestBucket != s3url.DefaultGuestBucket || c.Concurrency != 2*runtime.NumCPU() ||
 		len(c.Queues) != 1 || c.Queues["default"] != 1 || c.ShutdownTimeout != 30*time.Second ||
 		c.PollInterval != 200*time.Millisecond || c.Logger == nil {
 		t.Fatalf("defaults: %+v", c)

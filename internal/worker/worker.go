@@ -19,7 +19,6 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 // Config configures a Worker. Only Redis and Store are required; every
@@ -31,7 +30,7 @@ type Config struct {
 	// Required.
 	Store ObjectStore
 	// GuestBucket holds the registered guests. Defaults to
-	// guests.DefaultGuestBucket.
+	// s3url.DefaultGuestBucket.
 	GuestBucket string
 
 	// Sandbox configures the runtime that runs the guests. Its HostModules
@@ -101,7 +100,7 @@ type BatchPlanner interface {
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	if c.GuestBucket == "" {
-		c.GuestBucket = guests.DefaultGuestBucket
+		c.GuestBucket = s3url.DefaultGuestBucket
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 2 * runtime.NumCPU()
@@ -215,8 +214,8 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w.mux = asynq.NewServeMux()
-	w.mux.Handle(jobs.TypeImage, w.jobs)
-	w.mux.Handle(jobs.TypeText, w.jobs)
+	w.mux.Handle(queue.TypeImage, w.jobs)
+	w.mux.Handle(queue.TypeText, w.jobs)
 	if w.planner != nil {
 		w.mux.Handle(queue.TypeBatch, w.planner)
 	}
