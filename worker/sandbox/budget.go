@@ -65,13 +65,14 @@ type ModuleLimits struct {
 	MaxLoopLocalsPerFunction uint64
 	// MaxBrTableTargetsPerFunction caps the targets of a function's
 	// br_table instructions together, about 2 KB of compiler memory each.
-	// Defaults to 65 536.
+	// Defaults to 32 768.
 	MaxBrTableTargetsPerFunction uint32
 	// MaxCallsPerFunction caps a function's call instructions, about 1.3 KB
-	// of compiler memory each. Defaults to 100 000.
+	// of compiler memory each. Defaults to 50 000.
 	MaxCallsPerFunction uint32
-	// MaxCallsPerModule caps the call instructions of the whole module,
-	// about 1.2 µs of compile time each. Defaults to 2 000 000.
+	// MaxCallsPerModule caps the call instructions of the whole module:
+	// their relocations are held until the module is linked (1.9 M calls
+	// and some br_tables: 585 MB). Defaults to 1 000 000.
 	MaxCallsPerModule uint32
 	// MaxCustomSectionBytes caps the custom sections together. They are
 	// dropped before compiling (a well-formed "name" section is kept, for
@@ -108,9 +109,9 @@ func (l ModuleLimits) WithDefaults() ModuleLimits {
 	if l.MaxLoopLocalsPerFunction == 0 {
 		l.MaxLoopLocalsPerFunction = 1_000_000
 	}
-	def(&l.MaxBrTableTargetsPerFunction, 65_536)
-	def(&l.MaxCallsPerFunction, 100_000)
-	def(&l.MaxCallsPerModule, 2_000_000)
+	def(&l.MaxBrTableTargetsPerFunction, 32_768)
+	def(&l.MaxCallsPerFunction, 50_000)
+	def(&l.MaxCallsPerModule, 1_000_000)
 	if l.MaxCustomSectionBytes <= 0 {
 		l.MaxCustomSectionBytes = 16 << 20
 	}

@@ -190,8 +190,8 @@ func combo() []byte {
 	var b [][]byte
 	b = append(b, bodiesOf(shape("nest", 9990, 2, 1))...)
 	b = append(b, bodiesOf(shape("seq", 9990, 1, 1))...)
-	b = append(b, bodiesOf(shape("loopnest", 1000, 1, 1000))...)
-	b = append(b, bodiesOf(shape("brtable", 1, 1, 65535))...)
-	b = append(b, bodiesOf(shape("calls", 199998, 19, 1))...)
+	b = append(b, bodiesOf(shape("loopnest", 999, 1, 1000))...)
+	b = append(b, bodiesOf(shape("brtable", 1, 1, 32767))...)
+	b = append(b, bodiesOf(shape("calls", 99998, 20, 1))...)
 	return mmodule(b)
 }

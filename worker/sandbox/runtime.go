@@ -103,6 +103,9 @@ type Runtime struct {
 	// compileSlots bounds the compiles in progress, abandoned ones
 	// included, and so the compiler memory they hold.
 	compileSlots chan struct{}
+	// compiles are the background compiles Close waits for: wazero must
+	// not close while one runs.
+	compiles sync.WaitGroup
 
 	hits, misses atomic.Uint64
 	closed       atomic.Bool
@@ -197,11 +200,15 @@ func (r *Runtime) allow(module string) error {
 }
 
 // Close releases all compiled modules and the runtime. Runs in progress are
-// stopped.
+// stopped; compiles in progress are waited for (the budget bounds them).
 func (r *Runtime) Close(ctx context.Context) error {
-	if r.closed.Swap(true) {
+	r.mu.Lock()
+	already := r.closed.Swap(true)
+	r.mu.Unlock()
+	if already {
 		return nil
 	}
+	r.compiles.Wait()
 	close(r.stopScavenge)
 	err := r.rt.Close(ctx)
 	if r.cache != nil {
@@ -277,7 +284,19 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte, want string) (*Modul
 			return nil, call.err
 		}
 		r.misses.Add(1)
+		r.mu.Lock()
+		closed := r.closed.Load()
+		if !closed {
+			r.compiles.Add(1)
+		}
+		r.mu.Unlock()
+		if closed {
+			<-r.compileSlots
+			r.finishCompile(ctx, call, digest, nil, errors.New("sandbox: runtime closed"))
+			return nil, call.err
+		}
 		go func() {
+			defer r.compiles.Done()
 			defer func() { <-r.compileSlots }()
 			m, err := r.compile(context.WithoutCancel(ctx), wasm, digest)
 			r.finishCompile(ctx, call, digest, m, err)
