@@ -49,6 +49,10 @@ type Config struct {
 	MemoryLimitPages uint32
 	// MaxModules bounds the compiled modules kept in memory. Defaults to 64.
 	MaxModules int
+	// MaxCompiles bounds the modules compiling at once, including those
+	// whose callers gave up: each may hold the compiler memory that
+	// [ModuleLimits] bounds (under 512 MB). Defaults to 2.
+	MaxCompiles int
 	// HostModules are importable in addition to wasi_snapshot_preview1.
 	HostModules []HostModule
 	// Limits is the budget every module must fit before it is compiled:
@@ -64,6 +68,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxModules <= 0 {
 		c.MaxModules = 64
+	}
+	if c.MaxCompiles <= 0 {
+		c.MaxCompiles = 2
 	}
 	c.Limits = c.Limits.WithDefaults()
 	return c
@@ -93,6 +100,12 @@ type Runtime struct {
 	lru     *list.List
 	// compiling deduplicates concurrent compiles of one digest.
 	compiling map[string]*compileCall
+	// compileSlots bounds the compiles in progress, abandoned ones
+	// included, and so the compiler memory they hold.
+	compileSlots chan struct{}
+	// compiles are the background compiles Close waits for: wazero must
+	// not close while one runs.
+	compiles sync.WaitGroup
 
 	hits, misses atomic.Uint64
 	closed       atomic.Bool
@@ -148,6 +161,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		modules:      map[string]*list.Element{},
 		lru:          list.New(),
 		compiling:    map[string]*compileCall{},
+		compileSlots: make(chan struct{}, cfg.MaxCompiles),
 		stopScavenge: make(chan struct{}),
 		// No FS, no sockets, fake clocks, deterministic random: wazero's
 		// defaults. No start functions: Run calls _start itself so that a
@@ -186,11 +200,15 @@ func (r *Runtime) allow(module string) error {
 }
 
 // Close releases all compiled modules and the runtime. Runs in progress are
-// stopped.
+// stopped; compiles in progress are waited for (the budget bounds them).
 func (r *Runtime) Close(ctx context.Context) error {
-	if r.closed.Swap(true) {
+	r.mu.Lock()
+	already := r.closed.Swap(true)
+	r.mu.Unlock()
+	if already {
 		return nil
 	}
+	r.compiles.Wait()
 	close(r.stopScavenge)
 	err := r.rt.Close(ctx)
 	if r.cache != nil {
@@ -227,6 +245,17 @@ func (r *Runtime) cachedLocked(digest string) (*Module, bool) {
 
 // Compile validates and compiles wasm, or returns the cached module of the
 // same digest. When want is not empty it must equal the digest of wasm.
+//
+// # Notes
+//
+//   - Compile returns when ctx ends, although wazero does not stop a
+//     compile: the compile goes on in the background, bounded by
+//     [ModuleLimits], and its module is cached for the next caller.
+//     Concurrent callers of one digest share one compile.
+//   - A deadline that passes while the module compiles is the guest's
+//     failure: a *GuestError of kind ErrTimeout. A canceled ctx, or a
+//     deadline that passes while waiting for a compile slot, is returned
+//     as ctx's error, wrapped, and may be retried.
 func (r *Runtime) Compile(ctx context.Context, wasm []byte, want string) (*Module, error) {
 	digest := Digest(wasm)
 	if want != "" && want != digest {
@@ -237,32 +266,72 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte, want string) (*Modul
 		r.mu.Unlock()
 		return m, nil
 	}
-	if call, ok := r.compiling[digest]; ok {
-		r.mu.Unlock()
-		select {
-		case <-call.done:
-			return call.mod, call.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	call, ok := r.compiling[digest]
+	if !ok {
+		if err := ctx.Err(); err != nil {
+			r.mu.Unlock()
+			return nil, fmt.Errorf("sandbox: compile not started: %w", err)
 		}
+		call = &compileCall{done: make(chan struct{})}
+		r.compiling[digest] = call
 	}
-	call := &compileCall{done: make(chan struct{})}
-	r.compiling[digest] = call
 	r.mu.Unlock()
-	r.misses.Add(1)
+	if !ok {
+		select {
+		case r.compileSlots <- struct{}{}:
+		case <-ctx.Done():
+			r.finishCompile(ctx, call, digest, nil, fmt.Errorf("sandbox: waiting to compile: %w", ctx.Err()))
+			return nil, call.err
+		}
+		r.misses.Add(1)
+		r.mu.Lock()
+		closed := r.closed.Load()
+		if !closed {
+			r.compiles.Add(1)
+		}
+		r.mu.Unlock()
+		if closed {
+			<-r.compileSlots
+			r.finishCompile(ctx, call, digest, nil, errors.New("sandbox: runtime closed"))
+			return nil, call.err
+		}
+		go func() {
+			defer r.compiles.Done()
+			defer func() { <-r.compileSlots }()
+			m, err := r.compile(context.WithoutCancel(ctx), wasm, digest)
+			r.finishCompile(ctx, call, digest, m, err)
+		}()
+	}
+	start := time.Now()
+	select {
+	case <-call.done:
+		return call.mod, call.err
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &GuestError{Kind: ErrTimeout, Err: ctx.Err(), Detail: fmt.Sprintf(
+				"the job's deadline passed while the module compiled (%s)", time.Since(start).Round(time.Millisecond))}
+		}
+		return nil, fmt.Errorf("sandbox: compile abandoned: %w", ctx.Err())
+	}
+}
 
-	call.mod, call.err = r.compile(ctx, wasm, digest)
-
+// finishCompile publishes the outcome of call: the module is cached unless
+// the runtime closed meanwhile.
+func (r *Runtime) finishCompile(ctx context.Context, call *compileCall, digest string, m *Module, err error) {
 	r.mu.Lock()
 	delete(r.compiling, digest)
-	if call.err == nil {
-		call.mod.refs = 1
-		r.modules[digest] = r.lru.PushFront(call.mod)
+	if err == nil && r.closed.Load() {
+		_ = m.compiled.Close(context.WithoutCancel(ctx))
+		m, err = nil, errors.New("sandbox: runtime closed")
+	}
+	if err == nil {
+		m.refs = 1
+		r.modules[digest] = r.lru.PushFront(m)
 		r.evictLocked(ctx)
 	}
+	call.mod, call.err = m, err
 	r.mu.Unlock()
 	close(call.done)
-	return call.mod, call.err
 }
 
 func (r *Runtime) evictLocked(ctx context.Context) {
