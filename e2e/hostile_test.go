@@ -86,7 +86,11 @@ func TestHostileSuite(t *testing.T) {
 	}
 
 	var logs bytes.Buffer
-	w := command(append([]string{"worker", "--concurrency", "4", "--guest-timeout", "5s", "--poll-interval", "50ms"}, nnArgs...)...)
+	// Guests meant to run out of time get a short job timeout (their guest
+	// deadline is then the job's less the reserve for the result); the
+	// others have room to finish on a loaded machine.
+	runsOut := func(g hostile.Guest) bool { return strings.Contains(g.Expect, "deadline") }
+	w := command(append([]string{"worker", "--concurrency", "4", "--guest-timeout", "60s", "--poll-interval", "50ms"}, nnArgs...)...)
 	w.Stdout, w.Stderr = &logs, &logs
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
@@ -166,7 +170,11 @@ func TestHostileSuite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		info, err := raw.EnqueueContext(ctx, tk, asynq.MaxRetry(3), asynq.Timeout(30*time.Second))
+		timeout := 90 * time.Second
+		if runsOut(g) {
+			timeout = 7 * time.Second
+		}
+		info, err := raw.EnqueueContext(ctx, tk, asynq.MaxRetry(3), asynq.Timeout(timeout))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +217,11 @@ func TestHostileSuite(t *testing.T) {
 	// the last line of stderr.
 	for _, g := range guests {
 		path := filepath.Join(hostile.Dir(), g.Name+".wasm")
-		args := []string{"run", path, "--guest-timeout", "5s"}
+		timeout := "60s"
+		if runsOut(g) {
+			timeout = "5s"
+		}
+		args := []string{"run", path, "--guest-timeout", timeout}
 		for k, v := range g.Params {
 			args = append(args, "--param", k+"="+v)
 		}

@@ -14,6 +14,7 @@
 # Usage: ensure-tools.sh [--no-rust]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 TOOLS="$PWD/.tools/bin"
@@ -38,16 +39,6 @@ apt_install() {
 	fi
 }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 30000))
-		if port_free "$p"; then echo "$p"; return 0; fi
-	done
-	return 1
-}
-
 # Each check_* uses its tool for real and returns non-zero, with what it saw
 # in $work/<name>.log, when the tool does not work.
 
@@ -59,15 +50,8 @@ check_redis() {
 		>"$work/redis.log" 2>&1 &
 	pid=$!
 	bg+=("$pid")
-	for _ in $(seq 1 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'PING\r\n' >&3 && timeout 2 head -c 7 <&3 | grep -q PONG) 2>/dev/null; then
-			kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
-			return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
+	wait_for "$pid" 100 redis_pong "$port" || return 1
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
 }
 
 check_minio() {
@@ -81,17 +65,8 @@ check_minio() {
 		--console-address "127.0.0.1:$cport" --quiet >"$work/minio.log" 2>&1 &
 	pid=$!
 	bg+=("$pid")
-	for _ in $(seq 1 300); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port" &&
-			printf 'GET /minio/health/live HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 &&
-			timeout 2 head -n 1 <&3 | grep -q ' 200 ') 2>/dev/null; then
-			kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
-			return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
+	wait_for "$pid" 300 minio_live "$port" || return 1
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
 }
 
 check_rust() {

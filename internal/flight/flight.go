@@ -25,15 +25,18 @@ func New[K comparable, V any](mu *sync.Mutex) *Group[K, V] {
 
 // Do returns key's value. With the mutex held, it asks lookup, which answers
 // from the cache: found with a value, or found with a remembered error. On a
-// miss it waits for the load of key in flight, if there is one, or runs load
-// without the mutex and then passes its result to keep with the mutex held
-// again; what keep returns is what this caller and every waiter get.
+// miss it joins the load of key in flight, if there is one, or starts load
+// on its own goroutine, without the mutex, and then passes its result to
+// keep with the mutex held again; what keep returns is what every caller
+// waiting for that load gets.
 //
 // # Notes
 //
-//   - A waiter whose ctx ends stops waiting and gets ctx.Err(); the load goes
-//     on for the others. The caller that runs load decides in load what its
-//     own ctx may cancel.
+//   - Every caller, the one that started the load included, stops waiting
+//     when its ctx ends and gets ctx.Err() itself (not wrapped); the load
+//     goes on, and its result is kept for the next caller. load decides what
+//     of the first caller's ctx it may use (usually context.WithoutCancel).
+//   - When the load has finished as ctx ends, its result wins.
 //   - lookup and keep must not call Do, nor take the mutex themselves.
 func (g *Group[K, V]) Do(ctx context.Context, key K,
 	lookup func() (v V, found bool, err error),
@@ -45,26 +48,30 @@ func (g *Group[K, V]) Do(ctx context.Context, key K,
 		g.mu.Unlock()
 		return v, err
 	}
-	if c, ok := g.calls[key]; ok {
-		g.mu.Unlock()
+	c, ok := g.calls[key]
+	if !ok {
+		c = &call[V]{done: make(chan struct{})}
+		g.calls[key] = c
+		go func() {
+			v, err := load()
+			g.mu.Lock()
+			delete(g.calls, key)
+			c.v, c.err = keep(v, err)
+			g.mu.Unlock()
+			close(c.done)
+		}()
+	}
+	g.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.v, c.err
+	case <-ctx.Done():
 		select {
 		case <-c.done:
 			return c.v, c.err
-		case <-ctx.Done():
-			var zero V
-			return zero, ctx.Err()
+		default:
 		}
+		var zero V
+		return zero, ctx.Err()
 	}
-	c := &call[V]{done: make(chan struct{})}
-	g.calls[key] = c
-	g.mu.Unlock()
-
-	v, err := load()
-
-	g.mu.Lock()
-	delete(g.calls, key)
-	c.v, c.err = keep(v, err)
-	g.mu.Unlock()
-	close(c.done)
-	return c.v, c.err
 }

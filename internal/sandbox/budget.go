@@ -52,6 +52,28 @@ type ModuleLimits struct {
 	// function: the compiler's time and memory grow faster than linearly in
 	// their number. Defaults to 10 000.
 	MaxBlocksPerFunction uint32
+	// MaxBlockCostPerModule caps the sum over all functions of the square
+	// of each one's blocks: compile time grows with that square (10 000
+	// blocks in one function: about 1 s of CPU), and the module is compiled
+	// one function after another. Defaults to 300 000 000 (three functions at
+	// the per-function limit, or 300 of 1 000 blocks: about 4 s).
+	MaxBlockCostPerModule uint64
+	// MaxLoopLocalsPerFunction caps a function's locals times its deepest
+	// loop nesting: a local read inside nested loops becomes a parameter of
+	// every enclosing loop header (2 000 loops deep reading 2 000 locals:
+	// 4.4 s and 590 MB). Defaults to 1 000 000 (0.6 s and 150 MB).
+	MaxLoopLocalsPerFunction uint64
+	// MaxBrTableTargetsPerFunction caps the targets of a function's
+	// br_table instructions together, about 2 KB of compiler memory each.
+	// Defaults to 32 768.
+	MaxBrTableTargetsPerFunction uint32
+	// MaxCallsPerFunction caps a function's call instructions, about 1.3 KB
+	// of compiler memory each. Defaults to 50 000.
+	MaxCallsPerFunction uint32
+	// MaxCallsPerModule caps the call instructions of the whole module:
+	// their relocations are held until the module is linked (1.9 M calls
+	// and some br_tables: 585 MB). Defaults to 1 000 000.
+	MaxCallsPerModule uint32
 	// MaxCustomSectionBytes caps the custom sections together. They are
 	// dropped before compiling (a well-formed "name" section is kept, for
 	// stack traces). Defaults to 16 MiB.
@@ -81,6 +103,15 @@ func (l ModuleLimits) WithDefaults() ModuleLimits {
 	def(&l.MaxLocalsPerFunction, 50_000)
 	def(&l.MaxFunctionBodyBytes, 1<<20)
 	def(&l.MaxBlocksPerFunction, 10_000)
+	if l.MaxBlockCostPerModule == 0 {
+		l.MaxBlockCostPerModule = 300_000_000
+	}
+	if l.MaxLoopLocalsPerFunction == 0 {
+		l.MaxLoopLocalsPerFunction = 1_000_000
+	}
+	def(&l.MaxBrTableTargetsPerFunction, 32_768)
+	def(&l.MaxCallsPerFunction, 50_000)
+	def(&l.MaxCallsPerModule, 1_000_000)
 	if l.MaxCustomSectionBytes <= 0 {
 		l.MaxCustomSectionBytes = 16 << 20
 	}
@@ -509,13 +540,15 @@ func checkElements(r *reader, lim ModuleLimits) error {
 	return r.end("element")
 }
 
-// checkCode checks every function body's size and locals and returns the
-// number of bodies.
+// checkCode checks every function body's size, locals and the counts that
+// drive compile time (codeStats), per function and for the module, and
+// returns the number of bodies.
 func checkCode(r *reader, lim ModuleLimits) (uint32, error) {
 	n, err := r.count("function bodies", lim.MaxFunctions)
 	if err != nil {
 		return 0, err
 	}
+	var blockCost, calls uint64
 	for i := range n {
 		size, err := r.u32()
 		if err != nil {
@@ -550,12 +583,31 @@ func checkCode(r *reader, lim ModuleLimits) (uint32, error) {
 				return 0, fmt.Errorf("function %d locals: %w", i, err)
 			}
 		}
-		blocks, err := controlBlocks(br)
+		st, err := controlBlocks(br)
 		if err != nil {
 			return 0, fmt.Errorf("function %d: %w", i, err)
 		}
-		if blocks > lim.MaxBlocksPerFunction {
-			return 0, fmt.Errorf("%w: function %d has %d blocks, limit %d", errBudget, i, blocks, lim.MaxBlocksPerFunction)
+		if st.blocks > lim.MaxBlocksPerFunction {
+			return 0, fmt.Errorf("%w: function %d has %d blocks, limit %d", errBudget, i, st.blocks, lim.MaxBlocksPerFunction)
+		}
+		if ll := locals * uint64(st.loopDepth); ll > lim.MaxLoopLocalsPerFunction {
+			return 0, fmt.Errorf("%w: function %d has %d locals in loops nested %d deep, limit %d for their product",
+				errBudget, i, locals, st.loopDepth, lim.MaxLoopLocalsPerFunction)
+		}
+		if st.brTargets > lim.MaxBrTableTargetsPerFunction {
+			return 0, fmt.Errorf("%w: function %d has %d br_table targets, limit %d", errBudget, i, st.brTargets, lim.MaxBrTableTargetsPerFunction)
+		}
+		if st.calls > lim.MaxCallsPerFunction {
+			return 0, fmt.Errorf("%w: function %d has %d calls, limit %d", errBudget, i, st.calls, lim.MaxCallsPerFunction)
+		}
+		blockCost += uint64(st.blocks) * uint64(st.blocks)
+		if blockCost > lim.MaxBlockCostPerModule {
+			return 0, fmt.Errorf("%w: functions up to %d have blocks whose squares sum to %d, limit %d (compile time grows with them)",
+				errBudget, i, blockCost, lim.MaxBlockCostPerModule)
+		}
+		calls += uint64(st.calls)
+		if calls > uint64(lim.MaxCallsPerModule) {
+			return 0, fmt.Errorf("%w: functions up to %d have %d calls, limit %d per module", errBudget, i, calls, lim.MaxCallsPerModule)
 		}
 	}
 	return n, r.end("code")

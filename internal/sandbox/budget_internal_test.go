@@ -2,7 +2,9 @@ package sandbox
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -13,6 +15,9 @@ func TestBudgetAcceptsShippedGuests(t *testing.T) {
 	paths = append(paths, more...)
 	if len(paths) == 0 {
 		t.Fatal("no guests found")
+	}
+	if hello := goHello(t); hello != "" {
+		paths = append(paths, hello)
 	}
 	lim := ModuleLimits{}.WithDefaults()
 	for _, p := range paths {
@@ -27,6 +32,34 @@ func TestBudgetAcceptsShippedGuests(t *testing.T) {
 		}
 		t.Logf("%s: %d → %d bytes", filepath.Base(p), len(wasm), len(out))
 	}
+}
+
+// goHello builds an ordinary Go program for wasip1 with the local toolchain
+// (fmt pulls in reflection, unicode tables and the whole runtime) and
+// returns its path, or "" in -short mode.
+func goHello(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		return ""
+	}
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod":  "module hello\n\ngo 1.22\n",
+		"main.go": "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "gohello.wasm")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", out, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=", "GOWORK=off")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build hello for wasip1: %v\n%s", err, b)
+	}
+	return out
 }
 
 func TestBudgetCapsTableMaximum(t *testing.T) {

@@ -2,23 +2,53 @@ package sandbox
 
 import "fmt"
 
-// controlBlocks walks a function's instructions and returns how many
-// block, loop and if instructions it has. wazero's optimizing compiler
-// takes time and memory growing faster than linearly in that number (16 000
-// blocks: 2.5 s and 150 MB on one function), so it is budgeted apart from
-// the body's size. Immediates are skipped by their encoding; an opcode this
-// walk does not know is an error, as for wazero.
-func controlBlocks(r *reader) (blocks uint32, err error) {
+// codeStats are the counts of one function's instructions that drive
+// wazero's optimizing compiler's time and memory faster than its size does.
+type codeStats struct {
+	// blocks counts block, loop and if: time grows with their square.
+	blocks uint32
+	// loopDepth is the deepest nesting of loops: every local read inside
+	// becomes a block parameter of each enclosing loop header.
+	loopDepth uint32
+	// brTargets counts the targets of all br_table instructions: each
+	// costs about 2 KB of compiler memory.
+	brTargets uint32
+	// calls counts call and call_indirect: each costs about 1.3 KB.
+	calls uint32
+}
+
+// controlBlocks walks a function's instructions and returns its codeStats.
+// Immediates are skipped by their encoding; an opcode this walk does not
+// know is an error, as for wazero.
+func controlBlocks(r *reader) (st codeStats, err error) {
+	var loops []bool // open blocks: true for a loop
+	var depth uint32
 	for r.left() > 0 {
 		op, _ := r.byte()
 		switch {
 		case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if: block type
-			blocks++
+			st.blocks++
+			loops = append(loops, op == 0x03)
+			if op == 0x03 {
+				depth++
+				st.loopDepth = max(st.loopDepth, depth)
+			}
 			err = r.skipLEB(5)
-		case op == 0x0c || op == 0x0d || op == 0x10 || op == 0x12 || // br, br_if, call, return_call
+		case op == 0x0b: // end
+			if n := len(loops); n > 0 {
+				if loops[n-1] {
+					depth--
+				}
+				loops = loops[:n-1]
+			}
+		case op == 0x10 || op == 0x12: // call, return_call
+			st.calls++
+			_, err = r.u32()
+		case op == 0x0c || op == 0x0d || // br, br_if
 			(op >= 0x20 && op <= 0x26) || op == 0xd2: // locals, globals, table.get/set, ref.func
 			_, err = r.u32()
 		case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
+			st.calls++
 			if _, err = r.u32(); err == nil {
 				_, err = r.u32()
 			}
@@ -26,8 +56,9 @@ func controlBlocks(r *reader) (blocks uint32, err error) {
 			var n uint32
 			if n, err = r.u32(); err == nil {
 				if int(n) > r.left() {
-					return 0, fmt.Errorf("br_table with %d targets in %d bytes", n, r.left())
+					return st, fmt.Errorf("br_table with %d targets in %d bytes", n, r.left())
 				}
+				st.brTargets += n + 1
 				for i := uint32(0); i <= n && err == nil; i++ {
 					_, err = r.u32()
 				}
@@ -49,7 +80,7 @@ func controlBlocks(r *reader) (blocks uint32, err error) {
 			_, err = r.bytes(4)
 		case op == 0x44:
 			_, err = r.bytes(8)
-		case op <= 0x01 || op == 0x05 || op == 0x0b || op == 0x0f || op == 0x1a || op == 0x1b ||
+		case op <= 0x01 || op == 0x05 || op == 0x0f || op == 0x1a || op == 0x1b ||
 			(op >= 0x45 && op <= 0xc4) || op == 0xd1:
 			// no immediates
 		case op == 0xfc:
@@ -57,13 +88,13 @@ func controlBlocks(r *reader) (blocks uint32, err error) {
 		case op == 0xfd:
 			err = r.simdOp()
 		default:
-			return 0, fmt.Errorf("unknown opcode 0x%x at offset %d", op, r.base+r.off-1)
+			return st, fmt.Errorf("unknown opcode 0x%x at offset %d", op, r.base+r.off-1)
 		}
 		if err != nil {
-			return 0, err
+			return st, err
 		}
 	}
-	return blocks, nil
+	return st, nil
 }
 
 func (r *reader) memarg() error {

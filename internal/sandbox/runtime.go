@@ -51,6 +51,10 @@ type Config struct {
 	MemoryLimitPages uint32
 	// MaxModules bounds the compiled modules kept in memory. Defaults to 64.
 	MaxModules int
+	// MaxCompiles bounds the modules compiling at once, including those
+	// whose callers gave up: each may hold the compiler memory that
+	// [ModuleLimits] bounds (under 512 MB). Defaults to 2.
+	MaxCompiles int
 	// HostModules are importable in addition to wasi_snapshot_preview1.
 	HostModules []HostModule
 	// Limits is the budget every module must fit before it is compiled:
@@ -66,6 +70,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxModules <= 0 {
 		c.MaxModules = 64
+	}
+	if c.MaxCompiles <= 0 {
+		c.MaxCompiles = 2
 	}
 	c.Limits = c.Limits.WithDefaults()
 	return c
@@ -95,6 +102,12 @@ type Runtime struct {
 	lru     *list.List
 	// compiles deduplicates concurrent compiles of one digest.
 	compiles *flight.Group[string, *Module]
+	// compileSlots bounds the compiles in progress, abandoned ones
+	// included, and so the compiler memory they hold.
+	compileSlots chan struct{}
+	// background are the compiles Close waits for: wazero must not close
+	// while one runs.
+	background sync.WaitGroup
 
 	hits, misses atomic.Uint64
 	closed       atomic.Bool
@@ -143,6 +156,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		allowed:      map[string]map[string]api.FunctionDefinition{},
 		modules:      map[string]*list.Element{},
 		lru:          list.New(),
+		compileSlots: make(chan struct{}, cfg.MaxCompiles),
 		stopScavenge: make(chan struct{}),
 		// No FS, no sockets, fake clocks, deterministic random: wazero's
 		// defaults. No start functions: Run calls _start itself so that a
@@ -182,11 +196,15 @@ func (r *Runtime) allow(module string) error {
 }
 
 // Close releases all compiled modules and the runtime. Runs in progress are
-// stopped.
+// stopped; compiles in progress are waited for (the budget bounds them).
 func (r *Runtime) Close(ctx context.Context) error {
-	if r.closed.Swap(true) {
+	r.mu.Lock()
+	already := r.closed.Swap(true)
+	r.mu.Unlock()
+	if already {
 		return nil
 	}
+	r.background.Wait()
 	close(r.stopScavenge)
 	err := r.rt.Close(ctx)
 	if r.cache != nil {
@@ -223,6 +241,17 @@ func (r *Runtime) cachedLocked(digest string) (*Module, bool) {
 
 // Compile validates and compiles wasm, or returns the cached module of the
 // same digest. When want is not empty it must equal the digest of wasm.
+//
+// # Notes
+//
+//   - Compile returns when ctx ends, although wazero does not stop a
+//     compile: the compile goes on in the background, bounded by
+//     [ModuleLimits], and its module is cached for the next caller.
+//     Concurrent callers of one digest share one compile.
+//   - A deadline that passes while the module compiles is the guest's
+//     failure: a *GuestError of kind ErrTimeout. A canceled ctx, or a
+//     deadline that passes while waiting for a compile slot, is returned
+//     as ctx's error, wrapped, and may be retried.
 func (r *Runtime) Compile(ctx context.Context, wasm []byte, want string) (*Module, error) {
 	digest := Digest(wasm)
 	if want != "" && want != digest {
@@ -232,11 +261,33 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte, want string) (*Modul
 		m, ok := r.cachedLocked(digest)
 		return m, ok, nil
 	}
+	// The compile runs detached from ctx (flight runs it for every caller
+	// of the digest); only the wait for a slot is the first caller's.
 	compile := func() (*Module, error) {
+		select {
+		case r.compileSlots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("sandbox: waiting to compile: %w", ctx.Err())
+		}
+		defer func() { <-r.compileSlots }()
+		r.mu.Lock()
+		closed := r.closed.Load()
+		if !closed {
+			r.background.Add(1)
+		}
+		r.mu.Unlock()
+		if closed {
+			return nil, errors.New("sandbox: runtime closed")
+		}
+		defer r.background.Done()
 		r.misses.Add(1)
-		return r.compile(ctx, wasm, digest)
+		return r.compile(context.WithoutCancel(ctx), wasm, digest)
 	}
 	keep := func(m *Module, err error) (*Module, error) {
+		if err == nil && r.closed.Load() {
+			_ = m.compiled.Close(context.WithoutCancel(ctx))
+			m, err = nil, errors.New("sandbox: runtime closed")
+		}
 		if err == nil {
 			m.refs = 1
 			r.modules[digest] = r.lru.PushFront(m)
@@ -244,7 +295,17 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte, want string) (*Modul
 		}
 		return m, err
 	}
-	return r.compiles.Do(ctx, digest, lookup, compile, keep)
+	start := time.Now()
+	m, err := r.compiles.Do(ctx, digest, lookup, compile, keep)
+	if err != nil && err == ctx.Err() {
+		// This caller left; the compile goes on for the next one.
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, &GuestError{Kind: ErrTimeout, Err: err, Detail: fmt.Sprintf(
+				"the job's deadline passed while the module compiled (%s)", time.Since(start).Round(time.Millisecond))}
+		}
+		return nil, fmt.Errorf("sandbox: compile abandoned: %w", err)
+	}
+	return m, err
 }
 
 func (r *Runtime) evictLocked(ctx context.Context) {

@@ -155,17 +155,28 @@ func (h *Handler) runGuest(ctx context.Context, mod *sandbox.Module, opts sandbo
 		return nil, fmt.Errorf("waiting for a guest slot: %w", ctx.Err())
 	}
 	defer func() { <-h.slots }()
-	opts.Timeout = h.cfg.GuestTimeout
+	var err error
+	if opts.Timeout, err = h.guestTime(ctx); err != nil {
+		return nil, err
+	}
+	return h.cfg.Runtime.Run(ctx, mod, opts)
+}
+
+// guestTime is how long the guest side of a job (compiling its module,
+// running it) may take: GuestTimeout, or less when the job's own deadline,
+// less the reserve for writing the result, comes first. Ending there, a
+// guest's timeout is the handler's to report (archived), not asynq's (which
+// would retry the job).
+func (h *Handler) guestTime(ctx context.Context) (time.Duration, error) {
+	t := h.cfg.GuestTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		if left <= 0 {
-			return nil, fmt.Errorf("no time left for the guest: %w", context.DeadlineExceeded)
+			return 0, fmt.Errorf("no time left for the guest: %w", context.DeadlineExceeded)
 		}
-		if t := left - min(h.cfg.ResultReserve, left/4); t < opts.Timeout {
-			opts.Timeout = t
-		}
+		t = min(t, left-min(h.cfg.ResultReserve, left/4))
 	}
-	return h.cfg.Runtime.Run(ctx, mod, opts)
+	return t, nil
 }
 
 // Summary is the result a job writes through asynq's result writer when its
@@ -302,7 +313,13 @@ func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queu
 		}
 	}
 
-	mod, err := h.cfg.Guests.Resolve(ctx, p.Guest)
+	limit, err := h.guestTime(ctx)
+	if err != nil {
+		return err
+	}
+	resolveCtx, cancel := context.WithTimeout(ctx, limit)
+	mod, err := h.cfg.Guests.Resolve(resolveCtx, p.Guest)
+	cancel()
 	if err != nil {
 		return classify(err)
 	}

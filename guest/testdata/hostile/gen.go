@@ -57,6 +57,25 @@ func module(locals, code []byte, before ...[]byte) []byte {
 	)
 }
 
+// moduleFuncs is module with more functions of type () -> () after _start,
+// each with the given body (locals declaration, code and end).
+func moduleFuncs(locals, code []byte, more int, body []byte) []byte {
+	start := cat(locals, code)
+	funcs := cat(u32(uint32(1+more)), bytes.Repeat([]byte{0x01}, 1+more))
+	bodies := cat(u32(uint32(1+more)), u32(uint32(len(start))), start)
+	for range more {
+		bodies = cat(bodies, u32(uint32(len(body))), body)
+	}
+	return cat(header,
+		section(1, []byte{0x02, 0x60, 0x01, 0x7f, 0x00, 0x60, 0x00, 0x00}),
+		section(2, []byte{0x01}, name("wasi_snapshot_preview1"), name("proc_exit"), []byte{0x00, 0x00}),
+		section(3, funcs),
+		section(5, []byte{0x01, 0x00, 0x01}),
+		section(7, []byte{0x02}, name("_start"), []byte{0x00, 0x01}, name("memory"), []byte{0x02, 0x00}),
+		section(10, bodies),
+	)
+}
+
 func main() {
 	hello, err := os.ReadFile("internal/guests/wasm/hello.wasm")
 	if err != nil {
@@ -83,6 +102,22 @@ func main() {
 			module(cat([]byte{0x01, 0x0a, 0x7f}), cat(bytes.Repeat([]byte{0x02, 0x40, 0x20, 0x00, 0x0d, 0x00, 0x0b}, 10001), exit7))},
 		{"gen-blocks-nested", "exit code 7", // at the limit: compiles in about a second
 			module(cat([]byte{0x01, 0x0a, 0x7f}), cat(bytes.Repeat([]byte{0x02, 0x40, 0x20, 0x00, 0x0d, 0x00}, 10000), bytes.Repeat([]byte{0x0b}, 10000), exit7))},
+		// Compile time grows with the square of each function's blocks,
+		// summed over the module: four functions at the per-function limit.
+		{"gen-blocks-cost", "have blocks whose squares sum to 400000000, limit 300000000",
+			moduleFuncs(noLocals, exit7, 4, cat([]byte{0x01, 0x01, 0x7f},
+				bytes.Repeat([]byte{0x02, 0x40, 0x20, 0x00, 0x0d, 0x00}, 10000), bytes.Repeat([]byte{0x0b}, 10000), []byte{0x0b}))},
+		// Every local read inside nested loops is a parameter of each
+		// enclosing loop header.
+		{"gen-loop-locals", "1000 locals in loops nested 1001 deep, limit 1000000",
+			module(cat([]byte{0x01}, u32(1000), []byte{0x7f}), cat(bytes.Repeat([]byte{0x03, 0x40}, 1001),
+				bytes.Repeat([]byte{0x20, 0x05, 0x1a}, 1000), bytes.Repeat([]byte{0x0b}, 1001), exit7))},
+		{"gen-brtable-targets", "has 32769 br_table targets, limit 32768",
+			module(cat([]byte{0x01, 0x01, 0x7f}), cat([]byte{0x02, 0x40, 0x20, 0x00, 0x0e}, u32(32768),
+				bytes.Repeat([]byte{0x00}, 32769), []byte{0x0b}, exit7))},
+		// Relocations of every call are held until the module is linked.
+		{"gen-calls-module", "calls, limit 1000000 per module",
+			moduleFuncs(noLocals, exit7, 21, cat(noLocals, bytes.Repeat([]byte{0x10, 0x01}, 50000), []byte{0x0b}))},
 		{"gen-types-count", "268435455 types, limit",
 			cat(header, section(1, u32(0x0fffffff)))},
 		{"gen-params-count", "unexpected end of module",
