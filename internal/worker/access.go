@@ -3,13 +3,13 @@ package worker
 import "github.com/wasmjobs/wasmjobs/internal/s3url"
 
 // checkInput refuses an input object jobs may not read.
-func (h *Handler) checkInput(u s3url.ObjectURL) error {
+func (h *handler) checkInput(u s3url.ObjectURL) error {
 	return h.cfg.Access.CheckInput(u, h.guestBucket())
 }
 
 // checkOutput refuses an output object jobs may not write.
-func (h *Handler) checkOutput(u s3url.ObjectURL) error {
+func (h *handler) checkOutput(u s3url.ObjectURL) error {
 	return h.cfg.Access.CheckJobOutput(u, h.guestBucket())
 }
 
-func (h *Handler) guestBucket() string { return h.cfg.Guests.Bucket() }
+func (h *handler) guestBucket() string { return h.cfg.Guests.Bucket() }

@@ -36,7 +36,7 @@ type ObjectStore interface {
 
 var _ ObjectStore = (*blob.Store)(nil)
 
-// handlerConfig configures a Handler; a Worker fills it from its Config.
+// handlerConfig configures a handler; a Worker fills it from its Config.
 type handlerConfig struct {
 	// Store reads inputs and writes outputs. Required.
 	Store ObjectStore
@@ -124,18 +124,18 @@ func (c handlerConfig) withDefaults() handlerConfig {
 	return c
 }
 
-// Handler processes wasm:image and wasm:text tasks for a Worker. It is an
+// handler processes wasm:image and wasm:text tasks for a Worker. It is an
 // asynq.Handler.
-type Handler struct {
+type handler struct {
 	cfg handlerConfig
 	// slots holds one token per guest running now.
 	slots chan struct{}
 }
 
-var _ asynq.Handler = (*Handler)(nil)
+var _ asynq.Handler = (*handler)(nil)
 
-// newHandler returns a Handler for cfg.
-func newHandler(cfg handlerConfig) (*Handler, error) {
+// newHandler returns a handler for cfg.
+func newHandler(cfg handlerConfig) (*handler, error) {
 	if cfg.Store == nil || cfg.Runtime == nil || cfg.Guests == nil {
 		return nil, errors.New("worker: the handler needs Store, Runtime and Guests")
 	}
@@ -143,12 +143,12 @@ func newHandler(cfg handlerConfig) (*Handler, error) {
 	if n <= 0 {
 		n = 2 * runtime.NumCPU()
 	}
-	return &Handler{cfg: cfg.withDefaults(), slots: make(chan struct{}, n)}, nil
+	return &handler{cfg: cfg.withDefaults(), slots: make(chan struct{}, n)}, nil
 }
 
 // runGuest runs mod in a slot, with the guest's deadline cut to leave time
 // for the result before the job's own deadline.
-func (h *Handler) runGuest(ctx context.Context, mod *sandbox.Module, opts sandbox.RunOptions) (*sandbox.Result, error) {
+func (h *handler) runGuest(ctx context.Context, mod *sandbox.Module, opts sandbox.RunOptions) (*sandbox.Result, error) {
 	select {
 	case h.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -167,7 +167,7 @@ func (h *Handler) runGuest(ctx context.Context, mod *sandbox.Module, opts sandbo
 // less the reserve for writing the result, comes first. Ending there, a
 // guest's timeout is the handler's to report (archived), not asynq's (which
 // would retry the job).
-func (h *Handler) guestTime(ctx context.Context) (time.Duration, error) {
+func (h *handler) guestTime(ctx context.Context) (time.Duration, error) {
 	t := h.cfg.GuestTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
@@ -196,7 +196,7 @@ type Summary struct {
 func permanent(err error) error { return fmt.Errorf("%w (%w)", err, asynq.SkipRetry) }
 
 // ProcessTask runs one job.
-func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	start := time.Now()
 	taskID, _ := asynq.GetTaskID(ctx)
 	log := h.cfg.Logger.With("task", taskID, "type", t.Type())
@@ -220,7 +220,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 // process runs the job; it returns the payload once decoded, with the
 // job's error.
-func (h *Handler) process(ctx context.Context, t *asynq.Task, taskID string) (*queue.Payload, error) {
+func (h *handler) process(ctx context.Context, t *asynq.Task, taskID string) (*queue.Payload, error) {
 	if t.Type() != queue.TypeImage && t.Type() != queue.TypeText {
 		return nil, permanent(fmt.Errorf("unsupported task type %q", t.Type()))
 	}
@@ -244,7 +244,7 @@ var errBatchCanceled = errors.New("batch canceled")
 
 // recordBatch reports a batch job's final outcome; a retryable error with
 // retries left is not final.
-func (h *Handler) recordBatch(ctx context.Context, p *queue.Payload, taskID string, d time.Duration, jobErr error) error {
+func (h *handler) recordBatch(ctx context.Context, p *queue.Payload, taskID string, d time.Duration, jobErr error) error {
 	out := batch.Item{TaskID: taskID, Output: p.Output, DurationMS: d.Milliseconds()}
 	if u, err := s3url.ParseObjectURL(p.Input); err == nil {
 		out.Key = u.Key
@@ -283,7 +283,7 @@ func lastAttempt(ctx context.Context) bool {
 	return ok1 && ok2 && retried >= maxRetry
 }
 
-func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queue.Payload) error {
+func (h *handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queue.Payload) error {
 	var in s3url.ObjectURL
 	if p.Input != "" {
 		in, _ = s3url.ParseObjectURL(p.Input) // validated by DecodePayload
@@ -381,7 +381,7 @@ func (h *Handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queu
 
 // outputURL picks where the job's output goes; false means the result
 // writer.
-func (h *Handler) outputURL(p *queue.Payload, in s3url.ObjectURL) (s3url.ObjectURL, bool, error) {
+func (h *handler) outputURL(p *queue.Payload, in s3url.ObjectURL) (s3url.ObjectURL, bool, error) {
 	if p.Output != "" {
 		u, err := s3url.ParseObjectURL(p.Output)
 		return u, err == nil, err
@@ -393,7 +393,7 @@ func (h *Handler) outputURL(p *queue.Payload, in s3url.ObjectURL) (s3url.ObjectU
 }
 
 // writeSummary stores a Summary as the job's result.
-func (h *Handler) writeSummary(t *asynq.Task, sum Summary) error {
+func (h *handler) writeSummary(t *asynq.Task, sum Summary) error {
 	b, err := json.Marshal(sum)
 	if err != nil {
 		return permanent(err)
@@ -406,7 +406,7 @@ var ErrResultTooLarge = errors.New("result too large for Redis")
 
 // writeResult stores b as the job's result (kept in Redis for the task's
 // retention).
-func (h *Handler) writeResult(t *asynq.Task, b []byte) error {
+func (h *handler) writeResult(t *asynq.Task, b []byte) error {
 	if len(b) > h.cfg.MaxResultBytes {
 		return permanent(fmt.Errorf("%w: the guest wrote %d bytes, more than the %d a result may hold; give the job an S3 \"output\" (s3://bucket/key) to write it there", ErrResultTooLarge, len(b), h.cfg.MaxResultBytes))
 	}

@@ -146,7 +146,7 @@ type Worker struct {
 	nn      *nn.Module // nil without Config.NN
 	rt      *sandbox.Runtime
 	guests  *guests.Registry
-	jobs    *Handler
+	jobs    *handler
 	batches BatchRecorder
 	planner BatchPlanner
 	mux     *asynq.ServeMux
