@@ -85,7 +85,7 @@ describe('Node producer, Go worker', { skip: needs('redis', 's3'), timeout: 600_
     flags = ['--redis', url, '--s3-endpoint', env.s3, '--s3-access-key', env.s3Access, '--s3-secret-key', env.s3Secret,
       '--guest-bucket', guestBucket, '--cache-dir', join(tmp, 'cache'), '--log-level', 'warn'];
     for (const g of ['hello', 'wordcount']) {
-      await run(bin, ['guest', 'push', `guest/wasm/${g}.wasm`, '--name', g, ...flags], { cwd: repo });
+      await run(bin, ['guest', 'push', `internal/guests/wasm/${g}.wasm`, '--name', g, ...flags], { cwd: repo });
     }
     worker = spawn(bin, ['worker', ...flags, '--queues', `${queue}=2,default=1`, '--concurrency', '8', '--poll-interval', '20ms'],
       { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -107,7 +107,7 @@ describe('Node producer, Go worker', { skip: needs('redis', 's3'), timeout: 600_
 
   test(`${jobsCount} jobs enqueued from Node, processed by the Go worker`, async () => {
     // What the guest makes of each text, computed by the same guest locally.
-    const want = await Promise.all(texts.map((t) => runWithInput(bin, ['run', 'guest/wasm/wordcount.wasm', '--param', 'top=3', '--cache-dir', join(tmp, 'cache')], t)));
+    const want = await Promise.all(texts.map((t) => runWithInput(bin, ['run', 'internal/guests/wasm/wordcount.wasm', '--param', 'top=3', '--cache-dir', join(tmp, 'cache')], t)));
     const ids = new Array(jobsCount);
     await pool([...Array(jobsCount).keys()], 32, (i) => s3.putObject(dataBucket, `in/doc-${i}.txt`, Buffer.from(texts[i % texts.length])));
 

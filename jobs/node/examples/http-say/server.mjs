@@ -2,7 +2,7 @@
 // the queue. GET /?name=NodeJS enqueues an inline `hello` job and replies with
 // the guest's greeting once a wasmjobs worker has run it.
 //
-//   wasmjobs guest push guest/wasm/hello.wasm --name hello
+//   wasmjobs guest push internal/guests/wasm/hello.wasm --name hello
 //   wasmjobs worker &
 //   node jobs/node/examples/http-say/server.mjs   # REDIS_URL, PORT
 //   curl 'http://127.0.0.1:8080/?name=NodeJS'     # {"greeting":"Hello, NodeJS!"}
