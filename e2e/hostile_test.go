@@ -143,6 +143,32 @@ func TestHostileSuite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if nnArgs != nil {
+		// The largest page a job may send (max_side 1280 is the detection
+		// model's shape cap): the allocator's high-water mark for legal
+		// inference is part of "before", so what is left after the suite
+		// is what the hostile guests kept.
+		lines := make([]string, 12)
+		for i := range lines {
+			lines[i] = fmt.Sprintf("Line %02d of the largest page a job may send: Total 1,234.56 EUR", i)
+		}
+		data := testenv.NewBucket(t, store)
+		page := s3url.ObjectURL{Bucket: data, Key: "page.png"}
+		if err := store.Put(ctx, page, encodePNG(t, renderLines(t, lines, 0, 40)), "image/png", nil); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			out := s3url.ObjectURL{Bucket: data, Key: fmt.Sprintf("page-%d.json", i)}
+			_, err := client.Run(ctx, jobs.TypeImage, jobs.Payload{Guest: "ocr", Input: page.String(), Output: out.String(), Params: map[string]string{"max_side": "1280"}})
+			if err != nil {
+				t.Fatalf("large page: %v", err)
+			}
+			res, _, err := store.Get(ctx, out, 1<<20)
+			if err != nil || !strings.Contains(string(res), "Line 11 of the largest page") {
+				t.Fatalf("large page: %v %.200s", err, res)
+			}
+		}
+	}
 	pid := w.Process.Pid
 	before := procStatus(t, pid, "VmRSS")
 
