@@ -20,6 +20,21 @@ func detInput(side uint32) nn.Tensor {
 	return nn.Tensor{Type: nn.F32, Dims: []uint32{1, 3, side, side}, Data: make([]byte, 4*3*side*side)}
 }
 
+// detContext returns an execution context of g holding detInput(side),
+// closed when the test ends.
+func detContext(tb testing.TB, g nn.Graph, side uint32) nn.ExecContext {
+	tb.Helper()
+	c, err := g.NewContext()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	if err := c.SetInput(0, detInput(side)); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
 // slack is how much later than its deadline a terminated compute may
 // return: ONNX Runtime checks the terminate flag between kernels, and the
 // machine may be busy.
@@ -29,19 +44,12 @@ func TestComputeTerminatedAtDeadline(t *testing.T) {
 	t.Parallel()
 	b, dir := newBackend(t, onnx.Config{})
 	g := load(t, b, filepath.Join(dir, detModel))
-	c, err := g.NewContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SetInput(0, detInput(2560)); err != nil {
-		t.Fatal(err)
-	}
+	c := detContext(t, g, 2560)
 	const deadline = 150 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	start := time.Now()
-	err = c.Compute(ctx)
+	err := c.Compute(ctx)
 	took := time.Since(start)
 	t.Logf("compute with a %s deadline returned after %s: %v", deadline, took, err)
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, nn.ErrRuntime) {
@@ -51,14 +59,7 @@ func TestComputeTerminatedAtDeadline(t *testing.T) {
 		t.Fatalf("compute returned %s after a %s deadline", took, deadline)
 	}
 	// The context stays usable: the same graph computes without a deadline.
-	small, err := g.NewContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer small.Close()
-	if err := small.SetInput(0, detInput(64)); err != nil {
-		t.Fatal(err)
-	}
+	small := detContext(t, g, 64)
 	if err := small.Compute(context.Background()); err != nil {
 		t.Fatalf("compute after a terminated one: %v", err)
 	}

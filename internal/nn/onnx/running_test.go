@@ -28,14 +28,7 @@ func TestRunningInputBudget(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b, dir := newBackend(t, onnx.Config{MaxRunningInputBytes: tc.budget})
 			g := load(t, b, filepath.Join(dir, detModel))
-			big, err := g.NewContext()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer big.Close()
-			if err := big.SetInput(0, detInput(2560)); err != nil {
-				t.Fatal(err)
-			}
+			big := detContext(t, g, 2560)
 			bigCtx, stopBig := context.WithCancel(context.Background())
 			bigDone := make(chan error, 1)
 			go func() { bigDone <- big.Compute(bigCtx) }()
@@ -45,17 +38,10 @@ func TestRunningInputBudget(t *testing.T) {
 				time.Sleep(time.Millisecond)
 			}
 
-			small, err := g.NewContext()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer small.Close()
-			if err := small.SetInput(0, detInput(64)); err != nil {
-				t.Fatal(err)
-			}
+			small := detContext(t, g, 64)
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
-			err = small.Compute(ctx)
+			err := small.Compute(ctx)
 			select {
 			case <-bigDone:
 				t.Skip("the big run ended before the small one was tried: machine too fast for this test")
