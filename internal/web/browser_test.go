@@ -37,15 +37,22 @@ func screenshotDir(t *testing.T) string {
 	return out
 }
 
-// TestBrowser drives Debian's chromium headless: sign in, watch a running
-// batch's progress move, and see the queue in the asynq dashboard.
-func TestBrowser(t *testing.T) {
+// requireChromium skips the test without chromium, or fails it when
+// make test asked for every service.
+func requireChromium(t *testing.T) {
+	t.Helper()
 	if _, err := exec.LookPath(chromiumPath); err != nil {
 		if os.Getenv(testenv.EnvRequire) == "1" {
 			t.Fatalf("%s not installed (make test installs Debian's chromium)", chromiumPath)
 		}
 		t.Skipf("%s not installed", chromiumPath)
 	}
+}
+
+// TestBrowser drives Debian's chromium headless: sign in, watch a running
+// batch's progress move, and see the queue in the asynq dashboard.
+func TestBrowser(t *testing.T) {
+	requireChromium(t)
 	redis := testenv.Redis(t)
 	store, bucket := testenv.Store(t)
 	client, err := jobs.NewClient(redis)
@@ -225,12 +232,7 @@ func TestBrowser(t *testing.T) {
 // the token-less loopback server and visits another site, whose page posts
 // a job as text/plain and presses asynqmon's pause. Nothing may happen.
 func TestBrowserCrossSite(t *testing.T) {
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		if os.Getenv(testenv.EnvRequire) == "1" {
-			t.Fatalf("%s not installed (make test installs Debian's chromium)", chromiumPath)
-		}
-		t.Skipf("%s not installed", chromiumPath)
-	}
+	requireChromium(t)
 	redis := testenv.Redis(t)
 	store, _ := testenv.Store(t)
 	client, err := jobs.NewClient(redis)
