@@ -146,9 +146,7 @@ func TestBatchRunTerminatedWhenAllLeave(t *testing.T) {
 		}
 	}
 	// The abandoned run ends soon too: a fresh compute is not stuck behind it.
-	c, _ := g.NewContext()
-	defer c.Close()
-	_ = c.SetInput(0, detInput(64))
+	c := detContext(t, g, 64)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := c.Compute(ctx); err != nil {

@@ -126,7 +126,7 @@ func (g *graph) run(ctx context.Context, inputs []nn.Tensor) ([]nn.Tensor, error
 			}
 		}
 	}()
-	weight := min(inputBytes(inputs), g.b.cfg.MaxRunningInputBytes)
+	weight := min(tensorBytes(inputs), g.b.cfg.MaxRunningInputBytes)
 	if err := g.b.running.Acquire(ctx, weight); err != nil {
 		return nil, fmt.Errorf("%w: onnx: compute not started, waiting for other runs' memory: %w", nn.ErrRuntime, err)
 	}
@@ -239,13 +239,7 @@ func (c *execContext) Output(index uint32) (nn.Tensor, error) {
 	return c.outputs[index], nil
 }
 
-func (c *execContext) OutputBytes() uint64 {
-	var n uint64
-	for _, t := range c.outputs {
-		n += uint64(len(t.Data))
-	}
-	return n
-}
+func (c *execContext) OutputBytes() uint64 { return uint64(tensorBytes(c.outputs)) }
 
 func (c *execContext) Close() error {
 	c.inputs, c.outputs = nil, nil
@@ -333,9 +327,10 @@ func asBytes[T any](d []T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&d[0])), len(d)*int(unsafe.Sizeof(zero)))
 }
 
-func inputBytes(inputs []nn.Tensor) int64 {
+// tensorBytes is the size of the tensors' data.
+func tensorBytes(ts []nn.Tensor) int64 {
 	var n int64
-	for _, t := range inputs {
+	for _, t := range ts {
 		n += int64(len(t.Data))
 	}
 	return n
