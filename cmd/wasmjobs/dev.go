@@ -83,13 +83,18 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 		return err
 	}
 	defer svc.Close()
-	ropt, client, store := svc.redis, svc.client, svc.store
+	ropt, store := svc.redis, svc.store
+	client, err := jobs.NewClient(ropt)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
 	for _, b := range []string{g.guestBucket, sampleBucket} {
 		if err := store.EnsureBucket(ctx, b); err != nil {
 			return err
 		}
 	}
-	wcfg, err := rf.workerConfig(ctx, g, svc, "results")
+	wcfg, err := rf.workerConfig(g, svc, "results")
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -126,19 +125,18 @@ func (n *nnFlags) modelMap() (map[string]nn.Model, error) {
 }
 
 // module builds the host module (see config).
-func (n *nnFlags) module(ctx context.Context, onCompute func(string, time.Duration)) (*nn.Module, error) {
-	cfg, err := n.config(ctx)
+func (n *nnFlags) module() (*nn.Module, error) {
+	cfg, err := n.config()
 	if err != nil {
 		return nil, err
 	}
-	cfg.OnCompute = onCompute
 	return nn.New(cfg)
 }
 
 // config returns the host module's configuration. When ONNX models are
 // registered it loads ONNX Runtime now, so a bad --onnxruntime-lib or an
 // unavailable --nn-device cuda fails at start rather than on the first job.
-func (n *nnFlags) config(_ context.Context) (nn.Config, error) {
+func (n *nnFlags) config() (nn.Config, error) {
 	dev, err := onnx.ParseDevice(n.device)
 	if err != nil {
 		return nn.Config{}, fmt.Errorf("--nn-device: %w", err)

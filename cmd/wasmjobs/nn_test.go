@@ -37,7 +37,7 @@ func TestModelMap(t *testing.T) {
 
 func TestNNDeviceFlag(t *testing.T) {
 	t.Parallel()
-	if _, err := (&nnFlags{device: "tpu", threads: 1, maxBatch: 1}).module(t.Context(), nil); err == nil {
+	if _, err := (&nnFlags{device: "tpu", threads: 1, maxBatch: 1}).module(); err == nil {
 		t.Fatal("--nn-device tpu accepted")
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,7 +17,6 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
-	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 // globalFlags are shared by every subcommand; each has an env equivalent.
@@ -128,18 +126,15 @@ func (g *globalFlags) store() (*blob.Store, error) { return blob.New(g.s3) }
 // services are the connections most subcommands need.
 type services struct {
 	redis   asynq.RedisConnOpt
-	client  *jobs.Client
 	batches *batch.Client
 	store   *blob.Store // nil unless asked for
 }
 
-// Close releases the Redis connections.
-func (s *services) Close() error {
-	return errors.Join(s.client.Close(), s.batches.Close())
-}
+// Close releases the Redis connection.
+func (s *services) Close() error { return s.batches.Close() }
 
-// connect opens a jobs client and a batch client on the configured Redis
-// and, when withStore, the S3 store. Close the services when done.
+// connect opens a batch client on the configured Redis and, when withStore,
+// the S3 store. Close the services when done.
 func (g *globalFlags) connect(withStore bool) (*services, error) {
 	ropt, err := g.redisOpt()
 	if err != nil {
@@ -151,11 +146,7 @@ func (g *globalFlags) connect(withStore bool) (*services, error) {
 			return nil, err
 		}
 	}
-	if s.client, err = jobs.NewClient(ropt); err != nil {
-		return nil, err
-	}
 	if s.batches, err = batch.NewClient(ropt); err != nil {
-		s.client.Close()
 		return nil, err
 	}
 	return s, nil

@@ -43,7 +43,7 @@ WASI-NN load_by_name finds, as on a worker.`,
 			if int64(len(input)) > rf.maxInput {
 				return fmt.Errorf("input is over --max-input (%d bytes)", rf.maxInput)
 			}
-			scfg, nnMod, err := rf.sandboxConfig(ctx, g.cacheDir, nil)
+			scfg, nnMod, err := rf.sandboxConfig(g.cacheDir)
 			if err != nil {
 				return err
 			}

@@ -39,7 +39,7 @@ Writes from browsers are accepted only from its own pages (same origin).`,
 			if err != nil {
 				return err
 			}
-			defer svc.client.Close()
+			defer svc.Close()
 			srv, err := web.New(web.Config{
 				Addr: addr, Redis: svc.redis, Store: svc.store,
 				Token: os.Getenv("WASMJOBS_TOKEN"), Insecure: insecure, ReadOnly: readOnly, AllowedHosts: hosts, Logger: slog.Default(),

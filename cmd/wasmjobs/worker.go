@@ -80,12 +80,12 @@ func envInt(key string, def int) int {
 
 // sandboxConfig returns the sandbox's configuration with the WASI-NN host
 // module; the caller closes the module after the runtime.
-func (r *runFlags) sandboxConfig(ctx context.Context, cacheDir string, onCompute func(string, time.Duration)) (sandbox.Config, *nn.Module, error) {
+func (r *runFlags) sandboxConfig(cacheDir string) (sandbox.Config, *nn.Module, error) {
 	scfg, err := r.sandboxLimits(cacheDir)
 	if err != nil {
 		return sandbox.Config{}, nil, err
 	}
-	mod, err := r.nn.module(ctx, onCompute)
+	mod, err := r.nn.module()
 	if err != nil {
 		return sandbox.Config{}, nil, err
 	}
@@ -104,7 +104,7 @@ func (r *runFlags) sandboxLimits(cacheDir string) (sandbox.Config, error) {
 // workerConfig maps the flags onto a worker on svc's Redis and S3 that runs
 // jobs, records batch outcomes and plans batches; the caller sets how it
 // pulls (concurrency, queues, timeouts).
-func (r *runFlags) workerConfig(ctx context.Context, g *globalFlags, svc *services, outputPrefix string) (worker.Config, error) {
+func (r *runFlags) workerConfig(g *globalFlags, svc *services, outputPrefix string) (worker.Config, error) {
 	var prefix s3url.ObjectURL
 	var err error
 	if outputPrefix != "" {
@@ -124,7 +124,7 @@ func (r *runFlags) workerConfig(ctx context.Context, g *globalFlags, svc *servic
 	if err != nil {
 		return worker.Config{}, err
 	}
-	ncfg, err := r.nn.config(ctx)
+	ncfg, err := r.nn.config()
 	if err != nil {
 		return worker.Config{}, err
 	}
@@ -179,7 +179,7 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 				return err
 			}
 			defer svc.Close()
-			wcfg, err := rf.workerConfig(ctx, g, svc, outputPrefix)
+			wcfg, err := rf.workerConfig(g, svc, outputPrefix)
 			if err != nil {
 				return err
 			}

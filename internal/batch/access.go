@@ -2,7 +2,6 @@ package batch
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
@@ -52,12 +51,9 @@ func (a Access) checkOutputPrefix(spec Spec) error {
 	if err != nil {
 		return fmt.Errorf("%w: batch output: %w", queue.ErrInvalidPayload, err)
 	}
-	// The manifest is written under "<prefix>/" whether or not the spec
-	// ends its prefix with a slash (Spec.OutputObject).
-	if out.Key != "" && !strings.HasSuffix(out.Key, "/") {
-		out.Key += "/"
-	}
-	if err := a.CheckOutput(out, a.guestBucket()); err != nil {
+	// The manifest is written under s3url.Dir of the prefix, whether or
+	// not the spec ends it with a slash (Spec.OutputObject).
+	if err := a.CheckOutput(s3url.Dir(out), a.guestBucket()); err != nil {
 		return fmt.Errorf("batch %s: %w", spec.ID, err)
 	}
 	return nil

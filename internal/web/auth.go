@@ -128,10 +128,10 @@ func (a *auth) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		data.Failed = true
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if data.Failed {
 		w.WriteHeader(http.StatusUnauthorized)
-	} else {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	}
 	_ = loginPage.Execute(w, data)
 }

@@ -27,14 +27,9 @@ const (
 	MetaGuest = "wasmjobs-guest"
 )
 
-// ObjectStore is the part of blob.Store the handler uses.
-type ObjectStore interface {
-	Stat(ctx context.Context, u s3url.ObjectURL) (blob.ObjectInfo, error)
-	Get(ctx context.Context, u s3url.ObjectURL, limit int64) ([]byte, blob.ObjectInfo, error)
-	Put(ctx context.Context, u s3url.ObjectURL, data []byte, contentType string, metadata map[string]string) error
-}
-
-var _ ObjectStore = (*blob.Store)(nil)
+// ObjectStore is the part of blob.Store the handler uses: what the guest
+// registry uses too (stat, size-limited get, put with metadata).
+type ObjectStore = guests.ObjectStore
 
 // handlerConfig configures a handler; a Worker fills it from its Config.
 type handlerConfig struct {

@@ -58,10 +58,6 @@ func (m *Metrics) watchRuntime(rt *sandbox.Runtime) {
 	)
 }
 
-// PrometheusRegistry is the Prometheus registry the metrics live in, for
-// registering more collectors beside them or gathering them.
-func (m *Metrics) PrometheusRegistry() *prometheus.Registry { return m.reg }
-
 // Handler serves the metrics in Prometheus' text format.
 func (m *Metrics) Handler() http.Handler { return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}) }
 
