@@ -10,6 +10,7 @@
 #                          wasm32 through /usr/bin/rust-lld, the crates); a one-line program is
 #                          compiled and linked for wasm32-wasi
 #   wat2wasm               Debian package wabt, for the hostile test guests written in WAT
+#   gcc + libc6-dev        for cgo (ONNX Runtime's bindings); a C program is compiled, linked and run
 #   chromium               Debian package, for the headless browser test of the web UI; renders a page
 # Usage: ensure-tools.sh [--no-rust]
 set -euo pipefail
@@ -82,6 +83,14 @@ check_rust() {
 	done
 }
 
+# cgo (ONNX Runtime's bindings, the glibc heap calls) needs a C compiler
+# and libc's headers; gcc only recommends libc6-dev.
+check_cc() {
+	command -v gcc >/dev/null || return 1
+	printf '#include <malloc.h>\nint main(void) { return mallopt(M_ARENA_MAX, 2) != 1; }\n' >"$work/one.c"
+	gcc -o "$work/one-c" "$work/one.c" >"$work/cc.log" 2>&1 && "$work/one-c"
+}
+
 check_wat2wasm() {
 	command -v wat2wasm >/dev/null || return 1
 	echo '(module (func (export "_start")))' >"$work/one.wat"
@@ -103,8 +112,9 @@ declare -A packages=(
 	[chromium]="chromium"
 	[rust]="cargo rustc libstd-rust-dev-wasm32 lld-14 librust-serde-json-dev librust-image-dev"
 	[wat2wasm]="wabt"
+	[cc]="gcc libc6-dev"
 )
-names=(redis chromium wat2wasm)
+names=(cc redis chromium wat2wasm)
 [ $rust = 1 ] && names+=(rust)
 
 broken=()
