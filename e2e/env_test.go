@@ -46,6 +46,12 @@ var modelFiles = map[string]string{
 // registered, on ONNX Runtime's CPU provider.
 func newNN(t testing.TB) *nn.Module {
 	t.Helper()
+	return newNNWith(t, nil)
+}
+
+// newNNWith is newNN with the module's config changed by edit first.
+func newNNWith(t testing.TB, edit func(*nn.Config)) *nn.Module {
+	t.Helper()
 	dir := testenv.ModelsDir(t)
 	models := map[string]nn.Model{}
 	for name, file := range modelFiles {
@@ -62,10 +68,14 @@ func newNN(t testing.TB) *nn.Module {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mod, err := nn.New(nn.Config{
+	cfg := nn.Config{
 		Models:   models,
 		Backends: map[string]nn.Backend{"onnx": ob, "fasttext": fasttext.New()},
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	mod, err := nn.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

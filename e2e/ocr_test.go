@@ -118,17 +118,20 @@ func TestOCRAccuracy(t *testing.T) {
 	}
 }
 
+// pageLines are the six lines of the rendered test page.
+var pageLines = []string{
+	"Quarterly Report 2024",
+	"Revenue grew 12% to $4.2 million.",
+	"Orders shipped: 18,204 (up from 15,990)",
+	"Contact: sales@example.com",
+	"Next review: Friday, 14 March",
+	"Thank you for your business!",
+}
+
 // TestOCRPage reads a rendered page of six lines through the whole path and
 // requires every line, in reading order.
 func TestOCRPage(t *testing.T) {
-	lines := []string{
-		"Quarterly Report 2024",
-		"Revenue grew 12% to $4.2 million.",
-		"Orders shipped: 18,204 (up from 15,990)",
-		"Contact: sales@example.com",
-		"Next review: Friday, 14 March",
-		"Thank you for your business!",
-	}
+	lines := pageLines
 	p := newPipeline(t, 2)
 	ctx := testenv.Context(t, 2*time.Minute)
 	for _, c := range []struct {

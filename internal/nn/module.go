@@ -3,7 +3,6 @@ package nn
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"log/slog"
 	"maps"
 	"runtime/debug"
@@ -15,7 +14,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wasmjobs/wasmjobs/internal/hostcall"
 )
 
 // moduleName is the import module name guests use.
@@ -292,7 +292,7 @@ func (m *Module) Instantiate(ctx context.Context, r wazero.Runtime) error {
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 				stack[0] = uint64(m.guestCall(ctx, f, mod, stack[:n]))
-				exitIfDone(ctx, mod)
+				hostcall.ExitIfDone(ctx, mod)
 			}), slices.Repeat([]api.ValueType{abiType}, n), []api.ValueType{abiType}).
 			WithParameterNames(f.params...).
 			Export(f.name)
@@ -308,24 +308,6 @@ func (m *Module) run(ctx context.Context, f *hostFunc, in *instance, mem guestMe
 		return errf(ErrUnsupported, "%s is not implemented by this host (only WasmEdge's GGML backends have it)", f.name)
 	}
 	return f.fn(m, ctx, in, mem, p)
-}
-
-// exitIfDone ends the guest when its context ended during a host call, as
-// wazero's WithCloseOnContextDone would at the guest's next instruction:
-// a compute cut short by the deadline is the deadline's doing, and the guest
-// must not get to run on (or exit with a code of its own) past it.
-func exitIfDone(ctx context.Context, mod api.Module) {
-	var code uint32
-	switch err := ctx.Err(); {
-	case err == nil:
-		return
-	case errors.Is(err, context.DeadlineExceeded):
-		code = sys.ExitCodeDeadlineExceeded
-	default:
-		code = sys.ExitCodeContextCanceled
-	}
-	_ = mod.CloseWithExitCode(context.WithoutCancel(ctx), code)
-	panic(sys.NewExitError(code))
 }
 
 // guestCall runs host function f for a guest and turns its error into an

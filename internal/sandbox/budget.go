@@ -49,8 +49,9 @@ type ModuleLimits struct {
 	// compiler's memory for it. Defaults to 1 MiB.
 	MaxFunctionBodyBytes uint32
 	// MaxBlocksPerFunction caps the block, loop and if instructions of one
-	// function: the compiler's time and memory grow faster than linearly in
-	// their number. Defaults to 10 000.
+	// function, a loop counting twice (its deadline check is an if): the
+	// compiler's time and memory grow faster than linearly in their
+	// number. Defaults to 10 000.
 	MaxBlocksPerFunction uint32
 	// MaxBlockCostPerModule caps the sum over all functions of the square
 	// of each one's blocks: compile time grows with that square (10 000
@@ -312,10 +313,19 @@ func checkExports(r *reader, lim ModuleLimits) error {
 		if _, err := r.name(); err != nil {
 			return fmt.Errorf("export %d name: %w", i, err)
 		}
-		if _, err := r.byte(); err != nil {
+		kind, err := r.byte()
+		if err != nil {
 			return err
 		}
-		if _, err := r.u32(); err != nil {
+		switch kind {
+		case kindFunc:
+			_, err = r.funcIdx()
+		case kindGlobal:
+			_, err = r.globalIdx()
+		default:
+			_, err = r.u32()
+		}
+		if err != nil {
 			return fmt.Errorf("export %d: %w", i, err)
 		}
 	}
@@ -528,7 +538,7 @@ func checkElements(r *reader, lim ModuleLimits) error {
 		}
 		for range c {
 			if flags&4 == 0 {
-				_, err = r.u32()
+				_, err = r.funcIdx()
 			} else {
 				err = r.constExpr()
 			}
@@ -561,7 +571,7 @@ func checkCode(r *reader, lim ModuleLimits) (uint32, error) {
 		if err != nil {
 			return 0, fmt.Errorf("function %d body: %w", i, err)
 		}
-		br := &reader{b: body}
+		br := &reader{b: body, base: r.base + r.off - len(body), rw: r.rw}
 		decls, err := br.u32()
 		if err != nil {
 			return 0, fmt.Errorf("function %d locals: %w", i, err)
@@ -583,9 +593,19 @@ func checkCode(r *reader, lim ModuleLimits) (uint32, error) {
 				return 0, fmt.Errorf("function %d locals: %w", i, err)
 			}
 		}
+		// A function that calls gets a fuel check at its entry (see
+		// meter); dropped again when the walk finds no call.
+		var entry int
+		if r.rw != nil {
+			entry = len(r.rw.edits)
+			br.checkPoint()
+		}
 		st, err := controlBlocks(br)
 		if err != nil {
 			return 0, fmt.Errorf("function %d: %w", i, err)
+		}
+		if r.rw != nil && st.calls == 0 {
+			r.rw.edits = append(r.rw.edits[:entry], r.rw.edits[entry+1:]...)
 		}
 		if st.blocks > lim.MaxBlocksPerFunction {
 			return 0, fmt.Errorf("%w: function %d has %d blocks, limit %d", errBudget, i, st.blocks, lim.MaxBlocksPerFunction)
@@ -670,7 +690,8 @@ func nameMap(r *reader) bool {
 type reader struct {
 	b    []byte
 	off  int
-	base int // offset of b in the module, for messages
+	base int      // offset of b in the module, for messages and edits
+	rw   *rewrite // the metering pass's edits; nil while checking the budget
 }
 
 var errTruncated = errors.New("unexpected end of module")
@@ -785,8 +806,10 @@ func (r *reader) constExpr() error {
 			_, err = r.bytes(4)
 		case 0x44: // f64.const
 			_, err = r.bytes(8)
-		case 0x23, 0xd2: // global.get, ref.func
-			_, err = r.u32()
+		case 0x23: // global.get
+			_, err = r.globalIdx()
+		case 0xd2: // ref.func
+			_, err = r.funcIdx()
 		case 0xd0: // ref.null
 			_, err = r.byte()
 		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended constant arithmetic

@@ -1,11 +1,15 @@
 package sandbox
 
 import (
+	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/tetratelabs/wazero"
 )
 
 func TestBudgetAcceptsShippedGuests(t *testing.T) {
@@ -82,6 +86,9 @@ func TestBudgetCapsTableMaximum(t *testing.T) {
 	}
 }
 
+// fuzzCache shares compiled modules between FuzzBudget's runtimes.
+var fuzzCache = wazero.NewCompilationCache()
+
 func FuzzBudget(f *testing.F) {
 	paths, _ := filepath.Glob("../../guest/testdata/hostile/*.wasm")
 	paths = append(paths, "../guests/wasm/hello.wasm")
@@ -103,6 +110,24 @@ func FuzzBudget(f *testing.F) {
 		}
 		if string(again) != string(out) {
 			t.Fatalf("budget is not idempotent")
+		}
+		// Metering never fails on what wazero accepts, and what it
+		// writes wazero accepts as well.
+		metered, merr := meter(out, lim)
+		ctx := context.Background()
+		rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(fuzzCache))
+		defer rt.Close(ctx)
+		if _, err := rt.CompileModule(ctx, out); err != nil {
+			return
+		}
+		if merr != nil {
+			if !errors.Is(merr, errImport) { // the sandbox's own import
+				t.Fatalf("meter refused a module wazero compiles: %v", merr)
+			}
+			return
+		}
+		if _, err := rt.CompileModule(ctx, metered); err != nil {
+			t.Fatalf("metered module does not compile: %v", err)
 		}
 	})
 }

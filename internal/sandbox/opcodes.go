@@ -5,7 +5,9 @@ import "fmt"
 // codeStats are the counts of one function's instructions that drive
 // wazero's optimizing compiler's time and memory faster than its size does.
 type codeStats struct {
-	// blocks counts block, loop and if: time grows with their square.
+	// blocks counts block, loop and if, a loop twice: the fuel check that
+	// metering puts in every loop header is an if (see meter). Compile
+	// time grows with their square.
 	blocks uint32
 	// loopDepth is the deepest nesting of loops: every local read inside
 	// becomes a block parameter of each enclosing loop header.
@@ -30,10 +32,13 @@ func controlBlocks(r *reader) (st codeStats, err error) {
 			st.blocks++
 			loops = append(loops, op == 0x03)
 			if op == 0x03 {
+				st.blocks++
 				depth++
 				st.loopDepth = max(st.loopDepth, depth)
 			}
-			err = r.skipLEB(5)
+			if err = r.skipLEB(5); err == nil && op == 0x03 {
+				r.checkPoint()
+			}
 		case op == 0x0b: // end
 			if n := len(loops); n > 0 {
 				if loops[n-1] {
@@ -43,9 +48,13 @@ func controlBlocks(r *reader) (st codeStats, err error) {
 			}
 		case op == 0x10 || op == 0x12: // call, return_call
 			st.calls++
-			_, err = r.u32()
+			_, err = r.funcIdx()
+		case op == 0xd2: // ref.func
+			_, err = r.funcIdx()
+		case op == 0x23 || op == 0x24: // global.get, global.set
+			_, err = r.globalIdx()
 		case op == 0x0c || op == 0x0d || // br, br_if
-			(op >= 0x20 && op <= 0x26) || op == 0xd2: // locals, globals, table.get/set, ref.func
+			(op >= 0x20 && op <= 0x26): // locals, table.get/set
 			_, err = r.u32()
 		case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
 			st.calls++

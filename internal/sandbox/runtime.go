@@ -137,8 +137,9 @@ func Digest(wasm []byte) string {
 // New creates a Runtime.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	cfg = cfg.WithDefaults()
+	// Deadlines are kept by metering (meter.go), not by wazero's
+	// WithCloseOnContextDone.
 	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(cfg.MemoryLimitPages)
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {
@@ -166,6 +167,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("sandbox: WASI: %w", err)
+	}
+	if err := instantiateMeter(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("sandbox: metering: %w", err)
 	}
 	if err := r.allow(wasi_snapshot_preview1.ModuleName); err != nil {
 		_ = rt.Close(ctx)
@@ -329,6 +334,9 @@ func (r *Runtime) releaseLocked(ctx context.Context, m *Module) {
 
 func (r *Runtime) compile(ctx context.Context, wasm []byte, digest string) (*Module, error) {
 	code, err := budget(wasm, r.cfg.Limits, r.cfg.MemoryLimitPages)
+	if err == nil {
+		code, err = meter(code, r.cfg.Limits)
+	}
 	if err != nil {
 		return nil, budgetError(err)
 	}
@@ -364,6 +372,9 @@ func (r *Runtime) checkModule(cm wazero.CompiledModule) error {
 	var bad []string
 	for _, def := range cm.ImportedFunctions() {
 		mod, name, _ := def.Import()
+		if mod == meterModule && name == meterFunc {
+			continue // added by meter, which refuses the guest's own
+		}
 		host, ok := r.allowed[mod][name]
 		if !ok {
 			bad = append(bad, mod+"."+name+" (function)")
@@ -483,7 +494,7 @@ func (r *Runtime) Run(ctx context.Context, m *Module, opts RunOptions) (*Result,
 			defer release() // deferred before mod.Close below, so it runs after it
 		}
 	}
-	runCtx = experimental.WithMemoryAllocator(runCtx, memoryAllocator)
+	runCtx = withFuel(experimental.WithMemoryAllocator(runCtx, memoryAllocator))
 	mod, err := r.rt.InstantiateModule(runCtx, m.compiled, cfg)
 	if err != nil {
 		if ctx.Err() != nil {

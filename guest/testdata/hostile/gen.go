@@ -102,6 +102,16 @@ func main() {
 			module(cat([]byte{0x01, 0x0a, 0x7f}), cat(bytes.Repeat([]byte{0x02, 0x40, 0x20, 0x00, 0x0d, 0x00, 0x0b}, 10001), exit7))},
 		{"gen-blocks-nested", "exit code 7", // at the limit: compiles in about a second
 			module(cat([]byte{0x01, 0x0a, 0x7f}), cat(bytes.Repeat([]byte{0x02, 0x40, 0x20, 0x00, 0x0d, 0x00}, 10000), bytes.Repeat([]byte{0x0b}, 10000), exit7))},
+		// The same nesting with loops, which count twice: each gets a fuel
+		// check, an if block, when the sandbox meters the module.
+		{"gen-loops-nested", "exit code 7",
+			module(cat([]byte{0x01, 0x0a, 0x7f}), cat(bytes.Repeat([]byte{0x03, 0x40, 0x20, 0x00, 0x0d, 0x00}, 5000), bytes.Repeat([]byte{0x0b}, 5000), exit7))},
+		{"gen-loops-many", "function 0 has 10002 blocks, limit 10000",
+			module(cat([]byte{0x01, 0x0a, 0x7f}), cat(bytes.Repeat([]byte{0x03, 0x40, 0x20, 0x00, 0x0d, 0x00, 0x0b}, 5001), exit7))},
+		// A global index the module does not define: after the sandbox adds
+		// its fuel global for deadline checks, it would name that one.
+		{"gen-global-forged", "global index 0 out of range (0 globals)",
+			module(noLocals, cat([]byte{0x41, 0x7f, 0x24, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b}, exit7))},
 		// Compile time grows with the square of each function's blocks,
 		// summed over the module: four functions at the per-function limit.
 		{"gen-blocks-cost", "have blocks whose squares sum to 400000000, limit 300000000",
