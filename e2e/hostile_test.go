@@ -1,15 +1,12 @@
 package e2e_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,44 +32,22 @@ func TestHostileSuite(t *testing.T) {
 		t.Skip("builds and runs the wasmjobs binary")
 	}
 	redis := testenv.Redis(t)
-	s3 := testenv.S3Config(t)
 	store, _ := testenv.Store(t)
 	guestBucket := testenv.NewBucket(t, store)
 	ctx := testenv.Context(t, 8*time.Minute)
-	root := testenv.RepoRoot(t)
-	bin := filepath.Join(t.TempDir(), "wasmjobs")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/wasmjobs")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	cli := buildCLI(t, ctx, redis, guestBucket)
+	command := func(args ...string) *exec.Cmd { return cli.command(ctx, args...) }
 
-	var nnArgs []string
-	modelsConfig := filepath.Join(root, "models", "models.json")
-	if _, err := os.Stat(modelsConfig); err == nil {
-		nnArgs = []string{"--models-config", modelsConfig}
-	}
+	nnArgs := modelsArgs(t)
 	var guests []hostile.Guest
 	for _, g := range hostile.Load(t) {
 		if strings.HasPrefix(g.Name, "nn-") && nnArgs == nil {
-			t.Logf("skipping %s: no %s", g.Name, modelsConfig)
+			t.Logf("skipping %s: no models/models.json", g.Name)
 			continue
 		}
 		guests = append(guests, g)
 	}
-
-	env := append(os.Environ(),
-		fmt.Sprintf("REDIS_URL=redis://%s/%d", redis.Addr, redis.DB),
-		"S3_ENDPOINT="+s3.Endpoint, "S3_ACCESS_KEY="+s3.AccessKey, "S3_SECRET_KEY="+s3.SecretKey,
-		"WASMJOBS_GUEST_BUCKET="+guestBucket, "WASMJOBS_CACHE_DIR="+t.TempDir(), "WASMJOBS_LOG_LEVEL=warn")
-	command := func(args ...string) *exec.Cmd {
-		c := exec.CommandContext(ctx, bin, args...)
-		c.Env, c.Dir = env, root
-		return c
-	}
-	if out, err := command("guest", "push", "--builtin").CombinedOutput(); err != nil {
-		t.Fatalf("guest push --builtin: %v\n%s", err, out)
-	}
+	cli.run(t, ctx, "guest", "push", "--builtin")
 	// Hostile modules go straight into the registry's bucket, as if pushed
 	// by something other than `guest push`: the worker must refuse them itself.
 	for _, g := range guests {
@@ -85,23 +60,11 @@ func TestHostileSuite(t *testing.T) {
 		}
 	}
 
-	var logs bytes.Buffer
 	// Guests meant to run out of time get a short job timeout (their guest
 	// deadline is then the job's less the reserve for the result); the
 	// others have room to finish on a loaded machine.
 	runsOut := func(g hostile.Guest) bool { return strings.Contains(g.Expect, "deadline") }
-	w := command(append([]string{"worker", "--concurrency", "4", "--guest-timeout", "60s", "--poll-interval", "50ms"}, nnArgs...)...)
-	w.Stdout, w.Stderr = &logs, &logs
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = w.Process.Signal(os.Interrupt)
-		_ = w.Wait()
-		if t.Failed() {
-			t.Logf("worker log (tail):\n%s", tail(logs.String(), 4000))
-		}
-	})
+	w := cli.startWorker(t, ctx, append([]string{"--concurrency", "4", "--guest-timeout", "60s", "--poll-interval", "50ms"}, nnArgs...)...)
 
 	client, err := jobs.NewClient(redis)
 	if err != nil {
@@ -293,33 +256,4 @@ func waitFinal(t *testing.T, ctx context.Context, insp *asynq.Inspector, queue, 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// procStatus reads a memory field of /proc/<pid>/status in bytes.
-func procStatus(t *testing.T, pid int, field string) int64 {
-	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }

@@ -118,35 +118,18 @@ func TestOCRAccuracy(t *testing.T) {
 	}
 }
 
-// pageLines are the six lines of the rendered test page.
-var pageLines = []string{
-	"Quarterly Report 2024",
-	"Revenue grew 12% to $4.2 million.",
-	"Orders shipped: 18,204 (up from 15,990)",
-	"Contact: sales@example.com",
-	"Next review: Friday, 14 March",
-	"Thank you for your business!",
-}
-
 // TestOCRPage reads a rendered page of six lines through the whole path and
 // requires every line, in reading order.
 func TestOCRPage(t *testing.T) {
-	lines := pageLines
 	p := newPipeline(t, 2)
 	ctx := testenv.Context(t, 2*time.Minute)
-	for _, c := range []struct {
-		name string
-		font int
-		px   float64
-		jpeg bool
-	}{{"regular-36-png", 0, 36, false}, {"mono-28-jpeg", 3, 28, true}} {
+	for _, c := range pageCases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			img := renderLines(t, lines, c.font, c.px)
-			data, ct := encodePNG(t, img), "image/png"
-			if c.jpeg {
-				data, ct = encodeJPEG(t, img), "image/jpeg"
+			ct := "image/jpeg"
+			if c.png {
+				ct = "image/png"
 			}
-			info, err := p.client.EnqueueImage(ctx, jobs.Payload{Guest: "ocr", Input: p.put(t, "page/"+c.name, data, ct)}, jobs.Retention(time.Hour))
+			info, err := p.client.EnqueueImage(ctx, jobs.Payload{Guest: "ocr", Input: p.put(t, "page/"+c.name, c.image, ct)}, jobs.Retention(time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,12 +138,12 @@ func TestOCRPage(t *testing.T) {
 			if err := json.Unmarshal(raw, &out); err != nil {
 				t.Fatalf("%s: %v", raw, err)
 			}
-			if len(out.Lines) != len(lines) {
-				t.Fatalf("found %d lines, want %d: %s", len(out.Lines), len(lines), raw)
+			if len(out.Lines) != len(pageLines) {
+				t.Fatalf("found %d lines, want %d: %s", len(out.Lines), len(pageLines), raw)
 			}
 			for i, l := range out.Lines {
-				if d := levenshtein(lines[i], l.Text); d > len(lines[i])/10 {
-					t.Errorf("line %d = %q, want %q", i, l.Text, lines[i])
+				if d := levenshtein(pageLines[i], l.Text); d > len(pageLines[i])/10 {
+					t.Errorf("line %d = %q, want %q", i, l.Text, pageLines[i])
 				}
 				if i > 0 && l.Box[1] <= out.Lines[i-1].Box[1] {
 					t.Errorf("line %d box %v is not below line %d box %v", i, l.Box, i-1, out.Lines[i-1].Box)

@@ -233,3 +233,32 @@ func ocrCases(t testing.TB, n int) []ocrCase {
 	}
 	return cases
 }
+
+// pageLines are the lines of the rendered test pages, top to bottom.
+var pageLines = []string{
+	"Quarterly Report 2024",
+	"Revenue grew 12% to $4.2 million.",
+	"Orders shipped: 18,204 (up from 15,990)",
+	"Contact: sales@example.com",
+	"Next review: Friday, 14 March",
+	"Thank you for your business!",
+}
+
+// ocrPage is one rendered page of pageLines.
+type ocrPage struct {
+	name string
+	ocrCase
+}
+
+// pageCases renders pageLines twice: Go Regular at 36 px as PNG and Go Mono
+// at 28 px as JPEG (quality 90).
+func pageCases(t testing.TB) []ocrPage {
+	t.Helper()
+	text := strings.Join(pageLines, " ")
+	regular := renderLines(t, pageLines, 0, 36)
+	mono := renderLines(t, pageLines, 3, 28)
+	return []ocrPage{
+		{"regular-36-png", ocrCase{text: text, image: encodePNG(t, regular), png: true}},
+		{"mono-28-jpeg", ocrCase{text: text, image: encodeJPEG(t, mono)}},
+	}
+}
