@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,6 +59,8 @@ func BenchmarkOCRGuest(b *testing.B) {
 	}
 	run(images[0]) // warm-up: first sessions runs
 	clock.total, clock.calls = 0, 0
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	b.ResetTimer()
 	start := time.Now()
 	n := 0
@@ -69,6 +72,8 @@ func BenchmarkOCRGuest(b *testing.B) {
 	}
 	wall := time.Since(start)
 	b.StopTimer()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	b.ReportMetric(float64(ru1.Minflt-ru0.Minflt)/float64(n), "page-faults/image")
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(n) }
 	b.ReportMetric(per(wall), "guest-ms/image")
 	b.ReportMetric(per(clock.total), "inference-ms/image")
