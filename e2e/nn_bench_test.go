@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,10 @@ var benchModels = []struct {
 	{"langid", nn.U8, nil, 4 * 5},
 }
 
+// callsPerRun is how many calls BenchmarkModel's call runs make in one
+// guest instance.
+const callsPerRun = 200
+
 const benchSentence = "The train to the city leaves every morning at half past seven."
 
 func benchInput(typ nn.TensorType, dims []uint32) ([]byte, []uint32) {
@@ -48,8 +53,12 @@ func benchInput(typ nn.TensorType, dims []uint32) ([]byte, []uint32) {
 }
 
 // BenchmarkModel compares each shipped model run directly from Go with the
-// same compute made by a guest through wasi_ephemeral_nn (a fresh sandbox
-// instance per call, as a job gets).
+// same call made by a guest through wasi_ephemeral_nn:
+//
+//   - direct: set the input, compute and read the output on one context;
+//   - call: the same from inside one guest instance (the nnrun guest with
+//     repeat=callsPerRun), per call: what a model call costs a guest;
+//   - guest: one call in a fresh sandbox instance, as a one-call job pays.
 func BenchmarkModel(b *testing.B) {
 	dir := testenv.ModelsDir(b)
 	ob := newONNX(b, 0, 1)
@@ -78,11 +87,12 @@ func BenchmarkModel(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(m.name+"/direct", func(b *testing.B) {
+			ec, err := g.NewContext()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ec.Close()
 			for b.Loop() {
-				ec, err := g.NewContext()
-				if err != nil {
-					b.Fatal(err)
-				}
 				if err := ec.SetInput(0, nn.Tensor{Type: m.typ, Dims: dims, Data: data}); err != nil {
 					b.Fatal(err)
 				}
@@ -92,7 +102,6 @@ func BenchmarkModel(b *testing.B) {
 				if _, err := ec.Output(0); err != nil {
 					b.Fatal(err)
 				}
-				ec.Close()
 			}
 		})
 		strDims := make([]string, len(dims))
@@ -101,6 +110,21 @@ func BenchmarkModel(b *testing.B) {
 		}
 		typ := map[nn.TensorType]string{nn.F32: "f32", nn.U8: "u8"}[m.typ]
 		params := map[string]string{"model": m.name, "dims": strings.Join(strDims, ","), "type": typ, "out": fmt.Sprint(m.out)}
+		b.Run(m.name+"/call", func(b *testing.B) {
+			repeat := maps.Clone(params)
+			repeat["repeat"] = fmt.Sprint(callsPerRun)
+			b.ResetTimer()
+			start := time.Now()
+			runs := 0
+			for ; runs*callsPerRun < b.N; runs++ {
+				if _, err := rt.Run(ctx, guestMod, sandbox.RunOptions{Stdin: data, Params: repeat, Timeout: time.Minute, MaxOutput: 64 << 20}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			// Per call, the instance's own cost spread over callsPerRun.
+			b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(runs*callsPerRun), "ns/call")
+		})
 		b.Run(m.name+"/guest", func(b *testing.B) {
 			for b.Loop() {
 				if _, err := rt.Run(ctx, guestMod, sandbox.RunOptions{Stdin: data, Params: params, Timeout: time.Minute, MaxOutput: 64 << 20}); err != nil {
