@@ -60,8 +60,12 @@ test-short: ## unit tests only, no services
 	$(GO) test -short $(PKGS)
 
 .PHONY: bench
-bench: tools models node-deps ## run the benchmarks and write BENCH.md
+bench: tools models node-deps ## run the benchmarks side by side, write BENCH.md, fail if a ratio regressed 20%
 	scripts/with-services.sh scripts/bench.sh
+
+.PHONY: bench-record
+bench-record: tools models node-deps ## make bench, then record its ratios as the values later runs are held to
+	BENCH_RECORD=1 scripts/with-services.sh scripts/bench.sh
 
 .PHONY: fmt
 fmt: ## format the Go code and tidy go.mod

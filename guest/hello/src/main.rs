@@ -4,16 +4,18 @@
 //! (argv `name=...`) is used, and failing that "world".
 //! stdout: `{"greeting":"Hello, NAME!"}` with no trailing newline.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::process;
-use wasmjobs_guest::param;
+use wasmjobs_guest::{param, read_input};
 
 fn main() {
-    let mut input = Vec::new();
-    if let Err(e) = io::stdin().read_to_end(&mut input) {
-        eprintln!("hello: reading input: {}", e);
-        process::exit(1);
-    }
+    let input = match read_input() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("hello: reading input: {}", e);
+            process::exit(1);
+        }
+    };
     let text = match String::from_utf8(input) {
         Ok(t) => t,
         Err(_) => {

@@ -20,10 +20,10 @@
 //! emoji) is not sent to the model, and, like a top-1 probability below
 //! `min_prob`, gives exactly `{"languages":[{"lang":"und","prob":0}]}`.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use wasmedge_wasi_nn::{ExecutionTarget, GraphBuilder, GraphEncoding, TensorType};
-use wasmjobs_guest::{param, fail};
+use wasmjobs_guest::{param, fail, read_input};
 
 const UNDETERMINED: &str = r#"{"languages":[{"lang":"und","prob":0}]}"#;
 const LABEL_PREFIX: &str = "__label__";
@@ -106,10 +106,10 @@ fn main() {
         },
     };
 
-    let mut input = Vec::with_capacity(4096);
-    if let Err(e) = io::stdin().read_to_end(&mut input) {
-        fail(1, &format!("langid: reading input: {}\n", e));
-    }
+    let input = match read_input() {
+        Ok(b) => b,
+        Err(e) => fail(1, &format!("langid: reading input: {}\n", e)),
+    };
     let text = match std::str::from_utf8(&input) {
         Ok(t) => t,
         Err(e) => fail(2, &format!("langid: input is not valid UTF-8 at byte {}\n", e.valid_up_to())),

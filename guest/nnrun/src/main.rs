@@ -7,11 +7,11 @@
 //! little-endian bytes; stdout is output 0's raw bytes.
 //! It lets tests drive WASI-NN from real guest instances with exact tensors.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::process;
 
 use wasmedge_wasi_nn::{ExecutionTarget, GraphBuilder, GraphEncoding, TensorType};
-use wasmjobs_guest::param;
+use wasmjobs_guest::{param, read_input};
 
 fn fail(code: i32, msg: String) -> ! {
     let _ = writeln!(io::stderr(), "nnrun: {}", msg);
@@ -36,10 +36,7 @@ fn main() {
     let out_len: usize = param("out").map(|v| v.parse().unwrap_or_else(|_| fail(2, "bad out=".into()))).unwrap_or(1 << 20);
     let repeat: usize = param("repeat").map(|v| v.parse().unwrap_or_else(|_| fail(2, "bad repeat=".into()))).unwrap_or(1);
 
-    let mut input = Vec::new();
-    if let Err(e) = io::stdin().read_to_end(&mut input) {
-        fail(1, format!("read stdin: {}", e));
-    }
+    let input = read_input().unwrap_or_else(|e| fail(1, format!("read stdin: {}", e)));
     let graph = GraphBuilder::new(GraphEncoding::Autodetec, ExecutionTarget::AUTO)
         .build_from_cache(&model)
         .unwrap_or_else(|e| fail(1, format!("load {}: {}", model, e)));

@@ -45,12 +45,12 @@ mod ctc;
 mod det;
 mod raster;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use det::{BoxF, DbParams};
 use raster::Rgb;
 use wasmedge_wasi_nn::{ExecutionTarget, GraphBuilder, GraphEncoding, GraphExecutionContext, TensorType};
-use wasmjobs_guest::{param, fail};
+use wasmjobs_guest::{param, fail, read_input};
 
 const MAX_PIXELS: u64 = 16 * 1024 * 1024;
 const DET_MARGIN: usize = 16;
@@ -154,14 +154,22 @@ impl Model {
         Ok(Model { name, ctx })
     }
 
-    /// Runs the model on one f32 input; returns output 0 (at most `max_out` floats).
-    fn run(&mut self, dims: &[usize], input: &[f32], max_out: usize) -> NnResult<Vec<f32>> {
+    /// Runs the model on one f32 input; returns output 0, for which `want`
+    /// floats are reserved (four times as many on a second try).
+    fn run(&mut self, dims: &[usize], input: &[f32], want: usize) -> NnResult<Vec<f32>> {
         let name = self.name;
         let err = |what: &str, e: wasmedge_wasi_nn::Error| format!("model {:?}: {}: {}", name, what, e);
         self.ctx.set_input(0, TensorType::F32, dims, input).map_err(|e| err("set_input", e))?;
         self.ctx.compute().map_err(|e| err("compute", e))?;
-        let mut out = vec![0f32; max_out];
-        let n = self.ctx.get_output(0, &mut out).map_err(|e| err("get_output", e))?;
+        let mut out = vec![0f32; want];
+        let n = match self.ctx.get_output(0, &mut out) {
+            Err(wasmedge_wasi_nn::Error::BackendError(wasmedge_wasi_nn::BackendError::TooLarge)) => {
+                out = vec![0f32; want * 4];
+                self.ctx.get_output(0, &mut out)
+            }
+            r => r,
+        }
+        .map_err(|e| err("get_output", e))?;
         out.truncate(n / 4);
         Ok(out)
     }
@@ -265,8 +273,8 @@ fn recognize(crop: &Rgb, p: &Params, rec: &mut Model, charset: &ctc::Charset) ->
     resized.to_chw_bgr(&mut input, tw, REC_HEIGHT, [0.5; 3], [0.5; 3]);
     drop(resized);
     let c = charset.classes();
-    // PP-OCRv4 gives tw/8 timesteps; leave room for models with more.
-    let out = rec.run(&[1, 3, REC_HEIGHT, tw], &input, (tw / 4 + 1) * c)?;
+    // PP-OCRv4 gives tw/8 timesteps; Model::run retries a model with more.
+    let out = rec.run(&[1, 3, REC_HEIGHT, tw], &input, (tw / 8 + 1) * c)?;
     if out.is_empty() || out.len() % c != 0 {
         return Err(format!(
             "model \"ocr-rec\": output has {} values, not a multiple of the {} classes of ocr-keys",
@@ -285,7 +293,8 @@ fn load_charset() -> NnResult<ctc::Charset> {
         .map_err(|e| err("load", e))?;
     let mut ctx = graph.init_execution_context().map_err(|e| err("init_execution_context", e))?;
     ctx.compute().map_err(|e| err("compute", e))?;
-    let mut buf = vec![0u8; 1 << 20];
+    // PaddleOCR's dictionary is about 26 KB; a larger one gets a second try.
+    let mut buf = vec![0u8; 64 << 10];
     let n = match ctx.get_output(0, &mut buf) {
         Ok(n) => n,
         Err(wasmedge_wasi_nn::Error::BackendError(wasmedge_wasi_nn::BackendError::TooLarge)) => {
@@ -363,10 +372,10 @@ fn render(width: usize, height: usize, lines: &[Line]) -> String {
 
 fn main() {
     let p = params();
-    let mut input = Vec::with_capacity(1 << 20);
-    if let Err(e) = io::stdin().read_to_end(&mut input) {
-        fail(1, &format!("ocr: reading input: {}\n", e));
-    }
+    let input = match read_input() {
+        Ok(b) => b,
+        Err(e) => fail(1, &format!("ocr: reading input: {}\n", e)),
+    };
     let img = match decode(&input) {
         Ok(img) => img,
         Err(e) => fail(2, &format!("ocr: invalid image ({} bytes): {}\n", input.len(), e)),

@@ -16,8 +16,8 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::{self, Read, Write};
-use wasmjobs_guest::{param, fail};
+use std::io::{self, Write};
+use wasmjobs_guest::{param, fail, read_input};
 
 /// FNV-1a: a fixed, seedless hasher. Keeps the module free of randomness
 /// (std's RandomState would call random_get) and is fast for short words.
@@ -147,10 +147,10 @@ fn main() {
         },
     };
 
-    let mut input = Vec::with_capacity(64 * 1024);
-    if let Err(e) = io::stdin().read_to_end(&mut input) {
-        fail(1, &format!("wordcount: reading input: {}\n", e));
-    }
+    let input = match read_input() {
+        Ok(b) => b,
+        Err(e) => fail(1, &format!("wordcount: reading input: {}\n", e)),
+    };
     let text = match std::str::from_utf8(&input) {
         Ok(t) => t,
         Err(e) => fail(
