@@ -33,6 +33,8 @@ type env struct {
 	guests *guests.Registry
 	client *jobs.Client
 	insp   *asynq.Inspector
+	// metrics are the worker's.
+	metrics *worker.Metrics
 }
 
 type envConfig struct {
@@ -56,7 +58,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	}
 	w := testworker.Start(t, wc,
 		map[string][]byte{"hello": guests.Hello, "wordcount": guests.Wordcount, "misbehave": guesttest.Misbehave})
-	e.rt, e.guests = w.Runtime(), w.Guests()
+	e.rt, e.guests, e.metrics = w.Runtime(), w.Guests(), w.Metrics()
 	var err error
 	if e.client, err = jobs.NewClient(e.redis); err != nil {
 		t.Fatal(err)
