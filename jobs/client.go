@@ -75,7 +75,15 @@ type Client struct {
 	q         *queue.Client
 	batches   *batch.Client
 	inspector *asynq.Inspector
+	done      *queue.Completions
+	// poll is how often Wait reads the job's state without a notification.
+	poll time.Duration
 }
+
+// waitPoll is Wait's fallback poll: notifications from the workers make
+// it return as soon as the job is done, so this only bounds the wait when
+// one is lost (a worker without them, a dropped subscription).
+const waitPoll = time.Second
 
 // NewClient returns a Client on the Redis named by opt (for example the
 // result of asynq.ParseRedisURI).
@@ -85,11 +93,13 @@ func NewClient(opt asynq.RedisConnOpt) (*Client, error) {
 		return nil, fmt.Errorf("jobs: unsupported Redis connection option %T", opt)
 	}
 	q := queue.NewClient(rc)
-	return &Client{rdb: rc, q: q, batches: batch.New(q), inspector: q.Inspector()}, nil
+	return &Client{rdb: rc, q: q, batches: batch.New(q), inspector: q.Inspector(), done: queue.NewCompletions(rc), poll: waitPoll}, nil
 }
 
 // Close releases the Redis connections.
-func (c *Client) Close() error { return c.rdb.Close() }
+func (c *Client) Close() error {
+	return errors.Join(c.done.Close(), c.rdb.Close())
+}
 
 // Ping checks that Redis answers.
 func (c *Client) Ping(ctx context.Context) error { return c.rdb.Ping(ctx).Err() }
@@ -160,22 +170,37 @@ func (c *Client) Run(ctx context.Context, taskType string, p Payload, opts ...Op
 	return c.Wait(ctx, info.Queue, info.ID)
 }
 
-// Wait polls until the job completes or is archived and returns what
+// Wait waits until the job completes or is archived and returns what
 // [Client.Result] returns then. It gives up when ctx ends.
+//
+// # Notes
+//
+// Wait returns as soon as a worker announces the job's end; it subscribes
+// to that announcement (on one connection the Client shares between all
+// its waits) before it first reads the job's state, so that none is
+// missed. Without announcements, from workers that do not send them or
+// across a lost subscription, it reads the state once a second.
 func (c *Client) Wait(ctx context.Context, queue, id string) ([]byte, error) {
-	wait := 2 * time.Millisecond
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	w := c.done.Watch(ctx, queue, id)
+	defer w.Close()
+	next := w.Ready()
 	for {
-		res, err := c.Result(ctx, queue, id)
-		if !errors.Is(err, ErrNotDone) {
-			return res, err
-		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(c.poll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, fmt.Errorf("jobs: waiting for %s/%s: %w", queue, id, ctx.Err())
+		case <-next:
 		case <-t.C:
 		}
-		wait = min(wait*2, 100*time.Millisecond)
+		t.Stop()
+		next = w.Fired()
+		res, err := c.Result(ctx, queue, id)
+		if !errors.Is(err, ErrNotDone) {
+			return res, err
+		}
 	}
 }

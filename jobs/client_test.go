@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
@@ -35,20 +37,29 @@ func newInspector(tb testing.TB, opt asynq.RedisClientOpt) *asynq.Inspector {
 }
 
 // startWorker runs an asynq server processing queue with h until the test
-// ends: a stand-in for the wasmjobs worker.
-func startWorker(tb testing.TB, opt asynq.RedisClientOpt, queue string, h asynq.HandlerFunc) {
+// ends: a stand-in for the wasmjobs worker, with its wake-ups and
+// notifications.
+func startWorker(tb testing.TB, opt asynq.RedisClientOpt, q string, h asynq.HandlerFunc) {
 	tb.Helper()
-	srv := asynq.NewServer(opt, asynq.Config{
+	rdb := redis.NewClient(&redis.Options{Addr: opt.Addr, DB: opt.DB})
+	wakeup := queue.NewWakeup(rdb, queue.WakeupConfig{Queues: []string{q}, Fallback: 50 * time.Millisecond})
+	wakeup.Start(context.Background())
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:       1,
-		Queues:            map[string]int{queue: 1},
-		TaskCheckInterval: 50 * time.Millisecond,
+		Queues:            map[string]int{q: 1},
+		TaskCheckInterval: queue.TaskCheckInterval,
 		LogLevel:          asynq.FatalLevel,
 		ShutdownTimeout:   time.Second,
 	})
 	if err := srv.Start(h); err != nil {
 		tb.Fatalf("start asynq server: %v", err)
 	}
-	tb.Cleanup(srv.Shutdown)
+	tb.Cleanup(func() {
+		wakeup.StopWaiting()
+		srv.Shutdown()
+		wakeup.Close()
+		_ = rdb.Close()
+	})
 }
 
 // echoResult writes "done:" and the task's payload as the task's result.

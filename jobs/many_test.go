@@ -26,20 +26,15 @@ func hashOf(t *testing.T, opt asynq.RedisClientOpt, key string) map[string]strin
 }
 
 // TestEnqueueManyWritesWhatAsynqWrites enqueues the same jobs through
-// asynq's client (via Enqueue) and through the pipelined EnqueueMany, and
-// compares the stored task messages byte for byte.
+// asynq's own client, through Enqueue and through the pipelined
+// EnqueueMany, and compares the stored task messages byte for byte and the
+// task infos returned.
 func TestEnqueueManyWritesWhatAsynqWrites(t *testing.T) {
-	viaAsynq, viaMany := testenv.Redis(t), testenv.Redis(t)
-	a, err := jobs.NewClient(viaAsynq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	m, err := jobs.NewClient(viaMany)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	viaAsynq, viaOne, viaMany := testenv.Redis(t), testenv.Redis(t), testenv.Redis(t)
+	ac := asynq.NewClient(viaAsynq)
+	defer ac.Close()
+	one := newClient(t, viaOne)
+	m := newClient(t, viaMany)
 	ctx := testenv.Context(t, 30*time.Second)
 	deadline := time.Unix(1900000000, 0)
 	cases := []jobs.Job{
@@ -48,18 +43,38 @@ func TestEnqueueManyWritesWhatAsynqWrites(t *testing.T) {
 		{Type: jobs.TypeImage, Payload: jobs.Payload{Guest: "ocr", Input: "s3://data/a.png", Params: map[string]string{"b": "2", "a": "1"}, Batch: "b1"},
 			Options: []jobs.Option{jobs.Timeout(90 * time.Second), jobs.Retention(time.Hour), jobs.MaxRetry(3)}},
 		{Type: jobs.TypeText, Payload: jobs.Payload{Guest: "wordcount", Input: "s3://data/b.txt", Output: "s3://out/b.json"},
-			Options: []jobs.Option{jobs.Deadline(deadline)}},
+			Options: []jobs.Option{jobs.Deadline(deadline.Add(300 * time.Millisecond))}},
 		{Type: jobs.TypeText, Payload: jobs.Payload{Guest: "wordcount", Input: "s3://data/c.txt"},
-			Options: []jobs.Option{jobs.Deadline(deadline), jobs.Timeout(time.Minute)}},
+			Options: []jobs.Option{jobs.Deadline(deadline), jobs.Timeout(time.Minute + 500*time.Millisecond)}},
+		// asynq's own "no deadline".
+		{Type: jobs.TypeText, Payload: jobs.Payload{Guest: "wordcount", Input: "s3://data/d.txt"}, Options: []jobs.Option{jobs.Deadline(time.Unix(0, 0))}},
 	}
-	var many []jobs.Job
+	var (
+		many  []jobs.Job
+		wants []*jobs.TaskInfo
+	)
+	sameInfo := func(a, b *jobs.TaskInfo) bool {
+		return a.ID == b.ID && a.Queue == b.Queue && a.Type == b.Type && string(a.Payload) == string(b.Payload) && a.State == b.State &&
+			a.MaxRetry == b.MaxRetry && a.Timeout == b.Timeout && a.Deadline.Equal(b.Deadline) && a.Retention == b.Retention
+	}
 	for i, c := range cases {
-		id := fmt.Sprintf("same-id-%d", i)
-		if _, err := a.Enqueue(ctx, c.Type, c.Payload, append(c.Options, jobs.TaskID(id))...); err != nil {
+		c.Options = append(c.Options, jobs.TaskID(fmt.Sprintf("same-id-%d", i)))
+		task, opts, err := jobs.NewTask(c.Type, c.Payload, c.Options...)
+		if err != nil {
 			t.Fatal(err)
 		}
-		c.Options = append(c.Options, jobs.TaskID(id))
-		many = append(many, c)
+		want, err := ac.EnqueueContext(ctx, task, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := one.Enqueue(ctx, c.Type, c.Payload, c.Options...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameInfo(got, want) {
+			t.Errorf("job %d: Enqueue returned %+v, asynq %+v", i, got, want)
+		}
+		many, wants = append(many, c), append(wants, want)
 	}
 	res, err := m.EnqueueMany(ctx, many)
 	if err != nil {
@@ -69,13 +84,16 @@ func TestEnqueueManyWritesWhatAsynqWrites(t *testing.T) {
 		if r.Err != nil {
 			t.Fatalf("job %d: %v", i, r.Err)
 		}
-		key := "asynq:{" + r.Info.Queue + "}:t:" + r.Info.ID
-		ha, hm := hashOf(t, viaAsynq, key), hashOf(t, viaMany, key)
-		if ha["msg"] != hm["msg"] {
-			t.Errorf("job %d: message differs:\nasynq %x\nmany  %x", i, ha["msg"], hm["msg"])
+		if !sameInfo(r.Info, wants[i]) {
+			t.Errorf("job %d: EnqueueMany returned %+v, asynq %+v", i, r.Info, wants[i])
 		}
-		if ha["state"] != "pending" || hm["state"] != "pending" || len(hm["pending_since"]) < 19 {
-			t.Errorf("job %d: hash fields asynq %v, many %v", i, ha, hm)
+		key := "asynq:{" + r.Info.Queue + "}:t:" + r.Info.ID
+		ha, ho, hm := hashOf(t, viaAsynq, key), hashOf(t, viaOne, key), hashOf(t, viaMany, key)
+		if ha["msg"] != hm["msg"] || ha["msg"] != ho["msg"] {
+			t.Errorf("job %d: message differs:\nasynq   %x\nEnqueue %x\nmany    %x", i, ha["msg"], ho["msg"], hm["msg"])
+		}
+		if ha["state"] != "pending" || ho["state"] != "pending" || hm["state"] != "pending" || len(hm["pending_since"]) < 19 || len(ho["pending_since"]) < 19 {
+			t.Errorf("job %d: hash fields asynq %v, Enqueue %v, many %v", i, ha, ho, hm)
 		}
 	}
 	// asynq itself reads what EnqueueMany wrote.

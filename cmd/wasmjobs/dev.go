@@ -98,7 +98,7 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	if err != nil {
 		return err
 	}
-	wcfg.Concurrency, wcfg.PollInterval = 4, 50*time.Millisecond
+	wcfg.Concurrency = 4
 	w, err := worker.New(wcfg)
 	if err != nil {
 		return err

@@ -213,7 +213,7 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 	f.IntVar(&concurrency, "concurrency", 0, "jobs run at once (default 2 × CPUs)")
 	f.StringVar(&queues, "queues", "default=1", "queues to pull from as name=weight,…")
 	f.DurationVar(&shutdown, "shutdown-timeout", 30*time.Second, "how long a stop waits for jobs in flight")
-	f.DurationVar(&poll, "poll-interval", 200*time.Millisecond, "how often an idle worker asks Redis for work")
+	f.DurationVar(&poll, "poll-interval", time.Second, "how long an idle worker waits for a wake-up before it asks Redis for work anyway")
 	f.StringVar(&outputPrefix, "output-prefix", "results", "default output location of S3 inputs: a key prefix in the input's bucket, or s3://bucket/prefix")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address (e.g. :9090); /metrics needs $WASMJOBS_TOKEN when set")
 	f.BoolVar(&insecure, "insecure", false, "allow --metrics-addr beyond loopback without $WASMJOBS_TOKEN")

@@ -52,71 +52,143 @@ const (
 )
 
 // EnqueueMany enqueues jobs in pipelined round trips, writing exactly what
-// asynq's client writes for each (the same TaskMessage, keys and script).
-// It returns one result per job, in order; the error is for a failure of
-// Redis itself. Jobs with Unique, ProcessAt, ProcessIn or Group options go
-// through asynq's client one by one.
+// asynq's client writes for each (the same TaskMessage, keys and script),
+// and wakes the idle workers of each queue once. It returns one result per
+// job, in order; the error is for a failure of Redis itself. Jobs with
+// Unique, ProcessAt, ProcessIn or Group options go through asynq's client
+// one by one.
 func (c *Client) EnqueueMany(ctx context.Context, batch []Job) ([]EnqueueResult, error) {
 	results := make([]EnqueueResult, len(batch))
-	type prepared struct {
-		i     int
-		keys  []string
-		msg   []byte
-		id    string
-		info  *asynq.TaskInfo
-		queue string
-	}
-	var pipelined []prepared
-	queues := map[string]bool{}
+	var (
+		plain []plainTask
+		where []int // plain[k] is batch[where[k]]
+	)
 	for i, j := range batch {
 		task, opts, err := NewTask(j.Type, j.Payload, j.Options...)
 		if err != nil {
 			results[i].Err = err
 			continue
 		}
-		o, ok := plainOptions(opts)
+		pt, ok := newPlainTask(task, opts)
 		if !ok {
-			results[i].Info, results[i].Err = c.Enqueue(ctx, j.Type, j.Payload, j.Options...)
+			if results[i].Info, err = c.enqueueTask(ctx, task, opts); err != nil {
+				results[i].Err = fmt.Errorf("jobs: enqueue %s: %w", j.Type, err)
+			}
 			continue
 		}
-		if o.id == "" {
-			o.id = uuid.NewString()
-		}
-		msg := encodeTaskMessage(task.Type(), task.Payload(), o)
-		pipelined = append(pipelined, prepared{
-			i: i, msg: msg, id: o.id, queue: o.queue,
-			keys: []string{TaskKey(o.queue, o.id), PendingKey(o.queue)},
-			info: &asynq.TaskInfo{ID: o.id, Queue: o.queue, Type: task.Type(), Payload: task.Payload(), State: asynq.TaskStatePending,
-				MaxRetry: o.retry, Timeout: o.timeout, Deadline: o.deadline, Retention: o.retention, NextProcessAt: time.Now()},
-		})
-		queues[o.queue] = true
+		plain = append(plain, pt)
+		where = append(where, i)
 	}
-	if len(pipelined) == 0 {
+	if len(plain) == 0 {
 		return results, nil
+	}
+	errs, err := c.writePlain(ctx, plain)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: enqueue many: %w", err)
+	}
+	for k, i := range where {
+		if errs[k] != nil {
+			results[i].Err = fmt.Errorf("jobs: enqueue %s: %w", plain[k].info.ID, errs[k])
+		} else {
+			results[i].Info = plain[k].info
+		}
+	}
+	return results, nil
+}
+
+// plainTask is a task enqueued with asynq's plain enqueue script, written
+// by us: its keys, its TaskMessage and what asynq's client would return.
+type plainTask struct {
+	keys []string
+	msg  []byte
+	info *asynq.TaskInfo
+}
+
+// newPlainTask prepares task for writePlain; false means a task that only
+// asynq's client enqueues (see plainOptions).
+func newPlainTask(task *asynq.Task, opts []asynq.Option) (plainTask, bool) {
+	if strings.TrimSpace(task.Type()) == "" || len(task.Headers()) > 0 {
+		return plainTask{}, false
+	}
+	o, ok := plainOptions(opts)
+	if !ok {
+		return plainTask{}, false
+	}
+	if o.id == "" {
+		o.id = uuid.NewString()
+	}
+	msg := encodeTaskMessage(task.Type(), task.Payload(), o)
+	var deadline time.Time
+	if !o.deadline.IsZero() {
+		deadline = time.Unix(o.deadline.Unix(), 0)
+	}
+	return plainTask{
+		keys: []string{TaskKey(o.queue, o.id), PendingKey(o.queue)},
+		msg:  msg,
+		// As asynq's client fills it in, whole seconds included.
+		info: &asynq.TaskInfo{ID: o.id, Queue: o.queue, Type: task.Type(), Payload: task.Payload(), State: asynq.TaskStatePending,
+			MaxRetry: o.retry, Timeout: o.timeout.Truncate(time.Second), Deadline: deadline,
+			Retention: o.retention.Truncate(time.Second), NextProcessAt: time.Now()},
+	}, true
+}
+
+// writePlain enqueues tasks in one pipelined round trip and, in the same
+// pipeline, wakes each queue's idle workers. It returns the error of each
+// task (asynq.ErrTaskIDConflict, a script error) and of Redis itself.
+//
+// # Notes
+//
+// On Redis Cluster the wake-ups go out after the pipeline: PUBLISH, having
+// no key, may go to another node than the queue's, and then reach a worker
+// before the task does.
+func (c *Client) writePlain(ctx context.Context, tasks []plainTask) ([]error, error) {
+	queues := map[string]bool{}
+	for _, t := range tasks {
+		queues[t.info.Queue] = true
 	}
 	if err := c.publishQueues(ctx, queues); err != nil {
 		return nil, err
 	}
 	cmds, err := EvalPipelined(ctx, c.rdb, enqueueScript, func(pipe redis.Pipeliner) {
-		for _, p := range pipelined {
-			enqueueScript.EvalSha(ctx, pipe, p.keys, p.msg, p.id, time.Now().UnixNano())
+		for _, t := range tasks {
+			enqueueScript.EvalSha(ctx, pipe, t.keys, t.msg, t.info.ID, time.Now().UnixNano())
+		}
+		if !c.cluster {
+			addWakeups(ctx, pipe, queues)
 		}
 	})
 	if err != nil && len(cmds) == 0 {
-		return nil, fmt.Errorf("jobs: enqueue many: %w", err)
+		return nil, err
 	}
-	for k, p := range pipelined {
+	if c.cluster {
+		c.wake(ctx, queues)
+	}
+	errs := make([]error, len(tasks))
+	for k := range tasks {
 		n, err := cmds[k].(*redis.Cmd).Int64()
 		switch {
 		case err != nil:
-			results[p.i].Err = fmt.Errorf("jobs: enqueue %s: %w", p.id, err)
+			errs[k] = err
 		case n == 0:
-			results[p.i].Err = fmt.Errorf("jobs: enqueue %s: %w", p.id, asynq.ErrTaskIDConflict)
-		default:
-			results[p.i].Info = p.info
+			errs[k] = asynq.ErrTaskIDConflict
 		}
 	}
-	return results, nil
+	return errs, nil
+}
+
+// wake publishes the queues' wake-ups in a round trip of their own. A
+// failure is not the enqueue's: the workers' polls find the tasks.
+func (c *Client) wake(ctx context.Context, queues map[string]bool) {
+	_, _ = c.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		addWakeups(ctx, pipe, queues)
+		return nil
+	})
+}
+
+func addWakeups(ctx context.Context, pipe redis.Pipeliner, queues map[string]bool) {
+	for q := range queues {
+		pipe.Publish(ctx, WakeChannel(q), "")
+	}
 }
 
 // publishQueues adds queue names to AllQueues once per client.
@@ -172,6 +244,9 @@ func plainOptions(opts []asynq.Option) (plainOpts, bool) {
 	}
 	if strings.TrimSpace(o.queue) == "" || (o.id != "" && strings.TrimSpace(o.id) == "") {
 		return o, false // let asynq report its own error
+	}
+	if !o.deadline.IsZero() && o.deadline.Unix() == 0 {
+		o.deadline = time.Time{} // asynq's "no deadline"
 	}
 	if o.deadline.IsZero() && o.timeout == 0 {
 		o.timeout = asynqDefaultTimeout

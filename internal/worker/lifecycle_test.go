@@ -22,7 +22,7 @@ func TestConfigWithDefaults(t *testing.T) {
 	c := worker.Config{}.WithDefaults()
 	if c.GuestBucket != s3url.DefaultGuestBucket || c.Concurrency != 2*runtime.NumCPU() ||
 		len(c.Queues) != 1 || c.Queues["default"] != 1 || c.ShutdownTimeout != 30*time.Second ||
-		c.PollInterval != 200*time.Millisecond || c.Logger == nil {
+		c.PollInterval != time.Second || c.Logger == nil {
 		t.Fatalf("defaults: %+v", c)
 	}
 	set := worker.Config{GuestBucket: "g", Concurrency: 3, Queues: map[string]int{"a": 2}, ShutdownTimeout: time.Second, PollInterval: time.Millisecond}.WithDefaults()

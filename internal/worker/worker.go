@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"reflect"
 	"runtime"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wasmjobs/wasmjobs/internal/guests"
 	"github.com/wasmjobs/wasmjobs/internal/nn"
@@ -50,8 +52,11 @@ type Config struct {
 	// ShutdownTimeout is how long Shutdown waits for jobs in flight.
 	// Defaults to 30 s.
 	ShutdownTimeout time.Duration
-	// PollInterval is how long an idle worker waits before asking Redis for
-	// work again. Defaults to 200 ms.
+	// PollInterval is how long an idle worker waits for a wake-up before it
+	// asks Redis for work anyway. Producers of this module wake idle
+	// workers as they enqueue, so this only bounds the wait of tasks that
+	// come without a wake-up: from a plain asynq client, or made pending by
+	// the dashboard. Defaults to 1 s.
 	PollInterval time.Duration
 
 	// MaxInputBytes caps input objects. Defaults to 64 MiB.
@@ -112,7 +117,7 @@ func (c Config) WithDefaults() Config {
 		c.ShutdownTimeout = 30 * time.Second
 	}
 	if c.PollInterval <= 0 {
-		c.PollInterval = 200 * time.Millisecond
+		c.PollInterval = time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -153,6 +158,8 @@ type Worker struct {
 
 	mu       sync.Mutex
 	srv      *asynq.Server // set by Start
+	rdb      redis.UniversalClient
+	wakeup   *queue.Wakeup
 	shutdown bool
 	done     chan struct{} // closed by Shutdown
 }
@@ -248,16 +255,30 @@ func (w *Worker) Start(ctx context.Context) error {
 	if w.srv != nil {
 		return errors.New("worker: already started")
 	}
-	w.srv = asynq.NewServer(w.cfg.Redis, asynq.Config{
+	rdb, ok := w.cfg.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return fmt.Errorf("worker: unsupported Redis connection option %T", w.cfg.Redis)
+	}
+	// An idle server waits in the wake-up's hook instead of asynq's poll.
+	w.wakeup = queue.NewWakeup(rdb, queue.WakeupConfig{
+		Queues:   slices.Collect(maps.Keys(w.cfg.Queues)),
+		Fallback: w.cfg.PollInterval,
+		Logger:   w.cfg.Logger,
+	})
+	w.wakeup.Start(ctx)
+	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              w.cfg.Concurrency,
 		Queues:                   w.cfg.Queues,
 		ShutdownTimeout:          w.cfg.ShutdownTimeout,
-		TaskCheckInterval:        w.cfg.PollInterval,
+		TaskCheckInterval:        queue.TaskCheckInterval,
 		DelayedTaskCheckInterval: time.Second,
 		Logger:                   slogAdapter{w.cfg.Logger},
 		LogLevel:                 asynq.WarnLevel,
 	})
+	w.rdb = rdb
 	if err := w.srv.Start(w.mux); err != nil {
+		w.closeRedis()
+		w.srv = nil
 		return fmt.Errorf("worker: %w", err)
 	}
 	return nil
@@ -294,10 +315,19 @@ func (w *Worker) Shutdown() {
 	// Jobs still running use the batch recorder and the runtime, and
 	// guests in the runtime use the WASI-NN module.
 	if w.srv != nil {
+		w.wakeup.StopWaiting() // or the server's shutdown waits out the wait
 		w.srv.Shutdown()
+		w.closeRedis()
 	}
 	w.closeBatches()
 	w.closeRuntime()
+}
+
+// closeRedis publishes the last notifications and closes the server's
+// Redis connections.
+func (w *Worker) closeRedis() {
+	w.wakeup.Close()
+	_ = w.rdb.Close()
 }
 
 // closeBatches closes the batch recorder and planner that are io.Closers,

@@ -4,8 +4,8 @@
 //   node bench/enqueue-many.mjs [redis://host:port]   (default $WASMJOBS_TEST_REDIS)
 //
 // Node: enqueueMany of 10,000 jobs (pipelined; after two warm-up rounds, so
-// the steady rate), and 2,000 jobs enqueued one await at a time. Go: jobs' BenchmarkEnqueueOneByOne (asynq's client, one
-// round trip per job) and BenchmarkEnqueueMany (pipelined), 10,000 jobs each,
+// the steady rate), and 2,000 jobs enqueued one await at a time. Go: jobs' BenchmarkEnqueueOneByOne (Client.Enqueue, one
+// round trip per job, as asynq's client) and BenchmarkEnqueueMany (pipelined), 10,000 jobs each,
 // run with `go test` from the repository when Go is installed. Each run uses a
 // fresh Redis database, allocated as the tests allocate them.
 import { execFile } from 'node:child_process';
@@ -84,7 +84,7 @@ const go = await goBench();
 console.log(`Node enqueueMany (${N}, pipelined)         ${fmt(many)}`);
 console.log(`Node enqueueText one by one (2000)        ${fmt(one)}`);
 if (go) {
-  console.log(`Go asynq client one by one (${N})        ${fmt(go.oneByOne)}`);
+  console.log(`Go jobs.Enqueue one by one (${N})         ${fmt(go.oneByOne)}`);
   console.log(`Go jobs.EnqueueMany (${N}, pipelined)    ${fmt(go.many)}`);
   const ratio = many / go.oneByOne;
   console.log(`Node enqueueMany / Go one by one: ${ratio.toFixed(2)}× (needs ≥ 0.5)`);
