@@ -13,6 +13,7 @@ import { encodeNormalized, normalizeJob, TypeImage, TypeText, validateTaskType }
 import { scripts } from './scripts.js';
 import { batchesKey, batchKey, batchOutputKey, batchSpecWithDefaults, decodeBatchStatus, encodeBatchSpec, TypeBatch } from './batch.js';
 import { decodeTaskMessage, encodeTaskMessage } from './taskmessage.js';
+import { Completions, wakeChannel } from './notify.js';
 
 const allQueues = 'asynq:queues';
 const jobFields = new Set(['guest', 'input', 'data', 'output', 'params', 'batch']);
@@ -64,6 +65,8 @@ export class Client {
   #lastError = null;
   #published = new Set();
   #closed = false;
+  #pollInterval;
+  #completions = null;
 
   /**
    * @param {object} [config]
@@ -72,10 +75,14 @@ export class Client {
    *   redis://127.0.0.1:6379.
    * @param {number} [config.callTimeout] how long one call waits on Redis before
    *   rejecting with TimeoutError, in ms. Defaults to 10000.
+   * @param {number} [config.pollInterval] how often wait() reads a job's state
+   *   when no worker's notification comes, in ms. Defaults to 1000.
    */
-  constructor({ redis = 'redis://127.0.0.1:6379', callTimeout = 10_000 } = {}) {
+  constructor({ redis = 'redis://127.0.0.1:6379', callTimeout = 10_000, pollInterval = 1000 } = {}) {
     if (!(callTimeout > 0)) throw new TypeError('wasmjobs: callTimeout must be a positive number of milliseconds');
+    if (!(pollInterval > 0)) throw new TypeError('wasmjobs: pollInterval must be a positive number of milliseconds');
     this.#callTimeout = callTimeout;
+    this.#pollInterval = pollInterval;
     if (isRedisInstance(redis)) {
       this.#redis = redis;
       this.#own = false;
@@ -124,30 +131,34 @@ export class Client {
     return this.#enqueuePlan(this.#plan(type, job, opts), `enqueue ${type}`);
   }
 
+  // #enqueuePlan writes one task and, in the same pipeline, wakes the
+  // queue's idle workers (a scheduled task wakes nobody: it is not pending).
   async #enqueuePlan(plan, what) {
     const { sha, lua } = scripts[plan.script];
+    const args = [plan.keys.length, ...plan.keys, ...plan.args];
     return this.#call(what, async () => {
-      let err = null, n;
-      if (this.#published.has(plan.queue)) {
-        // Like asynq's client, which adds a queue to asynq:queues once.
-        try { n = await this.#redis.evalsha(sha, plan.keys.length, ...plan.keys, ...plan.args); } catch (e) { err = e; }
-      } else {
-        const res = await this.#redis.pipeline()
-          .sadd(allQueues, plan.queue)
-          .evalsha(sha, plan.keys.length, ...plan.keys, ...plan.args)
-          .exec();
-        if (res[0][0]) throw res[0][0];
-        this.#published.add(plan.queue);
-        [err, n] = res[1];
-      }
-      if (isNoScript(err)) n = await this.#redis.eval(lua, plan.keys.length, ...plan.keys, ...plan.args);
-      else if (err) throw err;
+      // Like asynq's client, which adds a queue to asynq:queues once.
+      const first = !this.#published.has(plan.queue);
+      const send = async (script) => {
+        const pipe = this.#redis.pipeline();
+        if (first) pipe.sadd(allQueues, plan.queue);
+        script(pipe);
+        wake(pipe, [plan]);
+        const res = await pipe.exec();
+        if (first && res[0][0]) throw res[0][0];
+        return res[first ? 1 : 0];
+      };
+      let [err, n] = await send((pipe) => pipe.evalsha(sha, ...args));
+      if (isNoScript(err)) [err, n] = await send((pipe) => pipe.eval(lua, ...args));
+      if (err) throw err;
+      if (first) this.#published.add(plan.queue);
       return outcome(plan, n);
     });
   }
 
   /**
-   * Enqueues many jobs in pipelined round trips (1000 jobs per pipeline).
+   * Enqueues many jobs in pipelined round trips (1000 jobs per pipeline),
+   * each pipeline waking the idle workers of its queues once.
    * Each item is a job that may also carry `type` (default `opts.type`, else
    * 'wasm:text') and `options` (merged over `opts`). Resolves with one entry
    * per job, in order, shaped like Promise.allSettled's: `{ status:
@@ -179,6 +190,7 @@ export class Client {
     const pipe = this.#redis.pipeline();
     pipe.sadd(allQueues, ...new Set(chunk.map((p) => p.plan.queue)));
     for (const { plan } of chunk) pipe.evalsha(scripts[plan.script].sha, plan.keys.length, ...plan.keys, ...plan.args);
+    wake(pipe, chunk.map((p) => p.plan));
     const res = await pipe.exec();
     if (res[0][0]) throw res[0][0];
     const again = [];
@@ -195,6 +207,7 @@ export class Client {
     for (const [err] of await load.exec()) if (err) throw err;
     const retry = this.#redis.pipeline();
     for (const { plan } of again) retry.evalsha(scripts[plan.script].sha, plan.keys.length, ...plan.keys, ...plan.args);
+    wake(retry, again.map((p) => p.plan));
     const res2 = await retry.exec();
     again.forEach((p, k) => settle(results, p, res2[k][0], res2[k][1]));
   }
@@ -298,23 +311,51 @@ export class Client {
    * getResult then does. Rejects with TimeoutError after `timeout` ms
    * (default 60000; Infinity waits for ever) or when `signal` aborts; the job
    * itself keeps its own fate.
+   *
+   * It resolves as soon as a worker announces the job's end: it subscribes to
+   * the announcement (on one connection shared by all waits of this client)
+   * before it first reads the job's state, so none is missed. Without
+   * announcements it reads the state every `pollInterval` ms.
    */
   async wait(queue, id, { timeout = 60_000, signal } = {}) {
+    if (typeof queue !== 'string' || typeof id !== 'string') throw new TypeError('wasmjobs: wait(queue, id) takes two strings');
+    if (this.#closed) throw new RedisError(`wasmjobs: read ${queue}/${id}: client is closed`);
     const deadline = Date.now() + timeout;
-    let pause = 2;
-    for (;;) {
-      signal?.throwIfAborted();
-      try {
-        return await this.getResult(queue, id);
-      } catch (err) {
-        if (!(err instanceof JobNotDoneError)) throw err;
+    this.#completions ??= new Completions(this.#redis);
+    const watch = this.#completions.watch(queue, id);
+    try {
+      let next = watch.ready;
+      for (;;) {
+        signal?.throwIfAborted();
+        await this.#pause(next, deadline - Date.now(), signal);
+        next = watch.fired();
+        try {
+          return await this.getResult(queue, id);
+        } catch (err) {
+          if (!(err instanceof JobNotDoneError)) throw err;
+        }
+        if (deadline - Date.now() <= 0) {
+          throw new TimeoutError(`wasmjobs: waiting for ${queue}/${id}: not done within ${timeout} ms`, { queue, id });
+        }
       }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new TimeoutError(`wasmjobs: waiting for ${queue}/${id}: not done within ${timeout} ms`, { queue, id });
-      }
-      await sleep(Math.min(pause, left), undefined, signal ? { signal } : undefined);
-      pause = Math.min(pause * 2, 100);
+    } finally {
+      watch.close();
+    }
+  }
+
+  // #pause resolves when wakeup does or after the poll interval (at most
+  // `left` ms), and rejects as timers/promises' setTimeout when signal aborts.
+  async #pause(wakeup, left, signal) {
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(signal.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = sleep(Math.max(0, Math.min(this.#pollInterval, left)), undefined, { signal: stop.signal });
+    timer.catch(() => {}); // when wakeup wins, the timer is aborted below
+    try {
+      await Promise.race([timer, wakeup]);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      stop.abort();
     }
   }
 
@@ -341,6 +382,7 @@ export class Client {
   async close() {
     if (this.#closed) return;
     this.#closed = true;
+    this.#completions?.close();
     if (!this.#own) return;
     const r = this.#redis;
     if (r.status === 'ready') {
@@ -385,6 +427,13 @@ export class Client {
 }
 
 const manyFields = new Set([...jobFields, 'type', 'options']);
+
+// wake adds to pipe one wake-up for each queue that gets a pending task.
+// Its reply is not looked at: a failed wake-up leaves the task to the
+// workers' polls.
+function wake(pipe, plans) {
+  for (const q of new Set(plans.filter((p) => p.state === 'pending').map((p) => p.queue))) pipe.publish(wakeChannel(q), '');
+}
 
 function outcome(plan, n) {
   if (n === 1) return { id: plan.id, queue: plan.queue, state: plan.state, type: plan.type };

@@ -99,6 +99,8 @@ export interface ClientConfig {
   redis?: string | RedisOptions | Redis;
   /** How long one call waits on Redis before rejecting with TimeoutError, ms. Default 10000. */
   callTimeout?: number;
+  /** How often wait() reads a job's state when no worker's notification comes, ms. Default 1000. */
+  pollInterval?: number;
 }
 
 /** Enqueues wasmjobs jobs into Redis exactly as asynq v0.26's Go client would, and reads their results. */

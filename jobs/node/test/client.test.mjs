@@ -7,16 +7,38 @@ import {
   Client, decodeTaskMessage, DuplicateTaskError, encodeTaskMessage, InvalidOptionError, JobFailedError, JobNotDoneError,
   JobNotFoundError, TaskIdConflictError, TimeoutError, TypeImage, TypeText,
 } from '../src/index.js';
+import { doneChannel, wakeChannel } from '../src/notify.js';
 import { freshDB, needs, rawRedis } from './helpers.mjs';
 
 const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-// complete does to a pending task what asynq's worker does on success.
+// complete does to a pending task what asynq's worker does on success, and
+// announces it as the wasmjobs worker does.
 async function complete(raw, queue, id, result) {
   const key = `asynq:{${queue}}:t:${id}`;
   await raw.lrem(`asynq:{${queue}}:pending`, 0, id);
   await raw.hset(key, 'state', 'completed', 'result', result);
   await raw.hdel(key, 'pending_since');
+  await raw.publish(doneChannel(queue, id), '');
+}
+
+// subscribed resolves once someone subscribes to channel.
+async function subscribed(raw, channel) {
+  for (;;) {
+    const [, n] = await raw.pubsub('NUMSUB', channel);
+    if (n > 0) return;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+// messages subscribes a fresh connection to channels and collects what is
+// published on them.
+async function messages(url, ...channels) {
+  const sub = rawRedis(url);
+  const got = [];
+  sub.on('message', (channel) => got.push(channel));
+  await sub.subscribe(...channels);
+  return { got, close: () => sub.disconnect() };
 }
 
 describe('client', { skip: needs('redis') }, () => {
@@ -167,6 +189,51 @@ describe('client', { skip: needs('redis') }, () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
     await assert.rejects(client.run({ guest: 'hello', data: 'aborted' }, { options: { queue: 'nobody' }, signal: ac.signal }), { name: 'AbortError' });
+  });
+
+  test('enqueues of pending jobs wake the queue\'s workers, once per pipeline and queue', async () => {
+    const m = await messages(url, wakeChannel('wa'), wakeChannel('wb'));
+    try {
+      await client.enqueueText({ guest: 'hello', data: 'a' }, { queue: 'wa' });
+      await client.enqueueText({ guest: 'hello', data: 'later' }, { queue: 'wb', processIn: 60_000 }); // scheduled: no wake-up
+      await client.enqueueMany([{ guest: 'hello', data: 'b' }, { guest: 'hello', data: 'c' }, { guest: 'hello', data: 'd', options: { queue: 'wb' } }], { queue: 'wa' });
+      await client.enqueueText({ guest: 'hello', data: 'e' }, { queue: 'wb', unique: 60_000 });
+      for (const deadline = Date.now() + 5000; m.got.length < 4 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(m.got.sort(), [wakeChannel('wa'), wakeChannel('wa'), wakeChannel('wb'), wakeChannel('wb')]);
+    } finally {
+      m.close();
+    }
+  });
+
+  test('wait returns on the worker\'s notification, with an hour between polls', { timeout: 30_000 }, async () => {
+    const c = new Client({ redis: url, pollInterval: 3_600_000 });
+    try {
+      const info = await c.enqueueText({ guest: 'hello', data: 'n' }, { queue: 'notified' });
+      const waiting = c.wait('notified', info.id, { timeout: Infinity });
+      // Complete once the wait subscribed, as a worker could at any time.
+      await subscribed(raw, doneChannel('notified', info.id));
+      await complete(raw, 'notified', info.id, Buffer.from('ok'));
+      assert.equal((await waiting).toString(), 'ok');
+      // Done before the wait began: its first read finds it.
+      const done = await c.enqueueText({ guest: 'hello', data: 'm' }, { queue: 'notified' });
+      await complete(raw, 'notified', done.id, Buffer.from('already'));
+      assert.equal((await c.wait('notified', done.id)).toString(), 'already');
+      // Failed, and announced: rejects at once.
+      const f = await c.enqueueText({ guest: 'hello', data: 'f' }, { queue: 'notified' });
+      const failing = assert.rejects(c.wait('notified', f.id, { timeout: Infinity }), JobFailedError);
+      await subscribed(raw, doneChannel('notified', f.id));
+      const key = `asynq:{notified}:t:${f.id}`;
+      const msg = decodeTaskMessage(await raw.hgetBuffer(key, 'msg'));
+      msg.errorMsg = 'boom';
+      await raw.hset(key, 'state', 'archived', 'msg', Buffer.from(encodeTaskMessage(msg)));
+      await raw.publish(doneChannel('notified', f.id), '');
+      await failing;
+      // Every wait unsubscribed when it ended.
+      const [, left] = await raw.pubsub('NUMSUB', doneChannel('notified', info.id));
+      assert.equal(left, 0);
+    } finally {
+      await c.close();
+    }
   });
 
   test('a given ioredis instance is used and left open', async () => {

@@ -185,6 +185,28 @@ describe('Node producer, Go worker', { skip: needs('redis', 's3'), timeout: 600_
     await assert.rejects(client.getResult('nobody-listens', 'waits'), JobNotDoneError); // the job keeps its own fate
   });
 
+  test('lone jobs: the enqueue wakes the worker and the worker wakes the wait, with an hour between polls', { timeout: 120_000 }, async () => {
+    const lone = spawn(bin, ['worker', ...flags, '--queues', 'lone=1', '--concurrency', '2', '--poll-interval', '1h'],
+      { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    lone.stderr.on('data', (d) => { log = (log + d).slice(-20_000); });
+    const exited = new Promise((r) => lone.once('exit', r));
+    const c = new Client({ redis: url, pollInterval: 3_600_000 });
+    try {
+      for (const name of ['Ada', 'Grace', 'Edsger']) {
+        const res = await c.run({ guest: 'hello', data: name }, { options: { queue: 'lone' }, timeout: 60_000 })
+          .catch((err) => { throw new Error(`${err.message}\nworker log:\n${log}`); });
+        assert.equal(res.toString(), `{"greeting":"Hello, ${name}!"}`);
+      }
+      await assert.rejects(c.run({ guest: 'nosuchguest', data: 'x' }, { options: { queue: 'lone' }, timeout: 60_000 }), JobFailedError);
+    } finally {
+      await c.close();
+      // An idle worker stops at once, not after its hour-long poll.
+      lone.kill('SIGTERM');
+      await exited;
+    }
+  });
+
   test('examples/http-say answers through the queue', async () => {
     const server = spawn(process.execPath, ['examples/http-say/server.mjs'], {
       cwd: new URL('..', import.meta.url).pathname, env: { ...process.env, REDIS_URL: url, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
