@@ -28,8 +28,9 @@ var layers = []struct {
 // public are the packages importable from outside this module.
 var public = []string{"jobs"}
 
-// testOnly are helpers for tests; no other package may import them.
-var testOnly = []string{"internal/testenv", "internal/testworker", "internal/hostile", "internal/guests/guesttest", "internal/nn/nntest"}
+// testOnly are helpers for tests and benchmarks; no other package may
+// import them.
+var testOnly = []string{"internal/benchratio", "internal/testenv", "internal/testworker", "internal/hostile", "internal/guests/guesttest", "internal/nn/nntest"}
 
 type pkg struct {
 	path    string

@@ -117,6 +117,7 @@ type pipeline struct {
 	store  *blob.Store
 	bucket string // data bucket
 	client *jobs.Client
+	worker *worker.Worker
 }
 
 func newPipeline(t testing.TB, concurrency int) *pipeline {
@@ -124,7 +125,7 @@ func newPipeline(t testing.TB, concurrency int) *pipeline {
 	p := &pipeline{redis: testenv.Redis(t)}
 	p.store, p.bucket = testenv.Store(t)
 	// The module is preloaded and closed by the test, after the worker.
-	testworker.Start(t, worker.Config{Redis: p.redis, Store: p.store, Concurrency: concurrency,
+	p.worker = testworker.Start(t, worker.Config{Redis: p.redis, Store: p.store, Concurrency: concurrency,
 		Sandbox: sandbox.Config{CacheDir: t.TempDir(), HostModules: []sandbox.HostModule{newNN(t)}}}, guests.Builtin())
 	var err error
 	if p.client, err = jobs.NewClient(p.redis); err != nil {

@@ -2,7 +2,7 @@
 # Runs the benchmarks one package at a time (services from
 # scripts/with-services.sh) and writes
 # BENCH.md: the targets as ratios measured side by side in this one
-# run (scripts/benchratio), the raw numbers, and the notes kept in
+# run (internal/benchratio), the raw numbers, and the notes kept in
 # scripts/bench-notes.md. Fails when a benchmark fails or a ratio regressed
 # by 20% against scripts/bench-recorded.tsv; BENCH_RECORD=1 records this
 # run's values there instead.
@@ -19,7 +19,7 @@ raw=$(grep -E '^(Benchmark|pkg:|cpu:|FAIL|---|panic)' "$tmp/go.txt" || true)
 } >"$tmp/node.txt" 2>&1
 record=()
 if [ "${BENCH_RECORD:-}" = 1 ]; then record=(-record); fi
-go run ./scripts/benchratio -go "$tmp/go.txt" -node "$tmp/node.txt" "${record[@]}" >"$tmp/ratios.md" || status=1
+go run ./internal/benchratio -go "$tmp/go.txt" -node "$tmp/node.txt" "${record[@]}" >"$tmp/ratios.md" || status=1
 {
 	echo "# Benchmarks"
 	echo

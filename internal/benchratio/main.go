@@ -5,7 +5,7 @@
 // recorded in scripts/bench-recorded.tsv. With -record it writes the
 // measured values there instead of comparing.
 //
-// Usage: go run ./scripts/benchratio -go GO_OUTPUT -node NODE_OUTPUT [-record]
+// Usage: go run ./internal/benchratio -go GO_OUTPUT -node NODE_OUTPUT [-record]
 package main
 
 import (
