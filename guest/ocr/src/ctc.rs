@@ -2,24 +2,23 @@
 
 /// The recognizer's classes: index 0 is the CTC blank, index i (1..=n) is
 /// line i-1 of the dictionary file, and index n+1 is the space character.
-pub struct Charset {
-    chars: Vec<String>,
+/// It borrows the dictionary's text: one allocation per job, not one per
+/// character.
+pub struct Charset<'a> {
+    chars: Vec<&'a str>,
 }
 
-impl Charset {
+impl<'a> Charset<'a> {
     /// Parses the dictionary file (`ppocr_keys_v1.txt`): one character per
     /// line, `\n` or `\r\n` line ends, an optional final newline.
-    pub fn parse(text: &str) -> Charset {
-        let mut lines: Vec<&str> = text.split('\n').collect();
-        if lines.last() == Some(&"") {
-            lines.pop();
+    pub fn parse(text: &'a str) -> Charset<'a> {
+        let mut chars = Vec::with_capacity(text.len() / 3 + 2);
+        chars.push(""); // blank
+        chars.extend(text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)));
+        if text.is_empty() || text.ends_with('\n') {
+            chars.pop(); // the empty piece after the final newline
         }
-        let mut chars = Vec::with_capacity(lines.len() + 2);
-        chars.push(String::new()); // blank
-        for l in lines {
-            chars.push(l.strip_suffix('\r').unwrap_or(l).to_string());
-        }
-        chars.push(" ".to_string());
+        chars.push(" ");
         Charset { chars }
     }
 
@@ -72,6 +71,8 @@ mod tests {
         assert_eq!(cs.chars, vec!["", "a", "b", "c", " "]);
         let cs = Charset::parse("x\ny");
         assert_eq!(cs.chars, vec!["", "x", "y", " "]);
+        assert_eq!(Charset::parse("").chars, vec!["", " "]);
+        assert_eq!(Charset::parse("a\n\n").chars, vec!["", "a", "", " "]);
     }
 
     #[test]

@@ -285,8 +285,8 @@ fn recognize(crop: &Rgb, p: &Params, rec: &mut Model, charset: &ctc::Charset) ->
     Ok(ctc::decode(&out, out.len() / c, c, charset))
 }
 
-/// Loads the character dictionary from the `ocr-keys` graph's output 0.
-fn load_charset() -> NnResult<ctc::Charset> {
+/// Loads the character dictionary's text from the `ocr-keys` graph's output 0.
+fn load_charset() -> NnResult<String> {
     let err = |what: &str, e: wasmedge_wasi_nn::Error| format!("model \"ocr-keys\": {}: {}", what, e);
     let graph = GraphBuilder::new(GraphEncoding::Autodetec, ExecutionTarget::AUTO)
         .build_from_cache("ocr-keys")
@@ -304,8 +304,7 @@ fn load_charset() -> NnResult<ctc::Charset> {
         Err(e) => return Err(err("get_output", e)),
     };
     buf.truncate(n);
-    let text = String::from_utf8(buf).map_err(|_| "model \"ocr-keys\": the dictionary is not UTF-8".to_string())?;
-    Ok(ctc::Charset::parse(&text))
+    String::from_utf8(buf).map_err(|_| "model \"ocr-keys\": the dictionary is not UTF-8".to_string())
 }
 
 struct Line {
@@ -323,7 +322,8 @@ fn ocr(img: &Rgb, p: &Params) -> NnResult<Vec<Line>> {
     }
     let mut cls = if p.cls { Some(Model::load("ocr-cls")?) } else { None };
     let mut rec = Model::load("ocr-rec")?;
-    let charset = load_charset()?;
+    let keys = load_charset()?;
+    let charset = ctc::Charset::parse(&keys);
     let mut lines = Vec::new();
     for b in boxes {
         let mut crop = img.crop(b.x0 as usize, b.y0 as usize, b.x1 as usize, b.y1 as usize);
