@@ -117,7 +117,7 @@ fn decode(bytes: &[u8]) -> Result<Rgb, String> {
     let img = image::load_from_memory(bytes).map_err(|e| e.to_string())?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     if img.color().has_alpha() {
-        let rgba = img.to_rgba8().into_raw();
+        let rgba = img.into_rgba8().into_raw();
         let mut out = Rgb::new(w, h, 0);
         for (i, px) in rgba.chunks_exact(4).enumerate() {
             let a = px[3] as u32;
@@ -130,7 +130,7 @@ fn decode(bytes: &[u8]) -> Result<Rgb, String> {
         Ok(Rgb {
             width: w,
             height: h,
-            data: img.to_rgb8().into_raw(),
+            data: img.into_rgb8().into_raw(),
         })
     }
 }
