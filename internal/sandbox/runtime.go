@@ -159,9 +159,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		lru:          list.New(),
 		compileSlots: make(chan struct{}, cfg.MaxCompiles),
 		stopScavenge: make(chan struct{}),
-		// No FS, no sockets, fake clocks, deterministic random: wazero's
-		// defaults. No start functions: Run calls _start itself so that a
-		// trapped instance can still be inspected.
+		// No FS, no sockets, fake clocks: wazero's defaults; Run adds
+		// wazero's deterministic random stream (fakeRandom). No start
+		// functions: Run calls _start itself so that a trapped instance
+		// can still be inspected.
 		base: wazero.NewModuleConfig().WithName("").WithStartFunctions(),
 	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
@@ -482,6 +483,7 @@ func (r *Runtime) Run(ctx context.Context, m *Module, opts RunOptions) (*Result,
 		WithStdin(bytes.NewReader(opts.Stdin)).
 		WithStdout(stdout).
 		WithStderr(stderr).
+		WithRandSource(&fakeRandom{}).
 		WithArgs(args...).
 		WithEnv("WASMJOBS_PARAMS", env)
 
