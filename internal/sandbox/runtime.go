@@ -112,6 +112,12 @@ type Runtime struct {
 	hits, misses atomic.Uint64
 	closed       atomic.Bool
 	stopScavenge chan struct{}
+
+	// memory allocates the guests' linear memories (memory_unix.go);
+	// trimMemory drops what it keeps for reuse when nothing reused it
+	// lately, closeMemory drops it for good.
+	memory                  experimental.MemoryAllocator
+	trimMemory, closeMemory func()
 }
 
 // Module is a compiled guest. It stays usable while it is cached or while a
@@ -188,7 +194,8 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		}
 	}
 	r.compiles = flight.New[string, *Module](&r.mu)
-	go returnFreedMemory(r.stopScavenge)
+	r.memory, r.trimMemory, r.closeMemory = memoryAllocator()
+	go returnFreedMemory(r.stopScavenge, r.trimMemory)
 	return r, nil
 }
 
@@ -213,6 +220,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	r.background.Wait()
 	close(r.stopScavenge)
 	err := r.rt.Close(ctx)
+	r.closeMemory()
 	if r.cache != nil {
 		err = errors.Join(err, r.cache.Close(ctx))
 	}
@@ -496,7 +504,7 @@ func (r *Runtime) Run(ctx context.Context, m *Module, opts RunOptions) (*Result,
 			defer release() // deferred before mod.Close below, so it runs after it
 		}
 	}
-	runCtx = withFuel(experimental.WithMemoryAllocator(runCtx, memoryAllocator))
+	runCtx = withFuel(experimental.WithMemoryAllocator(runCtx, r.memory))
 	mod, err := r.rt.InstantiateModule(runCtx, m.compiled, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
