@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,7 +66,8 @@ const (
 // Both sides enqueue the very same task messages (wasm:text, the sentence
 // inline, retained 24 h): only the handler differs. worker-cpu-ms/job is
 // the benchmark process's CPU time (user + system, Getrusage) over the
-// timed part, per job; Redis runs in its own process and is not counted.
+// timed part, per job; Redis runs in its own process and is not counted
+// there but in redis-cpu-ms/job (from its INFO).
 func BenchmarkTextJobs(b *testing.B) {
 	sentences := benchSentences(b)
 	concurrency := worker.Config{}.WithDefaults().Concurrency
@@ -123,17 +125,18 @@ func BenchmarkTextJobs(b *testing.B) {
 // processing them) until all have completed. It reports jobs/s and
 // worker-cpu-ms/job and returns the rate.
 func runTextJobs(b *testing.B, sentences [][]byte, setup func(*testing.B, asynq.RedisClientOpt) (start, stop func())) float64 {
-	var total, cpu time.Duration
+	var total, cpu, redisCPU time.Duration
 	for range b.N {
 		b.StopTimer()
 		opt := testenv.Redis(b)
 		start, stop := setup(b, opt)
 		enqueueText(b, opt, sentences, textJobs)
 		b.StartTimer()
-		began, cpu0 := time.Now(), processCPU(b)
+		began, cpu0, redis0 := time.Now(), processCPU(b), redisServerCPU(b, opt)
 		start()
 		waitCompleted(b, opt, "default", textJobs)
 		cpu += processCPU(b) - cpu0
+		redisCPU += redisServerCPU(b, opt) - redis0
 		total += time.Since(began)
 		b.StopTimer()
 		stop()
@@ -142,6 +145,7 @@ func runTextJobs(b *testing.B, sentences [][]byte, setup func(*testing.B, asynq.
 	rate := n / total.Seconds()
 	b.ReportMetric(rate, "jobs/s")
 	b.ReportMetric(cpu.Seconds()*1000/n, "worker-cpu-ms/job")
+	b.ReportMetric(redisCPU.Seconds()*1000/n, "redis-cpu-ms/job")
 	return rate
 }
 
@@ -406,6 +410,29 @@ func forEach(b *testing.B, n int, keys []string, fn func(i int, key string) erro
 	if err := <-errs; err != nil {
 		b.Fatal(err)
 	}
+}
+
+// redisServerCPU is the CPU time the Redis server has used so far, user
+// and system, as its INFO reports it.
+func redisServerCPU(b *testing.B, opt asynq.RedisClientOpt) time.Duration {
+	rc := redis.NewClient(&redis.Options{Addr: opt.Addr, DB: opt.DB})
+	defer rc.Close()
+	info, err := rc.Info(testenv.Context(b, 10*time.Second), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			s, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatalf("redis INFO %s: %v", line, err)
+			}
+			total += s
+		}
+	}
+	return time.Duration(total * float64(time.Second))
 }
 
 // processCPU is the process's CPU time so far, user and system.
