@@ -75,9 +75,10 @@ return 1
 // finishItemScript records a final state, once, for an item the batch
 // holds with the same task id: a job cannot report on an item that is not
 // its own. KEYS: record, status, items. ARGV: key, state, item JSON, now.
-// Returns 0 (already final), 1, 2 (this call finished the batch), -1 (the
-// batch has no such item yet), -2 (the item belongs to another task) or -3
-// (no such batch).
+// Returns one of the item* outcomes: 0 (already final), 1, 2 (this call
+// finished the batch), 3 (the batch had finished before), -1 (the batch has
+// no such item yet), -2 (the item belongs to another task) or -3 (no such
+// batch).
 var finishItemScript = redis.NewScript(finishedCheck + `
 if redis.call("HEXISTS", KEYS[1], "spec") == 0 then
 	return -3
@@ -99,9 +100,18 @@ redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
 if (n.output == nil or n.output == "") and o.output then n.output = o.output end
 redis.call("HSET", KEYS[3], ARGV[1], cjson.encode(n))
 redis.call("HINCRBY", KEYS[1], ARGV[2], 1)
+if redis.call("HEXISTS", KEYS[1], "finished") == 1 then return 3 end
 if finished(KEYS[1]) then return 2 end
 return 1
 `)
+
+// Outcomes of finishItemScript that are not errors.
+const (
+	itemAlreadyFinal    = 0 // reported before: nothing changed
+	itemRecorded        = 1 // the batch goes on
+	itemFinishedBatch   = 2 // the batch's last item: it finished now
+	itemInFinishedBatch = 3 // recorded in a batch that had finished (failed)
+)
 
 // listedScript sets the total once listing is complete. KEYS: record.
 // ARGV: total, now.
@@ -179,22 +189,29 @@ var (
 // batch recorded for it.Key, else the error wraps ErrNotBatchItem (or
 // ErrBatchItemUnknown, or ErrNotFound).
 func (c *Client) FinishBatchItem(ctx context.Context, id string, it Item) (finished bool, err error) {
+	n, err := c.finishItem(ctx, id, it)
+	return n == itemFinishedBatch, err
+}
+
+// finishItem is FinishBatchItem with the script's outcome: one of the
+// item* constants when err is nil.
+func (c *Client) finishItem(ctx context.Context, id string, it Item) (int64, error) {
 	js, _ := json.Marshal(it)
 	n, err := finishItemScript.Run(ctx, c.rdb, batchKeys(id), it.Key, it.Status, js, time.Now().UnixMilli()).Int64()
 	switch {
 	case err != nil:
-		return false, fmt.Errorf("jobs: batch %s: finish %s: %w", id, it.Key, err)
+		return 0, fmt.Errorf("jobs: batch %s: finish %s: %w", id, it.Key, err)
 	case n == -1 && !strings.HasPrefix(it.TaskID, id+"-"):
 		// Not an id ItemTaskID makes, so no planner will record the item.
-		return false, fmt.Errorf("jobs: batch %s: task %s is not the job of any item: %w", id, it.TaskID, ErrNotBatchItem)
+		return 0, fmt.Errorf("jobs: batch %s: task %s is not the job of any item: %w", id, it.TaskID, ErrNotBatchItem)
 	case n == -1:
-		return false, fmt.Errorf("jobs: batch %s: %s: %w", id, it.Key, ErrBatchItemUnknown)
+		return 0, fmt.Errorf("jobs: batch %s: %s: %w", id, it.Key, ErrBatchItemUnknown)
 	case n == -2:
-		return false, fmt.Errorf("jobs: batch %s: task %s is not the job of item %s: %w", id, it.TaskID, it.Key, ErrNotBatchItem)
+		return 0, fmt.Errorf("jobs: batch %s: task %s is not the job of item %s: %w", id, it.TaskID, it.Key, ErrNotBatchItem)
 	case n == -3:
-		return false, fmt.Errorf("jobs: %s: %w", id, ErrNotFound)
+		return 0, fmt.Errorf("jobs: %s: %w", id, ErrNotFound)
 	}
-	return n == 2, nil
+	return n, nil
 }
 
 // SetBatchListed records that listing found total objects. finished is

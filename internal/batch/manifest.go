@@ -83,19 +83,45 @@ func (r *Recorder) Canceled(ctx context.Context, batchID string) (bool, error) {
 
 // Finished records the outcome and writes the manifest if it was the last.
 func (r *Recorder) Finished(ctx context.Context, batchID string, it Item) error {
-	finished, err := r.Client.FinishBatchItem(ctx, batchID, it)
-	if err != nil {
+	n, err := r.finish(ctx, batchID, it)
+	switch {
+	case err != nil || n == itemRecorded:
 		return err
-	}
-	if !finished {
-		// A repeated report (the job retried after a failed manifest write)
-		// must still get the manifest written.
+	case n != itemFinishedBatch:
+		// A repeated report (the job retried after a failed manifest write),
+		// or one in a batch that ended without it, must still get the
+		// manifest written.
 		st, err := r.Client.BatchStatus(ctx, batchID)
 		if err != nil || st.Finished.IsZero() || st.ManifestWritten {
 			return err
 		}
 	}
 	return r.batchEnded(ctx, batchID)
+}
+
+// unknownItemWait bounds how long finish waits for the planner to record
+// an item.
+const unknownItemWait = time.Second
+
+// finish records the outcome, waiting for an item the batch has no record
+// of yet: the planner records a chunk's items just after enqueueing their
+// jobs, so a quick job can report first. Without the wait its job would
+// fail and come back only after asynq's retry delay (15 s or more),
+// holding up the end of the batch.
+func (r *Recorder) finish(ctx context.Context, batchID string, it Item) (int64, error) {
+	var waited time.Duration
+	for delay := 5 * time.Millisecond; ; delay *= 2 {
+		n, err := r.Client.finishItem(ctx, batchID, it)
+		if !errors.Is(err, ErrBatchItemUnknown) || waited >= unknownItemWait {
+			return n, err
+		}
+		select {
+		case <-ctx.Done():
+			return n, err
+		case <-time.After(delay):
+			waited += delay
+		}
+	}
 }
 
 // EnsureManifest writes the manifest of a finished batch unless it was

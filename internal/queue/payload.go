@@ -128,6 +128,100 @@ var payloadFields = map[string]bool{
 // DecodePayload parses and validates a task payload: exactly one JSON object
 // with only the documented keys, spelled exactly.
 func DecodePayload(b []byte) (*Payload, error) {
+	p, ok := decodePlainPayload(b)
+	if !ok {
+		return decodePayloadStrict(b)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// decodePlainPayload decodes b in one pass if it is a JSON object whose keys
+// are all payload fields, spelled exactly and without escapes: what every
+// producer writes. Anything else is left to decodePayloadStrict (ok is
+// false), which accepts the same payloads as this and explains what is
+// wrong with the others; this one only spares the workers its second pass.
+func decodePlainPayload(b []byte) (*Payload, bool) {
+	var p Payload
+	if json.Unmarshal(b, &p) != nil || !plainKeys(b) {
+		return nil, false
+	}
+	return &p, true
+}
+
+// plainKeys reports whether b, valid JSON, is an object whose keys are all
+// in payloadFields, each written without escapes.
+func plainKeys(b []byte) bool {
+	i := skipSpace(b, 0)
+	if i == len(b) || b[i] != '{' {
+		return false
+	}
+	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
+		if b[i] != '"' {
+			return false
+		}
+		end := bytes.IndexByte(b[i+1:], '"')
+		key := b[i+1 : i+1+max(end, 0)]
+		if end < 0 || bytes.IndexByte(key, '\\') >= 0 || !payloadFields[string(key)] {
+			return false
+		}
+		i = skipSpace(b, i+2+end)
+		if i == len(b) || b[i] != ':' {
+			return false
+		}
+		i = skipSpace(b, skipValue(b, skipSpace(b, i+1)))
+		if i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return i < len(b)
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value starting at b[i];
+// b must be valid JSON.
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i // the end of the enclosing object
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
+}
+
+// decodePayloadStrict is DecodePayload in two passes: the keys, exactly,
+// then the fields.
+func decodePayloadStrict(b []byte) (*Payload, error) {
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&fields); err != nil {

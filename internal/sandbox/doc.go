@@ -22,5 +22,6 @@
 //     ([ModuleLimits]): size, counts, table sizes (a missing or larger
 //     maximum is capped), locals and blocks per function, element items.
 //     Guest linear memory is mapped outside the Go heap and unmapped when
-//     the instance closes.
+//     the instance closes, or, when it is small, cleared and kept for the
+//     next instance.
 package sandbox

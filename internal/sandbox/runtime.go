@@ -112,6 +112,12 @@ type Runtime struct {
 	hits, misses atomic.Uint64
 	closed       atomic.Bool
 	stopScavenge chan struct{}
+
+	// memory allocates the guests' linear memories (memory_unix.go);
+	// trimMemory drops what it keeps for reuse when nothing reused it
+	// lately, closeMemory drops it for good.
+	memory                  experimental.MemoryAllocator
+	trimMemory, closeMemory func()
 }
 
 // Module is a compiled guest. It stays usable while it is cached or while a
@@ -159,9 +165,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		lru:          list.New(),
 		compileSlots: make(chan struct{}, cfg.MaxCompiles),
 		stopScavenge: make(chan struct{}),
-		// No FS, no sockets, fake clocks, deterministic random: wazero's
-		// defaults. No start functions: Run calls _start itself so that a
-		// trapped instance can still be inspected.
+		// No FS, no sockets, fake clocks: wazero's defaults; Run adds
+		// wazero's deterministic random stream (fakeRandom). No start
+		// functions: Run calls _start itself so that a trapped instance
+		// can still be inspected.
 		base: wazero.NewModuleConfig().WithName("").WithStartFunctions(),
 	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
@@ -187,7 +194,8 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		}
 	}
 	r.compiles = flight.New[string, *Module](&r.mu)
-	go returnFreedMemory(r.stopScavenge)
+	r.memory, r.trimMemory, r.closeMemory = memoryAllocator()
+	go returnFreedMemory(r.stopScavenge, r.trimMemory)
 	return r, nil
 }
 
@@ -212,6 +220,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	r.background.Wait()
 	close(r.stopScavenge)
 	err := r.rt.Close(ctx)
+	r.closeMemory()
 	if r.cache != nil {
 		err = errors.Join(err, r.cache.Close(ctx))
 	}
@@ -482,6 +491,7 @@ func (r *Runtime) Run(ctx context.Context, m *Module, opts RunOptions) (*Result,
 		WithStdin(bytes.NewReader(opts.Stdin)).
 		WithStdout(stdout).
 		WithStderr(stderr).
+		WithRandSource(&fakeRandom{}).
 		WithArgs(args...).
 		WithEnv("WASMJOBS_PARAMS", env)
 
@@ -494,7 +504,7 @@ func (r *Runtime) Run(ctx context.Context, m *Module, opts RunOptions) (*Result,
 			defer release() // deferred before mod.Close below, so it runs after it
 		}
 	}
-	runCtx = withFuel(experimental.WithMemoryAllocator(runCtx, memoryAllocator))
+	runCtx = withFuel(experimental.WithMemoryAllocator(runCtx, r.memory))
 	mod, err := r.rt.InstantiateModule(runCtx, m.compiled, cfg)
 	if err != nil {
 		if ctx.Err() != nil {

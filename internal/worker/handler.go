@@ -125,6 +125,8 @@ type handler struct {
 	cfg handlerConfig
 	// slots holds one token per guest running now.
 	slots chan struct{}
+	// runners run the guests.
+	runners *runners
 }
 
 var _ asynq.Handler = (*handler)(nil)
@@ -138,7 +140,7 @@ func newHandler(cfg handlerConfig) (*handler, error) {
 	if n <= 0 {
 		n = 2 * runtime.NumCPU()
 	}
-	return &handler{cfg: cfg.withDefaults(), slots: make(chan struct{}, n)}, nil
+	return &handler{cfg: cfg.withDefaults(), slots: make(chan struct{}, n), runners: newRunners()}, nil
 }
 
 // runGuest runs mod in a slot, with the guest's deadline cut to leave time
@@ -154,7 +156,12 @@ func (h *handler) runGuest(ctx context.Context, mod *sandbox.Module, opts sandbo
 	if opts.Timeout, err = h.guestTime(ctx); err != nil {
 		return nil, err
 	}
-	return h.cfg.Runtime.Run(ctx, mod, opts)
+	var res *sandbox.Result
+	err = h.runners.run(func() (err error) {
+		res, err = h.cfg.Runtime.Run(ctx, mod, opts)
+		return err
+	})
+	return res, err
 }
 
 // guestTime is how long the guest side of a job (compiling its module,
@@ -194,20 +201,24 @@ func permanent(err error) error { return fmt.Errorf("%w (%w)", err, asynq.SkipRe
 func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	start := time.Now()
 	taskID, _ := asynq.GetTaskID(ctx)
-	log := h.cfg.Logger.With("task", taskID, "type", t.Type())
 	p, err := h.process(ctx, t, taskID)
 	if p != nil && p.Batch != "" && h.cfg.Batches != nil {
 		err = h.recordBatch(ctx, p, taskID, time.Since(start), err)
 	}
+	// The attributes are built only for a record that is written: a
+	// successful job logs at debug level, off by default.
+	log := h.cfg.Logger
 	switch {
 	case err == nil:
-		log.Debug("job done", "duration", time.Since(start))
+		if log.Enabled(ctx, slog.LevelDebug) {
+			log.Debug("job done", "task", taskID, "type", t.Type(), "duration", time.Since(start))
+		}
 		h.cfg.Metrics.job(t.Type(), "done")
 	case errors.Is(err, asynq.SkipRetry):
-		log.Warn("job failed permanently", "err", err)
+		log.Warn("job failed permanently", "task", taskID, "type", t.Type(), "err", err)
 		h.cfg.Metrics.job(t.Type(), "failed")
 	default:
-		log.Warn("job failed, will retry", "err", err)
+		log.Warn("job failed, will retry", "task", taskID, "type", t.Type(), "err", err)
 		h.cfg.Metrics.job(t.Type(), "retry")
 	}
 	return err

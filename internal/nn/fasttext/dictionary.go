@@ -31,7 +31,8 @@ type dictionary struct {
 	// pruneSize is the pruneidx size field: negative when the model was
 	// never pruned, 0 when every n-gram bucket was pruned away.
 	pruneSize int64
-	prune     map[int32]int32 // hashed n-gram bucket -> row offset after nwords
+	prune     prunedIndex // hashed n-gram bucket -> row offset after nwords
+	pruneTop  int64       // the largest row offset in pruneidx; -1 if none
 	ids       map[string]int32
 
 	minn, maxn, bucket, wordNgrams int32
@@ -74,6 +75,7 @@ func readDictionary(r *reader, a *Args) (*dictionary, error) {
 		nlabels:    nlabels,
 		ntokens:    ntokens,
 		pruneSize:  pruneSize,
+		pruneTop:   -1,
 		ids:        make(map[string]int32, size),
 		minn:       a.MinN,
 		maxn:       a.MaxN,
@@ -107,7 +109,7 @@ func readDictionary(r *reader, a *Args) (*dictionary, error) {
 		if pruneSize > int64(r.remaining()/8) {
 			return nil, fmt.Errorf("%w: pruneidx claims %d pairs but only %d bytes are left", ErrCorrupt, pruneSize, r.remaining())
 		}
-		d.prune = make(map[int32]int32, pruneSize)
+		pruneidx := make(map[int32]int32, pruneSize)
 		for range pruneSize {
 			k, err := r.i32("pruneidx key")
 			if err != nil {
@@ -120,8 +122,12 @@ func readDictionary(r *reader, a *Args) (*dictionary, error) {
 			if v < 0 {
 				return nil, fmt.Errorf("%w: pruneidx maps %d to negative row %d", ErrCorrupt, k, v)
 			}
-			d.prune[k] = v
+			pruneidx[k] = v
 		}
+		for _, v := range pruneidx { // a repeated bucket keeps its last row
+			d.pruneTop = max(d.pruneTop, int64(v))
+		}
+		d.prune = newPrunedIndex(pruneidx, d.bucket)
 	}
 	return d, nil
 }
@@ -135,11 +141,7 @@ func (d *dictionary) maxRow() int64 {
 	rows := int64(d.nwords)
 	switch {
 	case d.pruneSize > 0:
-		var top int64 = -1
-		for _, v := range d.prune {
-			top = max(top, int64(v))
-		}
-		rows += top + 1
+		rows += d.pruneTop + 1
 	case d.pruneSize < 0:
 		rows += int64(d.bucket)
 	}
@@ -205,7 +207,7 @@ func (d *dictionary) pushHash(rows []int32, id int32) []int32 {
 		return rows
 	}
 	if d.pruneSize > 0 {
-		v, ok := d.prune[id]
+		v, ok := d.prune.row(id)
 		if !ok {
 			return rows
 		}

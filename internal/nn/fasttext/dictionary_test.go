@@ -112,7 +112,7 @@ func TestPushHash(t *testing.T) {
 		{"dropped", 2, map[int32]int32{4: 0, 9: 1}, 5, nil},
 	}
 	for _, tt := range tests {
-		d := &dictionary{nwords: 10, pruneSize: tt.pruneSize, prune: tt.prune}
+		d := &dictionary{nwords: 10, pruneSize: tt.pruneSize, prune: newPrunedIndex(tt.prune, 16)}
 		if got := d.pushHash(nil, tt.id); !slices.Equal(got, tt.want) {
 			t.Errorf("%s: pushHash(%d) = %v, want %v", tt.name, tt.id, got, tt.want)
 		}
@@ -146,6 +146,46 @@ func TestLineRows(t *testing.T) {
 		var s scratch
 		if got := d.lineRows([]byte(tt.in), &s); !slices.Equal(got, tt.want) {
 			t.Errorf("lineRows(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestPrunedIndex checks the bitset index against the map it is built from,
+// for every bucket: on lid.176's pruneidx (which takes the bitset) and on
+// a few kept buckets out of many (which keeps the map).
+func TestPrunedIndex(t *testing.T) {
+	t.Parallel()
+	m := lidModel(t)
+	pruneidx := map[int32]int32{}
+	for id := range m.dict.bucket {
+		if v, ok := m.dict.prune.row(id); ok {
+			pruneidx[id] = v
+		}
+	}
+	if m.dict.prune.bits == nil || int64(len(pruneidx)) != m.dict.pruneSize {
+		t.Fatalf("lid.176: bitset %t, %d buckets found, pruneidx has %d", m.dict.prune.bits != nil, len(pruneidx), m.dict.pruneSize)
+	}
+	sparse := map[int32]int32{3: 7, 64: 1, 1 << 20: 0, -5: 2, 1<<30 + 1: 4}
+	for _, tt := range []struct {
+		name   string
+		idx    map[int32]int32
+		bucket int32
+		bitset bool
+	}{
+		{"lid.176", pruneidx, m.dict.bucket, true},
+		{"sparse", sparse, 1 << 30, false},
+		{"dense", map[int32]int32{0: 3, 63: 1, 64: 2, 128: 0, 200: 9, 255: 5}, 256, true},
+	} {
+		x := newPrunedIndex(tt.idx, tt.bucket)
+		if (x.bits != nil) != tt.bitset {
+			t.Errorf("%s: bitset %t, want %t", tt.name, x.bits != nil, tt.bitset)
+		}
+		for id := range min(tt.bucket, 1<<21) {
+			v, ok := x.row(id)
+			w, wok := tt.idx[id]
+			if v != w || ok != wok {
+				t.Fatalf("%s: row(%d) = %d, %t; pruneidx has %d, %t", tt.name, id, v, ok, w, wok)
+			}
 		}
 	}
 }

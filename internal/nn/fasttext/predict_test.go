@@ -24,19 +24,25 @@ type referenceFile struct {
 	} `json:"sentences"`
 }
 
+func readReference(tb testing.TB) referenceFile {
+	tb.Helper()
+	b, err := os.ReadFile("testdata/reference.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var ref referenceFile
+	if err := json.Unmarshal(b, &ref); err != nil {
+		tb.Fatal(err)
+	}
+	return ref
+}
+
 // TestReference compares Predict with fastText's own predictions
 // (testdata/reference.json, made by testdata/reference.mjs).
 func TestReference(t *testing.T) {
 	t.Parallel()
 	m := lidModel(t)
-	b, err := os.ReadFile("testdata/reference.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ref referenceFile
-	if err := json.Unmarshal(b, &ref); err != nil {
-		t.Fatal(err)
-	}
+	ref := readReference(t)
 	if len(ref.Sentences) < 150 {
 		t.Fatalf("only %d reference sentences", len(ref.Sentences))
 	}
@@ -265,6 +271,27 @@ func BenchmarkPredict(b *testing.B) {
 		if got := m.Predict(text, 5, 0); len(got) != 5 {
 			b.Fatal(got)
 		}
+	}
+}
+
+// BenchmarkPredictSentences predicts the top 3 languages of each of the
+// test sentences in turn (22 languages, 20 to 200 bytes): what the langid
+// guest asks per job.
+func BenchmarkPredictSentences(b *testing.B) {
+	m := lidModel(b)
+	ref := readReference(b)
+	texts := make([][]byte, len(ref.Sentences))
+	size := 0
+	for i, s := range ref.Sentences {
+		texts[i] = []byte(s.Text)
+		size += len(s.Text)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(size / len(texts)))
+	i := 0
+	for b.Loop() {
+		_ = m.PredictBytes(texts[i%len(texts)], 3, 0)
+		i++
 	}
 }
 
