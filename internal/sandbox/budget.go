@@ -595,16 +595,12 @@ func checkCode(r *reader, lim ModuleLimits) (uint32, error) {
 		}
 		// A function that calls gets a fuel check at its entry (see
 		// meter); dropped again when the walk finds no call.
-		var entry int
-		if r.rw != nil {
-			entry = len(r.rw.edits)
-			br.checkPoint()
-		}
+		entry := br.checkPoint(weight(int(size)))
 		st, err := controlBlocks(br)
 		if err != nil {
 			return 0, fmt.Errorf("function %d: %w", i, err)
 		}
-		if r.rw != nil && st.calls == 0 {
+		if entry >= 0 && st.calls == 0 {
 			r.rw.edits = append(r.rw.edits[:entry], r.rw.edits[entry+1:]...)
 		}
 		if st.blocks > lim.MaxBlocksPerFunction {

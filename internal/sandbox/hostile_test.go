@@ -22,14 +22,20 @@ func TestHostileGuests(t *testing.T) {
 		}
 		t.Run(g.Name, func(t *testing.T) {
 			ctx := context.Background()
+			const timeout = 5 * time.Second
+			start := time.Now()
 			err := func() error {
 				m, err := rt.Compile(ctx, g.Wasm, "")
 				if err != nil {
 					return err
 				}
-				_, err = rt.Run(ctx, m, sandbox.RunOptions{Stdin: []byte(g.Input), Params: g.Params, Timeout: 5 * time.Second})
+				_, err = rt.Run(ctx, m, sandbox.RunOptions{Stdin: []byte(g.Input), Params: g.Params, Timeout: timeout})
 				return err
 			}()
+			// A deadline holds whatever the guest does between checks.
+			if d := time.Since(start); strings.Contains(g.Expect, "deadline") && d > 2*timeout {
+				t.Errorf("stopped after %s, deadline %s", d.Round(time.Millisecond), timeout)
+			}
 			var ge *sandbox.GuestError
 			if !errors.As(err, &ge) {
 				t.Fatalf("err = %v, want a *GuestError containing %q", err, g.Expect)

@@ -22,12 +22,19 @@ import (
 //
 //   - at every loop header, and at the entry of every function that makes
 //     calls (a function without loops or calls ends by itself), the code
-//     decrements the global; when it was zero it first calls the host
-//     function fuel, which ends the guest if its context is done and
-//     otherwise returns how many more checks to count before calling again;
+//     takes from the global the size of the loop's or the function's body,
+//     in units of up to fuelUnit bytes of code: an upper bound on the
+//     straight-line code it can run before the next check; when the global
+//     was used up it first calls the host function fuel, which ends the
+//     guest if its context is done and otherwise hands out more;
+//   - an instruction whose cost grows with its operand (memory.fill, copy
+//     and init, the table ones) empties the global, so the next check
+//     calls fuel;
 //   - any endless run passes loop headers or function entries endlessly, so
-//     it reaches fuel, and fuel sizes the count so that it is called about
-//     every fuelInterval of guest time.
+//     it reaches fuel; fuel sizes what it hands out so that it is called
+//     about every fuelInterval of guest time, never more than maxFuel units,
+//     so a run that switches to costlier code is still checked within
+//     maxFuel × (the cost of fuelUnit bytes of code).
 //
 // The added global, type and import come last in their index spaces, so
 // only function indices move (by one, past the imported functions); the
@@ -43,16 +50,19 @@ const (
 	meterFunc   = "fuel"
 
 	fuelInterval = time.Millisecond
-	maxFuel      = 1 << 24
+	fuelUnit     = 64
+	maxFuel      = 1 << 16
 )
 
 // rewrite collects the edits of the metering pass, at offsets in the module.
 type rewrite struct {
 	funcImports uint32 // imported functions: indices from here on move up by one
 	globals     uint32 // the module's globals: the fuel global's index
-	check       []byte // the instructions inserted at each check point
 	edits       []edit // in increasing offset order
 }
+
+// weight is the fuel a check point takes for a body of n bytes.
+func weight(n int) uint32 { return 1 + uint32(n/fuelUnit) }
 
 // edit replaces the module's bytes [at, end) by data (an insertion when
 // at == end).
@@ -83,10 +93,30 @@ func (r *reader) globalIdx() (uint32, error) {
 	return v, err
 }
 
-// checkPoint records the fuel check to insert at the reader's position.
-func (r *reader) checkPoint() {
+// checkPoint records a fuel check taking w to insert at the reader's
+// position and returns its index in the edits (-1 outside the metering
+// pass), for setCheck.
+func (r *reader) checkPoint(w uint32) int {
+	if r.rw == nil {
+		return -1
+	}
+	r.rw.edits = append(r.rw.edits, edit{at: r.base + r.off, end: r.base + r.off, data: r.rw.check(w)})
+	return len(r.rw.edits) - 1
+}
+
+// setCheck makes check point i take w.
+func (r *reader) setCheck(i int, w uint32) {
+	if r.rw != nil && i >= 0 {
+		r.rw.edits[i].data = r.rw.check(w)
+	}
+}
+
+// exhaust records, at the reader's position, code that empties the fuel
+// global: the next check point calls fuel.
+func (r *reader) exhaust() {
 	if r.rw != nil {
-		r.rw.edits = append(r.rw.edits, edit{at: r.base + r.off, end: r.base + r.off, data: r.rw.check})
+		data := append([]byte{0x41, 0x00, 0x24}, appendU32(nil, r.rw.globals)...) // i32.const 0; global.set $fuel
+		r.rw.edits = append(r.rw.edits, edit{at: r.base + r.off, end: r.base + r.off, data: data})
 	}
 }
 
@@ -124,7 +154,6 @@ func meter(wasm []byte, lim ModuleLimits) ([]byte, error) {
 			rw.globals, _ = sr.u32()
 		}
 	}
-	rw.check = fuelCheck(rw.funcImports, rw.globals)
 
 	// Record the edits, section by section in module order.
 	for _, s := range secs {
@@ -145,6 +174,8 @@ func meter(wasm []byte, lim ModuleLimits) ([]byte, error) {
 			err = checkElements(sr, lim)
 		case secCode:
 			_, err = checkCode(sr, lim)
+		case secData:
+			err = checkData(sr, lim)
 		}
 		if err != nil {
 			return nil, err
@@ -233,19 +264,32 @@ func appendName(b []byte, s string) []byte {
 	return append(appendU32(b, uint32(len(s))), s...)
 }
 
-// fuelCheck is the check inserted at each check point:
+// check is the code of a check point taking w:
 //
-//	global.get $fuel; i32.eqz; if; call $fuel; global.set $fuel; end
-//	global.get $fuel; i32.const 1; i32.sub; global.set $fuel
-func fuelCheck(fn, global uint32) []byte {
-	g := appendU32(nil, global)
+//	global.get $fuel; i32.const 1; i32.lt_s; if; call $fuel; global.set $fuel; end
+//	global.get $fuel; i32.const w; i32.sub; global.set $fuel
+func (rw *rewrite) check(w uint32) []byte {
+	g := appendU32(nil, rw.globals)
 	b := append([]byte{0x23}, g...)
-	b = append(b, 0x45, 0x04, 0x40, 0x10)
-	b = appendU32(b, fn)
+	b = append(b, 0x41, 0x01, 0x48, 0x04, 0x40, 0x10)
+	b = appendU32(b, rw.funcImports)
 	b = append(append(append(b, 0x24), g...), 0x0b)
 	b = append(append(b, 0x23), g...)
-	b = append(b, 0x41, 0x01, 0x6b, 0x24)
+	b = appendS32(append(b, 0x41), int32(w))
+	b = append(b, 0x6b, 0x24)
 	return append(b, g...)
+}
+
+// appendS32 appends v as a signed LEB128.
+func appendS32(b []byte, v int32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
 }
 
 // funcImports counts the imported functions and refuses imports from
@@ -389,7 +433,7 @@ func fuelFunc(ctx context.Context, mod api.Module, stack []uint64) {
 	now := time.Now()
 	switch d := now.Sub(st.last); {
 	case st.last.IsZero():
-		st.n = 1 << 10
+		st.n = 1 << 8
 	case d < fuelInterval/4 && st.n < maxFuel:
 		st.n *= 2
 	case d > 2*fuelInterval && st.n > 1:

@@ -23,28 +23,36 @@ type codeStats struct {
 // Immediates are skipped by their encoding; an opcode this walk does not
 // know is an error, as for wazero.
 func controlBlocks(r *reader) (st codeStats, err error) {
-	var loops []bool // open blocks: true for a loop
+	// open blocks: for a loop, where its body starts and its check point
+	// (see meter), whose weight is known at its end.
+	type open struct {
+		loop        bool
+		body, check int
+	}
+	var blocks []open
 	var depth uint32
 	for r.left() > 0 {
 		op, _ := r.byte()
 		switch {
 		case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if: block type
 			st.blocks++
-			loops = append(loops, op == 0x03)
-			if op == 0x03 {
+			b := open{loop: op == 0x03, check: -1}
+			if b.loop {
 				st.blocks++
 				depth++
 				st.loopDepth = max(st.loopDepth, depth)
 			}
-			if err = r.skipLEB(5); err == nil && op == 0x03 {
-				r.checkPoint()
+			if err = r.skipLEB(5); err == nil && b.loop {
+				b.body, b.check = r.off, r.checkPoint(1)
 			}
+			blocks = append(blocks, b)
 		case op == 0x0b: // end
-			if n := len(loops); n > 0 {
-				if loops[n-1] {
+			if n := len(blocks); n > 0 {
+				if b := blocks[n-1]; b.loop {
 					depth--
+					r.setCheck(b.check, weight(r.off-b.body))
 				}
-				loops = loops[:n-1]
+				blocks = blocks[:n-1]
 			}
 		case op == 0x10 || op == 0x12: // call, return_call
 			st.calls++
@@ -93,7 +101,12 @@ func controlBlocks(r *reader) (st codeStats, err error) {
 			(op >= 0x45 && op <= 0xc4) || op == 0xd1:
 			// no immediates
 		case op == 0xfc:
-			err = r.miscOp()
+			var sub uint32
+			if sub, err = r.miscOp(); err == nil && sub >= 8 && sub != 9 && sub != 13 && sub != 16 {
+				// memory.init/copy/fill, table.init/copy/grow/fill: their
+				// cost grows with an operand.
+				r.exhaust()
+			}
 		case op == 0xfd:
 			err = r.simdOp()
 		default:
@@ -113,18 +126,19 @@ func (r *reader) memarg() error {
 	return r.skipLEB(10) // offset
 }
 
-// miscOp skips the immediates of a 0xfc-prefixed instruction.
-func (r *reader) miscOp() error {
+// miscOp skips the immediates of a 0xfc-prefixed instruction and returns
+// its sub-opcode.
+func (r *reader) miscOp() (uint32, error) {
 	sub, err := r.u32()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	switch {
 	case sub <= 7: // saturating truncations
-		return nil
+		return sub, nil
 	case sub == 8: // memory.init
 		if _, err := r.u32(); err != nil {
-			return err
+			return sub, err
 		}
 		_, err = r.byte()
 	case sub == 9 || sub == 13 || (sub >= 15 && sub <= 17): // data.drop, elem.drop, table.grow/size/fill
@@ -138,9 +152,9 @@ func (r *reader) miscOp() error {
 			_, err = r.u32()
 		}
 	default:
-		return fmt.Errorf("unknown opcode 0xfc %d", sub)
+		return sub, fmt.Errorf("unknown opcode 0xfc %d", sub)
 	}
-	return err
+	return sub, err
 }
 
 // simdOp skips the immediates of a 0xfd-prefixed instruction.
