@@ -210,7 +210,7 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 	rf.register(cmd)
 	rf.registerWorker(cmd)
 	f := cmd.Flags()
-	f.IntVar(&concurrency, "concurrency", 0, "jobs run at once (default 2 × CPUs)")
+	f.IntVar(&concurrency, "concurrency", 0, "jobs run at once, and guests at once (default 4 × CPUs jobs, at most 2 × CPUs of them running guests)")
 	f.StringVar(&queues, "queues", "default=1", "queues to pull from as name=weight,…")
 	f.DurationVar(&shutdown, "shutdown-timeout", 30*time.Second, "how long a stop waits for jobs in flight")
 	f.DurationVar(&poll, "poll-interval", time.Second, "how long an idle worker waits for a wake-up before it asks Redis for work anyway")

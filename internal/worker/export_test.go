@@ -23,3 +23,6 @@ func (m *Metrics) GuestRunTotals() (seconds float64, runs uint64) {
 	}
 	return seconds, runs
 }
+
+// GuestSlots is how many guests the worker runs at once.
+func (w *Worker) GuestSlots() int { return cap(w.jobs.slots) }

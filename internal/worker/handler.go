@@ -62,7 +62,7 @@ type handlerConfig struct {
 	// (or the end of its context) before its guest starts, and the slot is
 	// held until the guest instance has returned, even past the job's
 	// context, which asynq takes as a free slot. Defaults to 2 × CPUs; a
-	// Worker sets its Concurrency.
+	// Worker sets its Concurrency when one is configured.
 	MaxRunning int
 	// OutputPrefix is where outputs of S3 inputs without an explicit output
 	// go: "<prefix>/<input key>.<guest>.json". An empty Bucket means the

@@ -20,7 +20,7 @@ import (
 func TestConfigWithDefaults(t *testing.T) {
 	t.Parallel()
 	c := worker.Config{}.WithDefaults()
-	if c.GuestBucket != s3url.DefaultGuestBucket || c.Concurrency != 2*runtime.NumCPU() ||
+	if c.GuestBucket != s3url.DefaultGuestBucket || c.Concurrency != 4*runtime.NumCPU() ||
 		len(c.Queues) != 1 || c.Queues["default"] != 1 || c.ShutdownTimeout != 30*time.Second ||
 		c.PollInterval != time.Second || c.Logger == nil {
 		t.Fatalf("defaults: %+v", c)
@@ -28,6 +28,26 @@ func TestConfigWithDefaults(t *testing.T) {
 	set := worker.Config{GuestBucket: "g", Concurrency: 3, Queues: map[string]int{"a": 2}, ShutdownTimeout: time.Second, PollInterval: time.Millisecond}.WithDefaults()
 	if set.GuestBucket != "g" || set.Concurrency != 3 || set.Queues["a"] != 2 || set.ShutdownTimeout != time.Second || set.PollInterval != time.Millisecond {
 		t.Fatalf("set fields were replaced: %+v", set)
+	}
+}
+
+// TestGuestSlots: by default 4 × CPUs jobs run at once, 2 × CPUs of them
+// in guests; a configured concurrency sets both.
+func TestGuestSlots(t *testing.T) {
+	t.Parallel()
+	store, err := blob.New(blob.Config{Endpoint: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ concurrency, want int }{{0, 2 * runtime.NumCPU()}, {3, 3}, {64, 64}} {
+		w, err := worker.New(worker.Config{Redis: asynq.RedisClientOpt{Addr: "127.0.0.1:1"}, Store: store, Concurrency: tt.concurrency})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := w.GuestSlots(); got != tt.want {
+			t.Errorf("Concurrency %d: %d guest slots, want %d", tt.concurrency, got, tt.want)
+		}
+		w.Shutdown()
 	}
 }
 

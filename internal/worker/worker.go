@@ -45,7 +45,10 @@ type Config struct {
 	// importing it fail (as on a sandbox without it).
 	NN *nn.Config
 
-	// Concurrency is the number of jobs run at once. Defaults to 2 × CPUs.
+	// Concurrency is the number of jobs run at once, and of guests running
+	// at once. Defaults to 4 × CPUs jobs, of which at most 2 × CPUs run
+	// their guests at the same time: the others meanwhile wait on Redis and
+	// S3, which is where a text job spends most of its time.
 	Concurrency int
 	// Queues maps queue names to weights. Defaults to {"default": 1}.
 	Queues map[string]int
@@ -108,7 +111,7 @@ func (c Config) WithDefaults() Config {
 		c.GuestBucket = s3url.DefaultGuestBucket
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 2 * runtime.NumCPU()
+		c.Concurrency = 4 * runtime.NumCPU()
 	}
 	if len(c.Queues) == 0 {
 		c.Queues = map[string]int{"default": 1}
@@ -170,6 +173,10 @@ var _ asynq.Handler = (*Worker)(nil)
 // and guest registry. Start (or Run) begins processing; Shutdown releases
 // everything New made.
 func New(cfg Config) (*Worker, error) {
+	running := cfg.Concurrency // guests at once
+	if running <= 0 {
+		running = 2 * runtime.NumCPU()
+	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -210,7 +217,7 @@ func New(cfg Config) (*Worker, error) {
 		Access:         cfg.Access,
 		GuestTimeout:   cfg.GuestTimeout,
 		ResultReserve:  cfg.ResultReserve,
-		MaxRunning:     cfg.Concurrency,
+		MaxRunning:     running,
 		OutputPrefix:   cfg.OutputPrefix,
 		Logger:         cfg.Logger,
 		Metrics:        w.metrics,
