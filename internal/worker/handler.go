@@ -144,24 +144,27 @@ func newHandler(cfg handlerConfig) (*handler, error) {
 }
 
 // runGuest runs mod in a slot, with the guest's deadline cut to leave time
-// for the result before the job's own deadline.
-func (h *handler) runGuest(ctx context.Context, mod *sandbox.Module, opts sandbox.RunOptions) (*sandbox.Result, error) {
+// for the result before the job's own deadline, and returns how long the
+// run took once it had its slot.
+func (h *handler) runGuest(ctx context.Context, mod *sandbox.Module, opts sandbox.RunOptions) (*sandbox.Result, time.Duration, error) {
 	select {
 	case h.slots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for a guest slot: %w", ctx.Err())
+		return nil, 0, fmt.Errorf("waiting for a guest slot: %w", ctx.Err())
 	}
 	defer func() { <-h.slots }()
 	var err error
 	if opts.Timeout, err = h.guestTime(ctx); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var res *sandbox.Result
+	// The run's time starts once it has a slot: the wait is the queue's.
+	start := time.Now()
 	err = h.runners.run(func() (err error) {
 		res, err = h.cfg.Runtime.Run(ctx, mod, opts)
 		return err
 	})
-	return res, err
+	return res, time.Since(start), err
 }
 
 // guestTime is how long the guest side of a job (compiling its module,
@@ -346,8 +349,7 @@ func (h *handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queu
 		input = []byte{}
 	}
 
-	runStart := time.Now()
-	res, err := h.runGuest(ctx, mod, sandbox.RunOptions{
+	res, ran, err := h.runGuest(ctx, mod, sandbox.RunOptions{
 		Stdin:     input,
 		Params:    p.Params,
 		Name:      p.Guest,
@@ -363,7 +365,7 @@ func (h *handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queu
 	} else {
 		outBytes = len(res.Stdout)
 	}
-	h.cfg.Metrics.run(p.Guest, outcome, time.Since(runStart), len(input), outBytes)
+	h.cfg.Metrics.run(p.Guest, outcome, ran, len(input), outBytes)
 	if err != nil {
 		return classify(err)
 	}
