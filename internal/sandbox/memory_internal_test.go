@@ -8,32 +8,20 @@ import (
 	"testing"
 )
 
-// sleb appends v as a signed LEB128.
-func sleb(b []byte, v int32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
-
 // dirtyGuest is a module with one page of memory whose _start traps unless
 // the bytes it is about to write are zero, then writes them: at offset 100,
 // and at offset 100 of the page past the one it grows to by grow pages.
 func dirtyGuest(grow int32) []byte {
 	var code []byte
 	probe := func(off, val int32) {
-		code = append(sleb(append(code, 0x41), off), 0x2d, 0x00, 0x00) // i32.load8_u
-		code = append(code, 0x04, 0x40, 0x00, 0x0b)                    // if: unreachable
-		code = sleb(append(code, 0x41), off)
-		code = sleb(append(code, 0x41), val)
+		code = append(appendS32(append(code, 0x41), off), 0x2d, 0x00, 0x00) // i32.load8_u
+		code = append(code, 0x04, 0x40, 0x00, 0x0b)                         // if: unreachable
+		code = appendS32(append(code, 0x41), off)
+		code = appendS32(append(code, 0x41), val)
 		code = append(code, 0x3a, 0x00, 0x00) // i32.store8
 	}
 	probe(100, 0xab)
-	code = append(sleb(append(code, 0x41), grow), 0x40, 0x00, 0x1a) // memory.grow; drop
+	code = append(appendS32(append(code, 0x41), grow), 0x40, 0x00, 0x1a) // memory.grow; drop
 	probe(grow*65536+100, 0xcd)
 	code = append(code, 0x0b)
 	body := append(appendU32(nil, uint32(len(code)+1)), append([]byte{0x00}, code...)...)
