@@ -193,7 +193,7 @@ func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, err
 				return nil, err
 			}
 		case secImport:
-			if err := checkImports(sr, lim); err != nil {
+			if _, err := checkImports(sr, lim); err != nil {
 				return nil, err
 			}
 		case secFunction:
@@ -378,36 +378,43 @@ const (
 // errImport marks an import the sandbox never provides.
 var errImport = errors.New("import not allowed")
 
-func checkImports(r *reader, lim ModuleLimits) error {
+// checkImports checks the import section and returns how many functions
+// it imports. Imports from meterModule are the sandbox's own.
+func checkImports(r *reader, lim ModuleLimits) (uint32, error) {
 	n, err := r.count("imports", lim.MaxImports)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	var funcs uint32
 	for range n {
 		mod, err := r.name()
 		if err != nil {
-			return fmt.Errorf("import module name: %w", err)
+			return 0, fmt.Errorf("import module name: %w", err)
 		}
 		field, err := r.name()
 		if err != nil {
-			return fmt.Errorf("import name: %w", err)
+			return 0, fmt.Errorf("import name: %w", err)
 		}
 		kind, err := r.byte()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		what := map[byte]string{kindTable: "a table", kindMemory: "a memory", kindGlobal: "a global", kindTag: "a tag"}[kind]
+		if mod == meterModule {
+			return 0, fmt.Errorf("%w: %s.%s is the sandbox's own", errImport, mod, field)
+		}
 		if kind != kindFunc {
 			if what == "" {
-				return fmt.Errorf("import %s.%s has unknown kind %d", mod, field, kind)
+				return 0, fmt.Errorf("import %s.%s has unknown kind %d", mod, field, kind)
 			}
-			return fmt.Errorf("%w: %s.%s imports %s; guests may import only functions", errImport, mod, field, what)
+			return 0, fmt.Errorf("%w: %s.%s imports %s; guests may import only functions", errImport, mod, field, what)
 		}
+		funcs++
 		if _, err := r.u32(); err != nil {
-			return fmt.Errorf("import %s.%s type: %w", mod, field, err)
+			return 0, fmt.Errorf("import %s.%s type: %w", mod, field, err)
 		}
 	}
-	return r.end("import")
+	return funcs, r.end("import")
 }
 
 // capTables checks the table section and returns a rewritten section when

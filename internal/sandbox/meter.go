@@ -147,7 +147,7 @@ func meter(wasm []byte, lim ModuleLimits) ([]byte, error) {
 		case secType:
 			types, _ = sr.u32()
 		case secImport:
-			if rw.funcImports, err = funcImports(sr); err != nil {
+			if rw.funcImports, err = checkImports(sr, lim); err != nil {
 				return nil, err
 			}
 		case secGlobal:
@@ -290,40 +290,6 @@ func appendS32(b []byte, v int32) []byte {
 		}
 		b = append(b, c|0x80)
 	}
-}
-
-// funcImports counts the imported functions and refuses imports from
-// meterModule.
-func funcImports(r *reader) (uint32, error) {
-	n, err := r.u32()
-	if err != nil {
-		return 0, err
-	}
-	var funcs uint32
-	for range n {
-		mod, err := r.name()
-		if err != nil {
-			return 0, err
-		}
-		field, err := r.name()
-		if err != nil {
-			return 0, err
-		}
-		kind, err := r.byte()
-		if err != nil {
-			return 0, err
-		}
-		if mod == meterModule {
-			return 0, fmt.Errorf("%w: %s.%s is the sandbox's own", errImport, mod, field)
-		}
-		if kind == kindFunc {
-			funcs++
-		}
-		if _, err := r.u32(); err != nil {
-			return 0, err
-		}
-	}
-	return funcs, nil
 }
 
 // globalInits walks the global section for the function and global
