@@ -22,7 +22,6 @@ var computedSinceTrim atomic.Bool
 // Trimming costs a walk of the heap, so it runs on a timer and only when a
 // compute has run since the last trim, never on the compute path.
 func returnNativeMemory() {
-	limitHeapArenas()
 	// A run's outputs are freed when its guest instance closes, after the
 	// run: trim once more on the tick after the last run.
 	pending := 0

@@ -2,6 +2,4 @@
 
 package onnx
 
-func limitHeapArenas() {}
-
 func trimHeap() {}
