@@ -121,7 +121,9 @@ type Graph interface {
 // ExecContext holds one caller's inputs and outputs. It is used by one
 // goroutine at a time.
 type ExecContext interface {
-	// SetInput sets input number index.
+	// SetInput sets input number index. t.Data (often a view of guest
+	// memory) is valid only during the call: a context copies what it
+	// keeps.
 	SetInput(index uint32, t Tensor) error
 	// Compute runs the graph on the inputs set.
 	Compute(ctx context.Context) error

@@ -88,9 +88,10 @@ func readString(mem guestMemory, ptr, n, max uint32, what string) (string, error
 	return string(b), nil
 }
 
-// decodeTensor decodes the 20-byte tensor record at ptr and copies the
-// tensor's dims and data out of guest memory. It checks the type, the rank,
-// the element count and that dims × element size equals the data length.
+// decodeTensor decodes the 20-byte tensor record at ptr: a copy of the
+// tensor's dims and a view of its data in guest memory, valid until the
+// guest runs again. It checks the type, the rank, the element count and
+// that dims × element size equals the data length.
 func decodeTensor(mem guestMemory, ptr uint32, lim limits) (Tensor, error) {
 	rec, err := readBytes(mem, ptr, tensorRecordSize, "tensor")
 	if err != nil {
@@ -128,7 +129,8 @@ func decodeTensor(mem guestMemory, ptr uint32, lim limits) (Tensor, error) {
 	if err != nil {
 		return Tensor{}, err
 	}
-	return Tensor{Type: typ, Dims: dims, Data: append([]byte(nil), data...)}, nil
+	// A view: ExecContext.SetInput copies what it keeps, once.
+	return Tensor{Type: typ, Dims: dims, Data: data}, nil
 }
 
 // elementCount multiplies dims, refusing zero-sized and oversized tensors.

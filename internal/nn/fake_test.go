@@ -48,6 +48,7 @@ func (c *doublerContext) SetInput(i uint32, t nn.Tensor) error {
 	if t.Type != nn.F32 || len(t.Dims) != 2 || t.Dims[1] != 4 {
 		return fmt.Errorf("%w: want f32 [n,4], got %s %v", nn.ErrInvalidArgument, t.Type, t.Dims)
 	}
+	t.Data = append([]byte(nil), t.Data...)
 	c.in = &t
 	return nil
 }

@@ -3,6 +3,7 @@ package nn
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"maps"
 	"runtime/debug"
@@ -187,7 +188,13 @@ type instance struct {
 	// digest, so a guest retrying the same bytes gets the error at once.
 	loadFailed map[[sha256.Size]byte]error
 	released   bool
+	// params holds a guest call's parameters: the calls of one instance
+	// come one at a time from its only thread.
+	params [maxParams]uint32
 }
+
+// maxParams is the most parameters a host function of the module takes.
+const maxParams = 5
 
 type graphRef struct {
 	g      Graph
@@ -289,6 +296,9 @@ func (m *Module) Instantiate(ctx context.Context, r wazero.Runtime) error {
 	for i := range hostFuncs {
 		f := &hostFuncs[i]
 		n := len(f.params)
+		if n > maxParams {
+			return fmt.Errorf("wasi-nn: %s takes %d parameters, more than maxParams", f.name, n)
+		}
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 				stack[0] = uint64(m.guestCall(ctx, f, mod, stack[:n]))
@@ -329,7 +339,7 @@ func (m *Module) guestCall(ctx context.Context, f *hostFunc, mod api.Module, sta
 	if mem == nil {
 		return errnoMissingMemory
 	}
-	p := make([]uint32, len(stack))
+	p := in.params[:len(stack)]
 	for i, v := range stack {
 		p[i] = api.DecodeU32(v)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"strings"
 
 	"github.com/wasmjobs/wasmjobs/internal/nn"
 )
@@ -159,7 +158,7 @@ func (c *ExecContext) Compute(ctx context.Context) error {
 	}
 	c.computed = false
 	if len(c.text) <= inlineBytes {
-		c.probs, c.labels = predict(c.model, c.text, c.clampK())
+		c.probs, c.labels = predict(c.model, c.text, c.clampK(), c.probs[:0], c.labels[:0])
 		c.computed = true
 		return nil
 	}
@@ -168,7 +167,7 @@ func (c *ExecContext) Compute(ctx context.Context) error {
 	m, text, k := c.model, c.text, c.clampK()
 	c.text, c.hasText = nil, false // the goroutine owns text now
 	go func() {
-		p, l := predict(m, text, k)
+		p, l := predict(m, text, k, nil, nil)
 		done <- result{p, l}
 	}()
 	select {
@@ -181,18 +180,18 @@ func (c *ExecContext) Compute(ctx context.Context) error {
 	}
 }
 
-// predict returns outputs 0 and 1 for text; m is safe for concurrent use.
-func predict(m *Model, text []byte, k int) (probs, labels []byte) {
-	preds := m.PredictBytes(text, k, 0)
-	var sb strings.Builder
-	for i, p := range preds {
+// predict appends outputs 0 and 1 for text to probs and labels (the last
+// compute's buffers, which the next one reuses); m is safe for concurrent
+// use.
+func predict(m *Model, text []byte, k int, probs, labels []byte) ([]byte, []byte) {
+	for i, p := range m.PredictBytes(text, k, 0) {
 		probs = binary.LittleEndian.AppendUint32(probs, math.Float32bits(p.Prob))
 		if i > 0 {
-			sb.WriteByte('\n')
+			labels = append(labels, '\n')
 		}
-		sb.WriteString(p.Label)
+		labels = append(labels, p.Label...)
 	}
-	return probs, []byte(sb.String())
+	return probs, labels
 }
 
 // Output returns output 0 (f32 probabilities) or 1 (u8 labels) of the last

@@ -179,7 +179,10 @@ func (g *graph) runTerminable(ctx context.Context, vals, outs []ort.Value) error
 }
 
 type execContext struct {
-	g       *graph
+	g *graph
+	// inputs hold copies of the tensors set, in buffers reused by the next
+	// set_input of the same index (a guest that recognizes line after line
+	// fills the same context again).
 	inputs  []nn.Tensor
 	set     []bool
 	outputs []nn.Tensor
@@ -201,7 +204,15 @@ func (c *execContext) SetInput(index uint32, t nn.Tensor) error {
 			return fmt.Errorf("%w: set_input %d (%s): the model takes shape %v, got %v", nn.ErrInvalidArgument, index, info.Name, info.Dimensions, t.Dims)
 		}
 	}
-	c.inputs[index], c.set[index] = t, true
+	in := &c.inputs[index]
+	in.Type, in.Dims = t.Type, append(in.Dims[:0], t.Dims...)
+	if n := len(t.Data); cap(in.Data) < n || cap(in.Data) > 2*n {
+		// At most twice what the host counts against the instance's
+		// tensor budget stays held.
+		in.Data = nil
+	}
+	in.Data = append(in.Data[:0], t.Data...)
+	c.set[index] = true
 	return nil
 }
 

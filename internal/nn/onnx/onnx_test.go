@@ -256,3 +256,41 @@ func BenchmarkCls(b *testing.B) { benchmarkCompute(b, clsModel, nntest.Image(0, 
 
 // BenchmarkRec is one recognition compute of a 320-pixel-wide line.
 func BenchmarkRec(b *testing.B) { benchmarkCompute(b, recModel, nntest.Image(0, 320)) }
+
+// TestSetInputCopies: a context keeps a copy of what set_input gave it (the
+// host passes a view of guest memory), so a guest that reuses its buffer
+// before compute, or sets inputs one after another into the same context,
+// gets the results of what it set.
+func TestSetInputCopies(t *testing.T) {
+	t.Parallel()
+	b, dir := newBackend(t, onnx.Config{})
+	g := load(t, b, filepath.Join(dir, clsModel))
+	want := [][]byte{nntest.Compute(t, g, nntest.Image(1, 192)).Data, nntest.Compute(t, g, nntest.Image(2, 192)).Data}
+	zero := nntest.Image(0, 192)
+	clear(zero.Data)
+	if z := nntest.Compute(t, g, zero).Data; bytes.Equal(want[0], want[1]) || bytes.Equal(z, want[0]) || bytes.Equal(z, want[1]) {
+		t.Fatal("the test images do not give different outputs")
+	}
+	c, err := g.NewContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i, seed := range []int{1, 2, 1} {
+		in := nntest.Image(seed, 192)
+		if err := c.SetInput(0, in); err != nil {
+			t.Fatal(err)
+		}
+		clear(in.Data) // the caller's buffer, reused before compute
+		if err := c.Compute(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.Output(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Data, want[seed-1]) {
+			t.Errorf("compute %d (image %d): output %v, want %v", i, seed, out.Data, want[seed-1])
+		}
+	}
+}
