@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,12 +120,6 @@ func ValidateGuestRef(ref string) error {
 	return nil
 }
 
-// payloadFields are the payload's JSON keys, matched exactly (encoding/json
-// alone would also accept "Guest" or "INPUT").
-var payloadFields = map[string]bool{
-	"guest": true, "input": true, "data": true, "output": true, "params": true, "batch": true,
-}
-
 // DecodePayload parses and validates a task payload: exactly one JSON object
 // with only the documented keys, spelled exactly.
 func DecodePayload(b []byte) (*Payload, error) {
@@ -138,83 +133,173 @@ func DecodePayload(b []byte) (*Payload, error) {
 	return p, nil
 }
 
-// decodePlainPayload decodes b in one pass if it is a JSON object whose keys
-// are all payload fields, spelled exactly and without escapes: what every
-// producer writes. Anything else is left to decodePayloadStrict (ok is
-// false), which accepts the same payloads as this and explains what is
-// wrong with the others; this one only spares the workers its second pass.
+// decodePlainPayload decodes b in one pass if it is what every producer
+// writes: a JSON object whose keys are payload fields, each once, spelled
+// exactly and without escapes, and whose values are strings without escapes
+// or control characters (and valid UTF-8), params an object of such strings.
+// Anything else is left to decodePayloadStrict (ok is false), which accepts
+// the same payloads as this and explains what is wrong with the others; this
+// one spares the workers encoding/json's reflection on every job.
 func decodePlainPayload(b []byte) (*Payload, bool) {
 	var p Payload
-	if json.Unmarshal(b, &p) != nil || !plainKeys(b) {
-		return nil, false
-	}
-	return &p, true
-}
-
-// plainKeys reports whether b, valid JSON, is an object whose keys are all
-// in payloadFields, each written without escapes.
-func plainKeys(b []byte) bool {
 	i := skipSpace(b, 0)
 	if i == len(b) || b[i] != '{' {
-		return false
+		return nil, false
 	}
-	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
-		if b[i] != '"' {
-			return false
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return &p, skipSpace(b, i+1) == len(b)
+	}
+	var seen uint8
+	for {
+		key, j, ok := plainString(b, i)
+		if !ok {
+			return nil, false
 		}
-		end := bytes.IndexByte(b[i+1:], '"')
-		key := b[i+1 : i+1+max(end, 0)]
-		if end < 0 || bytes.IndexByte(key, '\\') >= 0 || !payloadFields[string(key)] {
-			return false
+		if i = skipSpace(b, j); i == len(b) || b[i] != ':' {
+			return nil, false
 		}
-		i = skipSpace(b, i+2+end)
-		if i == len(b) || b[i] != ':' {
-			return false
+		i = skipSpace(b, i+1)
+		bit := payloadFieldBit(key)
+		if bit == 0 || seen&bit != 0 {
+			return nil, false
 		}
-		i = skipSpace(b, skipValue(b, skipSpace(b, i+1)))
-		if i < len(b) && b[i] == ',' {
+		seen |= bit
+		if bit == fieldParams {
+			if p.Params, j, ok = plainParams(b, i); !ok {
+				return nil, false
+			}
+		} else {
+			v, end, ok := plainString(b, i)
+			if !ok {
+				return nil, false
+			}
+			j = end
+			switch bit {
+			case fieldGuest:
+				p.Guest = string(v)
+			case fieldInput:
+				p.Input = string(v)
+			case fieldOutput:
+				p.Output = string(v)
+			case fieldBatch:
+				p.Batch = string(v)
+			case fieldData:
+				// As encoding/json decodes a []byte.
+				data := make([]byte, base64.StdEncoding.DecodedLen(len(v)))
+				n, err := base64.StdEncoding.Decode(data, v)
+				if err != nil {
+					return nil, false
+				}
+				p.Data = data[:n]
+			}
+		}
+		if i = skipSpace(b, j); i == len(b) {
+			return nil, false
+		}
+		switch b[i] {
+		case ',':
 			i = skipSpace(b, i+1)
+		case '}':
+			return &p, skipSpace(b, i+1) == len(b)
+		default:
+			return nil, false
 		}
 	}
-	return i < len(b)
+}
+
+// The payload's fields, as bits of a set.
+const (
+	fieldGuest uint8 = 1 << iota
+	fieldInput
+	fieldData
+	fieldOutput
+	fieldParams
+	fieldBatch
+)
+
+// payloadFieldBit is the bit of the payload field named key (its JSON name,
+// exactly; encoding/json alone would also take "Guest" or "INPUT"), or 0.
+func payloadFieldBit(key []byte) uint8 {
+	switch string(key) {
+	case "guest":
+		return fieldGuest
+	case "input":
+		return fieldInput
+	case "data":
+		return fieldData
+	case "output":
+		return fieldOutput
+	case "params":
+		return fieldParams
+	case "batch":
+		return fieldBatch
+	}
+	return 0
+}
+
+// plainParams decodes the object of plain strings at b[i], returning the
+// index past it.
+func plainParams(b []byte, i int) (map[string]string, int, bool) {
+	if i == len(b) || b[i] != '{' {
+		return nil, 0, false
+	}
+	m := map[string]string{} // as encoding/json makes it, also for {}
+	if i = skipSpace(b, i+1); i < len(b) && b[i] == '}' {
+		return m, i + 1, true
+	}
+	for {
+		k, j, ok := plainString(b, i)
+		if !ok {
+			return nil, 0, false
+		}
+		if i = skipSpace(b, j); i == len(b) || b[i] != ':' {
+			return nil, 0, false
+		}
+		v, j, ok := plainString(b, skipSpace(b, i+1))
+		if !ok {
+			return nil, 0, false
+		}
+		m[string(k)] = string(v) // a repeated key: the last wins, as in encoding/json
+		if i = skipSpace(b, j); i == len(b) {
+			return nil, 0, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return m, i + 1, true
+		default:
+			return nil, 0, false
+		}
+	}
+}
+
+// plainString returns the contents of the JSON string at b[i] and the index
+// past it, if it has no escapes and no control characters and is valid
+// UTF-8 (encoding/json would replace invalid bytes with U+FFFD).
+func plainString(b []byte, i int) ([]byte, int, bool) {
+	if i == len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	ascii := true
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			s := b[i+1 : j]
+			return s, j + 1, ascii || utf8.Valid(s)
+		case c == '\\' || c < 0x20:
+			return nil, 0, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return nil, 0, false
 }
 
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
-	}
-	return i
-}
-
-// skipValue returns the index just past the JSON value starting at b[i];
-// b must be valid JSON.
-func skipValue(b []byte, i int) int {
-	depth := 0
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-			if depth == 0 {
-				return i + 1
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return i // the end of the enclosing object
-			}
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		case ',', ' ', '\t', '\n', '\r':
-			if depth == 0 {
-				return i
-			}
-		}
 	}
 	return i
 }
@@ -235,7 +320,7 @@ func decodePayloadStrict(b []byte) (*Payload, error) {
 		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidPayload)
 	}
 	for k := range fields {
-		if !payloadFields[k] {
+		if payloadFieldBit([]byte(k)) == 0 {
 			return nil, fmt.Errorf("%w: unknown field %q", ErrInvalidPayload, k)
 		}
 	}
