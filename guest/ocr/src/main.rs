@@ -137,10 +137,13 @@ fn decode(bytes: &[u8]) -> Result<Rgb, String> {
 
 type NnResult<T> = Result<T, String>;
 
-/// A model loaded by name with one execution context.
+/// A model loaded by name with one execution context, and the buffer its
+/// outputs are read into (kept from call to call: recognition runs once per
+/// line, and a fresh buffer would be zeroed every time).
 struct Model {
     name: &'static str,
     ctx: GraphExecutionContext,
+    out: Vec<f32>,
 }
 
 impl Model {
@@ -151,27 +154,28 @@ impl Model {
         let ctx = graph
             .init_execution_context()
             .map_err(|e| format!("model {:?}: init_execution_context: {}", name, e))?;
-        Ok(Model { name, ctx })
+        Ok(Model { name, ctx, out: Vec::new() })
     }
 
-    /// Runs the model on one f32 input; returns output 0, for which `want`
-    /// floats are reserved (four times as many on a second try).
-    fn run(&mut self, dims: &[usize], input: &[f32], want: usize) -> NnResult<Vec<f32>> {
+    /// Runs the model on one f32 input; returns output 0, for which at
+    /// least `want` floats are reserved (four times as many on a second try).
+    fn run(&mut self, dims: &[usize], input: &[f32], want: usize) -> NnResult<&[f32]> {
         let name = self.name;
         let err = |what: &str, e: wasmedge_wasi_nn::Error| format!("model {:?}: {}: {}", name, what, e);
         self.ctx.set_input(0, TensorType::F32, dims, input).map_err(|e| err("set_input", e))?;
         self.ctx.compute().map_err(|e| err("compute", e))?;
-        let mut out = vec![0f32; want];
-        let n = match self.ctx.get_output(0, &mut out) {
+        if self.out.len() < want {
+            self.out.resize(want, 0.0);
+        }
+        let n = match self.ctx.get_output(0, &mut self.out) {
             Err(wasmedge_wasi_nn::Error::BackendError(wasmedge_wasi_nn::BackendError::TooLarge)) => {
-                out = vec![0f32; want * 4];
-                self.ctx.get_output(0, &mut out)
+                self.out.resize(self.out.len().max(want * 4), 0.0);
+                self.ctx.get_output(0, &mut self.out)
             }
             r => r,
         }
         .map_err(|e| err("get_output", e))?;
-        out.truncate(n / 4);
-        Ok(out)
+        Ok(&self.out[..n / 4])
     }
 }
 
@@ -221,7 +225,7 @@ fn detect(img: &Rgb, p: &Params, det: &mut Model) -> NnResult<Vec<BoxF>> {
     let sx = img.width as f32 / dw as f32;
     let sy = img.height as f32 / dh as f32;
     let (iw, ih) = (img.width as f32, img.height as f32);
-    let found: Vec<BoxF> = det::regions(&prob, pw, ph, &db).into_iter().map(|r| r.bbox).collect();
+    let found: Vec<BoxF> = det::regions(prob, pw, ph, &db).into_iter().map(|r| r.bbox).collect();
     let mut boxes = Vec::new();
     for b in det::merge_lines(found) {
         let m = DET_MARGIN as f32;
@@ -282,7 +286,7 @@ fn recognize(crop: &Rgb, p: &Params, rec: &mut Model, charset: &ctc::Charset) ->
             c
         ));
     }
-    Ok(ctc::decode(&out, out.len() / c, c, charset))
+    Ok(ctc::decode(out, out.len() / c, c, charset))
 }
 
 /// Loads the character dictionary's text from the `ocr-keys` graph's output 0.
