@@ -4,7 +4,8 @@
 # (a linker that is only recommended, not depended on, say) is installed
 # again, and one that still does not work stops the build with the reason.
 # Later runs find everything working and print nothing.
-#   redis-server           Debian package; started on a free loopback port and pinged
+#   redis-server           Debian package (redis-cli, which forms the test cluster, comes with
+#                          it); started on a free loopback port and pinged, once with redis-cli
 #   minio                  `go install` into .tools/bin (about 2.5 minutes, once); started and health-checked
 #   Rust wasm32-wasi       Debian packages (cargo, rustc, the wasm32 std, lld-14 which links
 #                          wasm32 through /usr/bin/rust-lld, the crates); a one-line program is
@@ -52,6 +53,7 @@ check_redis() {
 	pid=$!
 	bg+=("$pid")
 	wait_for "$pid" 100 redis_pong "$port" || return 1
+	redis-cli -p "$port" ping 2>>"$work/redis.log" | grep -q PONG || return 1
 	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
 }
 

@@ -18,6 +18,16 @@ redis_pong() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'PING\r\n' >&3 && timeout 2 head -c 7 <&3 | grep -q PONG) 2>/dev/null
 }
 
+# cluster_ok HOST:PORT...: every node reports cluster_state:ok (all slots
+# served).
+cluster_ok() {
+	local node
+	for node in "$@"; do
+		redis-cli -h "${node%:*}" -p "${node##*:}" cluster info 2>/dev/null |
+			tr -d '\r' | grep -q '^cluster_state:ok$' || return 1
+	done
+}
+
 # minio_live PORT: MinIO's liveness endpoint on PORT answers 200.
 minio_live() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1" &&

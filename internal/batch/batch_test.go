@@ -23,7 +23,7 @@ import (
 )
 
 type env struct {
-	redis  asynq.RedisClientOpt
+	redis  asynq.RedisConnOpt
 	store  *blob.Store
 	bucket string
 	client *batch.Client
@@ -34,7 +34,13 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{redis: testenv.Redis(t)}
+	return newEnvOn(t, testenv.Redis(t))
+}
+
+// newEnvOn is newEnv on the Redis of opt.
+func newEnvOn(t testing.TB, opt asynq.RedisConnOpt) *env {
+	t.Helper()
+	e := &env{redis: opt}
 	e.store, e.bucket = testenv.Store(t)
 	var err error
 	if e.client, err = batch.NewClient(e.redis); err != nil {
@@ -232,7 +238,14 @@ func TestStartBatchFromClient(t *testing.T) {
 	ctx := testenv.Context(t, 2*time.Minute)
 	valid := e.upload(t, "small/", 40)
 	e.startWorker(t)
-	st, err := e.client.StartBatch(ctx, batch.Spec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/small/", ID: "from-client"})
+	e.runSmall(t, ctx, batch.Spec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/small/", ID: "from-client"}, valid)
+}
+
+// runSmall starts spec on the 40 objects e.upload put under small/ and
+// checks the finished batch: 36 done, 4 failed, and its manifest.
+func (e *env) runSmall(t *testing.T, ctx context.Context, spec batch.Spec, valid map[string]bool) *batch.Status {
+	t.Helper()
+	st, err := e.client.StartBatch(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,6 +260,7 @@ func TestStartBatchFromClient(t *testing.T) {
 	}
 	st, _ = e.client.BatchStatus(ctx, st.ID)
 	e.checkManifest(t, st, valid)
+	return st
 }
 
 func TestRetryFailedRerunsOnlyFailed(t *testing.T) {

@@ -93,12 +93,17 @@ func (c *Client) CreateBatch(ctx context.Context, spec Spec) (*Status, error) {
 	}
 	js, _ := json.Marshal(spec)
 	now := time.Now()
+	// The record, then the global index: a transaction may only touch
+	// one hash slot on Redis Cluster. A crash between the two leaves a
+	// batch out of the list until the same start runs again (ZADD NX).
 	pipe := c.rdb.TxPipeline()
 	pipe.HSetNX(ctx, batchKey(spec.ID), "spec", js)
 	pipe.HSetNX(ctx, batchKey(spec.ID), "started", now.UnixMilli())
-	pipe.ZAddNX(ctx, batchesKey, redis.Z{Score: float64(now.UnixMilli()), Member: spec.ID})
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("jobs: create batch %s: %w", spec.ID, err)
+	}
+	if err := c.rdb.ZAddNX(ctx, batchesKey, redis.Z{Score: float64(now.UnixMilli()), Member: spec.ID}).Err(); err != nil {
+		return nil, fmt.Errorf("jobs: create batch %s: index it: %w", spec.ID, err)
 	}
 	if st, err = c.BatchStatus(ctx, spec.ID); err != nil {
 		return nil, err

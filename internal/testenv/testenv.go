@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,11 +23,13 @@ import (
 
 // Environment variables set by `make test`.
 const (
-	EnvRedis     = "WASMJOBS_TEST_REDIS"     // redis://host:port
-	EnvS3        = "WASMJOBS_TEST_S3"        // host:port
-	EnvAccessKey = "WASMJOBS_TEST_S3_ACCESS" // MinIO root user
-	EnvSecretKey = "WASMJOBS_TEST_S3_SECRET" // MinIO root password
-	EnvRequire   = "WASMJOBS_TEST_REQUIRE"   // "1": missing services fail tests
+	EnvRedis = "WASMJOBS_TEST_REDIS" // redis://host:port
+	// EnvRedisCluster lists the masters of a Redis Cluster, host:port,…
+	EnvRedisCluster = "WASMJOBS_TEST_REDIS_CLUSTER"
+	EnvS3           = "WASMJOBS_TEST_S3"        // host:port
+	EnvAccessKey    = "WASMJOBS_TEST_S3_ACCESS" // MinIO root user
+	EnvSecretKey    = "WASMJOBS_TEST_S3_SECRET" // MinIO root password
+	EnvRequire      = "WASMJOBS_TEST_REQUIRE"   // "1": missing services fail tests
 )
 
 func need(tb testing.TB, env string) string {
@@ -66,6 +69,22 @@ func Redis(tb testing.TB) asynq.RedisClientOpt {
 		tb.Fatalf("flush test database %d: %v", db, err)
 	}
 	return asynq.RedisClientOpt{Addr: opt.Addr, DB: db}
+}
+
+// RedisCluster returns connection options for the test Redis Cluster
+// (three masters). A cluster has one database, shared by every test that
+// uses it: such tests keep apart by their own queue names and batch ids.
+func RedisCluster(tb testing.TB) asynq.RedisClusterClientOpt {
+	tb.Helper()
+	addrs := strings.Split(need(tb, EnvRedisCluster), ",")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer c.Close()
+	if err := c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() }); err != nil {
+		tb.Fatalf("test Redis Cluster at %v: %v", addrs, err)
+	}
+	return asynq.RedisClusterClientOpt{Addrs: addrs}
 }
 
 // S3Config returns the test MinIO's configuration.
