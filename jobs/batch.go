@@ -13,6 +13,14 @@ var ErrBatchNotFound = batch.ErrNotFound
 // batch whose output prefix another batch already writes to.
 var ErrOutputInUse = batch.ErrOutputInUse
 
+// ErrBatchRunning is wrapped by DeleteBatch's error for a batch that has not
+// finished.
+var ErrBatchRunning = batch.ErrBatchRunning
+
+// DefaultBatchRetention is how long a finished batch's record stays in
+// Redis unless its spec's RetentionSeconds says otherwise.
+const DefaultBatchRetention = batch.DefaultRetention
+
 // BatchSpec describes a dataset run: one job per object under Input. Its
 // WithDefaults validates it and fills its defaults, including an ID derived
 // from the other fields, so that running the same batch again resumes it.
@@ -36,6 +44,13 @@ func (c *Client) StartBatch(ctx context.Context, spec BatchSpec) (*BatchStatus, 
 // there is none.
 func (c *Client) BatchStatus(ctx context.Context, id string) (*BatchStatus, error) {
 	return c.batches.BatchStatus(ctx, id)
+}
+
+// DeleteBatch removes a finished batch's record from Redis now, as its
+// retention would later; its outputs and manifest in S3 stay. A batch that
+// has not finished is refused with an error wrapping ErrBatchRunning.
+func (c *Client) DeleteBatch(ctx context.Context, id string) error {
+	return c.batches.DeleteBatch(ctx, id)
 }
 
 // ListBatches returns the most recent batches, newest first; limit <= 0

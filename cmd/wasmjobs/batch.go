@@ -21,19 +21,20 @@ func newBatchCmd(g *globalFlags) *cobra.Command {
 		Use:   "batch",
 		Short: "Process a whole S3 prefix: one job per object, with progress and a manifest",
 	}
-	cmd.AddCommand(newBatchRunCmd(g), newBatchStatusCmd(g), newBatchListCmd(g), newBatchRetryCmd(g), newBatchCancelCmd(g))
+	cmd.AddCommand(newBatchRunCmd(g), newBatchStatusCmd(g), newBatchListCmd(g), newBatchRetryCmd(g), newBatchCancelCmd(g), newBatchDeleteCmd(g))
 	return cmd
 }
 
 func newBatchRunCmd(g *globalFlags) *cobra.Command {
 	var (
-		spec     batch.Spec
-		kind     string
-		params   []string
-		maxRetry int
-		wait     bool
-		chunk    int
-		rateCap  float64
+		spec      batch.Spec
+		kind      string
+		params    []string
+		maxRetry  int
+		wait      bool
+		chunk     int
+		rateCap   float64
+		retention time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "run s3://bucket/prefix/ --guest NAME --type image|text",
@@ -41,7 +42,8 @@ func newBatchRunCmd(g *globalFlags) *cobra.Command {
 		Long: `run lists the prefix and enqueues one job per object. Task ids derive from the batch id,
 the object key and its ETag, so running the same command again resumes: nothing is
 enqueued twice and nothing is skipped. Workers keep the batch's progress in Redis; when the
-last job ends, <out>/_manifest.jsonl and <out>/_summary.json are written.
+last job ends, <out>/_manifest.jsonl and <out>/_summary.json are written. The batch's
+record stays in Redis for --retention after it finished (batch delete removes it sooner).
 
 With --wait it shows progress (a bar on a terminal, plain lines otherwise) and exits
 non-zero if any job failed.`,
@@ -58,6 +60,10 @@ non-zero if any job failed.`,
 			if cmd.Flags().Changed("max-retry") {
 				spec.MaxRetry = &maxRetry
 			}
+			if retention < time.Second {
+				return fmt.Errorf("--retention %s: at least 1s", retention)
+			}
+			spec.RetentionSeconds = int64(retention / time.Second)
 			if spec, err = spec.WithDefaults(); err != nil {
 				return err
 			}
@@ -116,6 +122,7 @@ non-zero if any job failed.`,
 	f.BoolVar(&wait, "wait", false, "wait for the batch to finish, showing progress")
 	f.IntVar(&chunk, "chunk", 1000, "objects enqueued per pipelined round trip")
 	f.Float64Var(&rateCap, "rate", 0, "cap enqueueing at this many jobs per second (0: no cap)")
+	f.DurationVar(&retention, "retention", batch.DefaultRetention, "keep the batch's record in Redis this long after it finished (outputs in S3 stay)")
 	_ = cmd.MarkFlagRequired("guest")
 	_ = cmd.MarkFlagRequired("type")
 	return cmd
@@ -242,9 +249,26 @@ func newBatchListCmd(g *globalFlags) *cobra.Command {
 }
 
 func newBatchRetryCmd(g *globalFlags) *cobra.Command {
+	return batchIDCmd(g, "retry-failed ID", "Run a batch's failed objects again (and only those)",
+		func(ctx context.Context, c *batch.Client, id string) (string, error) {
+			n, err := c.RetryFailed(ctx, id)
+			return fmt.Sprintf("batch %s: %d failed jobs queued again", id, n), err
+		})
+}
+
+func newBatchDeleteCmd(g *globalFlags) *cobra.Command {
+	return batchIDCmd(g, "delete ID", "Remove a finished batch's record from Redis now (its outputs and manifest in S3 stay)",
+		func(ctx context.Context, c *batch.Client, id string) (string, error) {
+			return fmt.Sprintf("batch %s deleted", id), c.DeleteBatch(ctx, id)
+		})
+}
+
+// batchIDCmd is a command that takes a batch id, runs do on it and prints
+// what do says when it succeeds.
+func batchIDCmd(g *globalFlags, use, short string, do func(ctx context.Context, c *batch.Client, id string) (string, error)) *cobra.Command {
 	return &cobra.Command{
-		Use:   "retry-failed ID",
-		Short: "Run a batch's failed objects again (and only those)",
+		Use:   use,
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			svc, err := g.connect(false)
@@ -252,12 +276,11 @@ func newBatchRetryCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer svc.Close()
-			c := svc.batches
-			n, err := c.RetryFailed(cmd.Context(), args[0])
+			msg, err := do(cmd.Context(), svc.batches, args[0])
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "batch %s: %d failed jobs queued again\n", args[0], n)
+			fmt.Fprintln(cmd.OutOrStdout(), msg)
 			return nil
 		},
 	}

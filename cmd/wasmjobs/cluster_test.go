@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,9 +15,9 @@ import (
 
 // TestCLIOnRedisCluster runs the commands as a user would against a real
 // three-master Redis Cluster, given as a redis-cluster:// URL: a worker, a
-// single job waited for, and a batch run to the end with its manifest. The
-// cluster is shared by the tests that use it, so everything runs on a queue
-// of its own.
+// single job waited for, a batch run to the end with its manifest, and the
+// batch deleted. The cluster is shared by the tests that use it, so
+// everything runs on a queue of its own.
 func TestCLIOnRedisCluster(t *testing.T) {
 	cluster := testenv.RedisCluster(t)
 	e := newBatchEnv(t)
@@ -73,5 +74,11 @@ func TestCLIOnRedisCluster(t *testing.T) {
 	}
 	if st.Done != n || st.Failed != 0 || !st.ManifestWritten {
 		t.Fatalf("batch status %+v, want %d done and a manifest", st, n)
+	}
+	if out := run("", "batch", "delete", spec.ID); !strings.Contains(out, "deleted") {
+		t.Errorf("batch delete printed %q", out)
+	}
+	if _, err := clusterBatches.BatchStatus(context.Background(), spec.ID); !errors.Is(err, batch.ErrNotFound) {
+		t.Fatalf("status after batch delete: %v, want ErrNotFound", err)
 	}
 }

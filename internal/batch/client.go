@@ -87,6 +87,22 @@ func (c *Client) CreateBatch(ctx context.Context, spec Spec) (*Status, error) {
 			return nil, fmt.Errorf("jobs: create batch %s: %w", spec.ID, err)
 		}
 		if owner != spec.ID {
+			// The owner's record expired or was deleted: the prefix is free.
+			gone, err := c.rdb.Exists(ctx, batchKey(owner)).Result()
+			if err != nil {
+				return nil, fmt.Errorf("jobs: create batch %s: %w", spec.ID, err)
+			}
+			if gone == 0 {
+				n, err := swapClaimScript.Run(ctx, c.rdb, []string{batchOutputKey(out)}, owner, spec.ID).Int64()
+				if err != nil {
+					return nil, fmt.Errorf("jobs: create batch %s: %w", spec.ID, err)
+				}
+				if n == 1 {
+					owner, claimed = spec.ID, true
+				}
+			}
+		}
+		if owner != spec.ID {
 			return nil, fmt.Errorf("jobs: batch %s: output %s belongs to batch %s, whose manifest and outputs it would overwrite; choose another output prefix: %w: %w",
 				spec.ID, spec.Output, owner, ErrOutputInUse, queue.ErrInvalidPayload)
 		}
@@ -117,6 +133,53 @@ func (c *Client) CreateBatch(ctx context.Context, spec Spec) (*Status, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// swapClaimScript hands an output claim from ARGV[1] to ARGV[2] if ARGV[1]
+// still holds it, or deletes it when ARGV[2] is empty. KEYS: the claim.
+var swapClaimScript = redis.NewScript(swapClaimSource)
+
+// swapClaimSource is swapClaimScript's Lua, which the Node client runs too
+// (TestNodeSwapClaimScript holds the two equal).
+const swapClaimSource = `
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then
+	return 0
+end
+if ARGV[2] == "" then
+	redis.call("DEL", KEYS[1])
+else
+	redis.call("SET", KEYS[1], ARGV[2])
+end
+return 1
+`
+
+// ErrBatchRunning is returned by DeleteBatch for a batch that has not
+// finished.
+var ErrBatchRunning = errors.New("batch has not finished")
+
+// DeleteBatch removes a finished batch's record, items and output claim
+// from Redis now, as its retention would later; its outputs and manifest
+// in S3 stay. A running batch is refused (cancel it first).
+func (c *Client) DeleteBatch(ctx context.Context, id string) error {
+	st, err := c.BatchStatus(ctx, id)
+	if err != nil {
+		return err
+	}
+	if st.Finished.IsZero() {
+		return fmt.Errorf("jobs: delete batch %s: %w: cancel it first, or wait for it", id, ErrBatchRunning)
+	}
+	if err := c.rdb.Del(ctx, batchKeys(id)...).Err(); err != nil {
+		return fmt.Errorf("jobs: delete batch %s: %w", id, err)
+	}
+	if err := c.rdb.ZRem(ctx, batchesKey, id).Err(); err != nil {
+		return fmt.Errorf("jobs: delete batch %s: unlist it: %w", id, err)
+	}
+	if out, err := s3url.ParsePrefixURL(st.Spec.Output); err == nil {
+		if err := swapClaimScript.Run(ctx, c.rdb, []string{batchOutputKey(out)}, id, "").Err(); err != nil {
+			return fmt.Errorf("jobs: delete batch %s: release its output prefix: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // sameBatch refuses a spec that names an existing batch but not its run.
@@ -167,14 +230,15 @@ func (c *Client) BatchStatus(ctx context.Context, id string) (*Status, error) {
 	return st, nil
 }
 
-// failBatchScript ends an unfinished batch with a reason. KEYS: record.
-// ARGV: reason, now. Returns 1, or 0 when there is no such batch or it had
-// finished.
-var failBatchScript = redis.NewScript(`
+// failBatchScript ends an unfinished batch with a reason and starts its
+// retention. KEYS: record, status, items. ARGV: reason, now. Returns 1, or
+// 0 when there is no such batch or it had finished.
+var failBatchScript = redis.NewScript(retentionFuncs + `
 if redis.call("HEXISTS", KEYS[1], "spec") == 0 or redis.call("HEXISTS", KEYS[1], "finished") == 1 then
 	return 0
 end
 redis.call("HSET", KEYS[1], "error", ARGV[1], "listed", "1", "finished", ARGV[2])
+expire_batch()
 return 1
 `)
 
@@ -182,7 +246,7 @@ return 1
 // the reason, instead of leaving it running forever. Items already
 // enqueued keep running; a finished or missing batch is left alone.
 func (c *Client) FailBatch(ctx context.Context, id, reason string) error {
-	if err := failBatchScript.Run(ctx, c.rdb, []string{batchKey(id)}, reason, time.Now().UnixMilli()).Err(); err != nil {
+	if err := failBatchScript.Run(ctx, c.rdb, batchKeys(id), reason, time.Now().UnixMilli()).Err(); err != nil {
 		return fmt.Errorf("jobs: fail batch %s: %w", id, err)
 	}
 	return nil
@@ -228,6 +292,8 @@ func (c *Client) ListBatches(ctx context.Context, limit int) ([]*Status, error) 
 	for _, id := range ids {
 		st, err := c.BatchStatus(ctx, id)
 		if errors.Is(err, ErrNotFound) {
+			// Its retention ran out: the index forgets it too.
+			c.rdb.ZRem(ctx, batchesKey, id)
 			continue
 		}
 		if err != nil {

@@ -25,15 +25,7 @@ func TestBatchOnRedisCluster(t *testing.T) {
 	spec := batch.Spec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/small/", Queue: queue, ID: "cluster-" + testenv.RandomHex(6)}
 	st := e.runSmall(t, ctx, spec, valid)
 
-	listed, err := e.client.ListBatches(ctx, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, b := range listed {
-		found = found || b.ID == st.ID
-	}
-	if !found {
+	if !e.listed(t, st.ID) {
 		t.Errorf("batch %s is not in the batch list", st.ID)
 	}
 

@@ -36,9 +36,31 @@ type Item struct {
 	Bytes int64 `json:"bytes,omitempty"`
 }
 
+// retentionFuncs give a batch's keys (KEYS: record, status, items) their
+// expiry: expire_batch when the batch finishes, the spec's retention
+// (DefaultRetention for a spec that names none, as older producers wrote);
+// sync_expiry after a script wrote the status or items of a batch that has
+// one already, so that keys made late expire with the record.
+var retentionFuncs = fmt.Sprintf(`
+local function expire_batch()
+	local ok, spec = pcall(cjson.decode, redis.call("HGET", KEYS[1], "spec") or "")
+	local s = ok and type(spec) == "table" and tonumber(spec.retention_seconds) or %d
+	if s < 1 then s = %d end
+	if s > %d then s = %d end
+	for _, k in ipairs(KEYS) do redis.call("EXPIRE", k, math.floor(s)) end
+end
+local function sync_expiry()
+	local t = redis.call("PTTL", KEYS[1])
+	if t > 0 then
+		for i = 2, #KEYS do redis.call("PEXPIRE", KEYS[i], t) end
+	end
+end
+`, int64(DefaultRetention/time.Second), int64(DefaultRetention/time.Second), maxRetentionSeconds, maxRetentionSeconds)
+
 // finishedCheck marks the batch finished once listing is done and no item
-// is left; it returns 2 when this call finished it.
-const finishedCheck = `
+// is left, and starts its retention; it returns 2 when this call finished
+// it. KEYS: record, status, items.
+var finishedCheck = retentionFuncs + `
 local function finished(rec)
 	if redis.call("HGET", rec, "listed") ~= "1" or redis.call("HEXISTS", rec, "finished") == 1 then
 		return false
@@ -49,6 +71,7 @@ local function finished(rec)
 	end
 	if n.total - n.done - n.failed - n.canceled - n.skipped <= 0 then
 		redis.call("HSET", rec, "finished", ARGV[#ARGV])
+		expire_batch()
 		return true
 	end
 	return false
@@ -69,6 +92,7 @@ else
 	redis.call("HINCRBY", KEYS[1], "enqueued", 1)
 	redis.call("HINCRBY", KEYS[1], "bytes", ARGV[4])
 end
+sync_expiry()
 return 1
 `)
 
@@ -100,7 +124,10 @@ redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
 if (n.output == nil or n.output == "") and o.output then n.output = o.output end
 redis.call("HSET", KEYS[3], ARGV[1], cjson.encode(n))
 redis.call("HINCRBY", KEYS[1], ARGV[2], 1)
-if redis.call("HEXISTS", KEYS[1], "finished") == 1 then return 3 end
+if redis.call("HEXISTS", KEYS[1], "finished") == 1 then
+	sync_expiry()
+	return 3
+end
 if finished(KEYS[1]) then return 2 end
 return 1
 `)
@@ -113,16 +140,17 @@ const (
 	itemInFinishedBatch = 3 // recorded in a batch that had finished (failed)
 )
 
-// listedScript sets the total once listing is complete. KEYS: record.
-// ARGV: total, now.
+// listedScript sets the total once listing is complete. KEYS: record,
+// status, items. ARGV: total, now.
 var listedScript = redis.NewScript(finishedCheck + `
 redis.call("HSET", KEYS[1], "total", ARGV[1], "listed", "1")
 if finished(KEYS[1]) then return 2 end
 return 1
 `)
 
-// retryItemScript moves a failed item back to pending. KEYS: record,
-// status. ARGV: key.
+// retryItemScript moves a failed item back to pending: the batch runs
+// again, so its keys no longer expire. KEYS: record, status, items. ARGV:
+// key.
 var retryItemScript = redis.NewScript(`
 if redis.call("HGET", KEYS[2], ARGV[1]) ~= "failed" then
 	return 0
@@ -130,6 +158,7 @@ end
 redis.call("HSET", KEYS[2], ARGV[1], "pending")
 redis.call("HINCRBY", KEYS[1], "failed", -1)
 redis.call("HDEL", KEYS[1], "finished", "manifest")
+for _, k in ipairs(KEYS) do redis.call("PERSIST", k) end
 return 1
 `)
 
@@ -217,7 +246,7 @@ func (c *Client) finishItem(ctx context.Context, id string, it Item) (int64, err
 // SetBatchListed records that listing found total objects. finished is
 // true when every item was already final.
 func (c *Client) SetBatchListed(ctx context.Context, id string, total int64) (finished bool, err error) {
-	n, err := listedScript.Run(ctx, c.rdb, []string{batchKey(id)}, total, time.Now().UnixMilli()).Int64()
+	n, err := listedScript.Run(ctx, c.rdb, batchKeys(id), total, time.Now().UnixMilli()).Int64()
 	if err != nil {
 		return false, fmt.Errorf("jobs: batch %s: listed: %w", id, err)
 	}
@@ -328,7 +357,7 @@ func (c *Client) RetryFailed(ctx context.Context, id string) (int, error) {
 	}
 	retried := 0
 	for _, it := range failed {
-		n, err := retryItemScript.Run(ctx, c.rdb, []string{batchKey(id), batchStatusKey(id)}, it.Key).Int64()
+		n, err := retryItemScript.Run(ctx, c.rdb, batchKeys(id), it.Key).Int64()
 		if err != nil {
 			return retried, fmt.Errorf("jobs: batch %s: retry %s: %w", id, it.Key, err)
 		}

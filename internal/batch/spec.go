@@ -51,7 +51,19 @@ type Spec struct {
 	Params map[string]string `json:"params,omitempty"`
 	// MaxRetry bounds retries of transient failures (default asynq's 25).
 	MaxRetry *int `json:"max_retry,omitempty"`
+	// RetentionSeconds is how long the batch's record (its counts and
+	// items) stays in Redis after it finished; 0 means DefaultRetention.
+	// Retrying its failures keeps it again until it finishes anew. Outputs
+	// and the manifest in S3 are not touched.
+	RetentionSeconds int64 `json:"retention_seconds,omitempty"`
 }
+
+// DefaultRetention is how long a finished batch's record is kept unless
+// its spec says otherwise.
+const DefaultRetention = 7 * 24 * time.Hour
+
+// maxRetentionSeconds bounds a spec's retention: ten years.
+const maxRetentionSeconds = 10 * 365 * 24 * 3600
 
 // WithDefaults validates s and fills its defaults, including a derived ID.
 func (s Spec) WithDefaults() (Spec, error) {
@@ -75,6 +87,12 @@ func (s Spec) WithDefaults() (Spec, error) {
 	}
 	if s.Queue == "" {
 		s.Queue = "default"
+	}
+	switch {
+	case s.RetentionSeconds == 0:
+		s.RetentionSeconds = int64(DefaultRetention / time.Second)
+	case s.RetentionSeconds < 0 || s.RetentionSeconds > maxRetentionSeconds:
+		return s, fmt.Errorf("%w: batch retention %d s: want 1 s to ten years", queue.ErrInvalidPayload, s.RetentionSeconds)
 	}
 	if err := (&queue.Payload{Guest: s.Guest, Data: []byte{}, Params: s.Params}).Validate(); err != nil {
 		return s, err

@@ -24,7 +24,27 @@ export function batchOutputKey(output) {
 }
 
 const batchIDRE = /^[A-Za-z0-9_-]{1,64}$/;
-const specFields = new Set(['id', 'guest', 'type', 'input', 'output', 'include', 'maxSize', 'queue', 'params', 'maxRetry']);
+const specFields = new Set(['id', 'guest', 'type', 'input', 'output', 'include', 'maxSize', 'queue', 'params', 'maxRetry', 'retentionSeconds']);
+
+/**
+ * Hands an output claim from ARGV[1] to ARGV[2] if ARGV[1] still holds it
+ * (Go's swapClaimSource, which a Go test holds equal). KEYS: the claim.
+ */
+export const swapClaimScript = `
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then
+	return 0
+end
+if ARGV[2] == "" then
+	redis.call("DEL", KEYS[1])
+else
+	redis.call("SET", KEYS[1], ARGV[2])
+end
+return 1
+`;
+
+/** How long a finished batch's record stays in Redis by default (Go's batch.DefaultRetention), in seconds. */
+export const defaultBatchRetentionSeconds = 7 * 24 * 3600;
+const maxRetentionSeconds = 10 * 365 * 24 * 3600;
 
 // parsePrefix parses s3://bucket[/prefix] as Go's s3url.ParsePrefixURL (internal/s3url).
 function parsePrefix(s, what) {
@@ -59,6 +79,7 @@ export function batchSpecWithDefaults(spec) {
     id: spec.id ?? '', guest: spec.guest, type: spec.type, input: spec.input, output: spec.output ?? '',
     include: spec.include ?? '', maxSize: spec.maxSize ?? 0, queue: spec.queue || 'default',
     params: spec.params ?? {}, maxRetry: spec.maxRetry ?? null,
+    retentionSeconds: spec.retentionSeconds || defaultBatchRetentionSeconds,
   };
   if (s.type === 'image' || s.type === 'text') s.type = 'wasm:' + s.type;
   if (s.type !== TypeImage && s.type !== TypeText) {
@@ -72,6 +93,9 @@ export function batchSpecWithDefaults(spec) {
   if (!Number.isSafeInteger(s.maxSize) || s.maxSize < 0) throw new InvalidPayloadError(`max size ${s.maxSize}: want a byte count ≥ 0`);
   if (s.maxRetry !== null && (!Number.isSafeInteger(s.maxRetry) || s.maxRetry < 0)) {
     throw new InvalidPayloadError(`max retry ${s.maxRetry}: want an integer ≥ 0`);
+  }
+  if (!Number.isSafeInteger(s.retentionSeconds) || s.retentionSeconds < 1 || s.retentionSeconds > maxRetentionSeconds) {
+    throw new InvalidPayloadError(`batch retention ${s.retentionSeconds} s: want 1 s to ten years`);
   }
   validateJob({ guest: s.guest, data: '', params: s.params });
   if (s.id === '') {
@@ -100,6 +124,7 @@ export function encodeBatchSpec(s) {
   const keys = Object.keys(s.params).sort();
   if (keys.length) j += ',"params":{' + keys.map((k) => goString(k) + ':' + goString(s.params[k])).join(',') + '}';
   if (s.maxRetry !== null) j += `,"max_retry":${s.maxRetry}`;
+  j += `,"retention_seconds":${s.retentionSeconds}`;
   return j + '}';
 }
 

@@ -11,7 +11,7 @@ import {
 import { composeOptions, DefaultResultRetention, planEnqueue } from './options.js';
 import { encodeNormalized, normalizeJob, TypeImage, TypeText, validateTaskType } from './payload.js';
 import { scripts } from './scripts.js';
-import { batchesKey, batchKey, batchOutputKey, batchSpecWithDefaults, decodeBatchStatus, encodeBatchSpec, TypeBatch } from './batch.js';
+import { batchesKey, batchKey, batchOutputKey, batchSpecWithDefaults, decodeBatchStatus, encodeBatchSpec, swapClaimScript, TypeBatch } from './batch.js';
 import { decodeTaskMessage, encodeTaskMessage } from './taskmessage.js';
 import { Completions, wakeChannel } from './notify.js';
 
@@ -225,7 +225,9 @@ export class Client {
    * (or finds it, so the same spec resumes) and enqueues its plan; a worker
    * lists `spec.input` and enqueues one job per object. `spec`: `{ guest,
    * type: 'image'|'text', input: 's3://bucket/prefix/', output?, include?,
-   * maxSize?, queue?, params?, maxRetry?, id? }`. Resolves with the batch
+   * maxSize?, queue?, params?, maxRetry?, retentionSeconds?, id? }`
+   * (retentionSeconds: how long the record stays in Redis after the batch
+   * finished, default 7 days). Resolves with the batch
    * status (see batchStatus).
    */
   async startBatch(spec) {
@@ -246,17 +248,24 @@ export class Client {
     const claimKey = batchOutputKey(s.output);
     const owner = await this.#call(`start batch ${s.id}`, async () => {
       if (await this.#redis.setnx(claimKey, s.id)) return s.id;
-      return this.#redis.get(claimKey);
+      const held = await this.#redis.get(claimKey);
+      // An owner whose record expired or was deleted frees the prefix.
+      if (held !== s.id && held !== null && !(await this.#redis.exists(batchKey(held)))) {
+        if (await this.#redis.eval(swapClaimScript, 1, claimKey, held, s.id)) return s.id;
+      }
+      return held;
     });
     if (owner !== s.id) throw new OutputInUseError(s.id, s.output, owner);
     await this.#call(`start batch ${s.id}`, async () => {
       const now = Date.now();
+      // The record, then the global index: a transaction may only touch
+      // one hash slot on Redis Cluster.
       const res = await this.#redis.multi()
         .hsetnx(key, 'spec', json)
         .hsetnx(key, 'started', String(now))
-        .zadd(batchesKey, 'NX', now, s.id)
         .exec();
       for (const [err] of res) if (err) throw err;
+      await this.#redis.zadd(batchesKey, 'NX', now, s.id);
     });
     const st = await this.batchStatus(s.id);
     sameSpec(st);

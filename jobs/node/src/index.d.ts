@@ -180,6 +180,8 @@ export interface BatchSpec {
   queue?: string;
   params?: Record<string, string>;
   maxRetry?: number;
+  /** Seconds the batch's record stays in Redis after it finished (default 7 days); outputs in S3 stay. */
+  retentionSeconds?: number;
   /** Default: derived from the other fields (as the Go client derives it), so a rerun resumes. */
   id?: string;
 }

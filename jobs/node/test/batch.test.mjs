@@ -9,7 +9,7 @@ test("derived id and JSON equal the Go client's", () => {
   assert.equal(s.id, 'b-a0cfc075b08fcfbb');
   assert.equal(encodeBatchSpec(s),
     '{"id":"b-a0cfc075b08fcfbb","guest":"wordcount","type":"wasm:text","input":"s3://data/books/",' +
-    '"output":"s3://data/wasmjobs-results/b-a0cfc075b08fcfbb/","queue":"default","params":{"top":"5"}}');
+    '"output":"s3://data/wasmjobs-results/b-a0cfc075b08fcfbb/","queue":"default","params":{"top":"5"},"retention_seconds":604800}');
 });
 
 test('invalid specs are refused before Redis', () => {
@@ -22,6 +22,8 @@ test('invalid specs are refused before Redis', () => {
     [{ ...ok, output: 's3://data/in/results/' }, /lies under its input/],
     [{ ...ok, id: 'bad id!' }, /batch id/],
     [{ ...ok, maxSize: -1 }, /max size/],
+    [{ ...ok, retentionSeconds: -5 }, /batch retention/],
+    [{ ...ok, retentionSeconds: 1.5 }, /batch retention/],
     [{ ...ok, include: '[a' }, /include glob/],
     [{ ...ok, ouput: 's3://x/y/' }, /unknown field "ouput"/],
   ]) {

@@ -37,8 +37,21 @@ describe('batch output claim', { skip: needs('redis') }, () => {
 
   test('a Go-claimed prefix refuses a Node batch', async () => {
     const b = `t-${randomHex(6)}`;
-    await raw.set(`wasmjobs:batch-output:${b}/res`, 'go-batch');
+    const goID = `go-${randomHex(4)}`;
+    await raw.hset(`wasmjobs:batch:{${goID}}`, 'spec', '{}');
+    await raw.set(`wasmjobs:batch-output:${b}/res`, goID);
     await assert.rejects(client.startBatch({ id: `n-${randomHex(4)}`, guest: 'wordcount', type: 'text', input: `s3://${b}/in/`, output: `s3://${b}/res/` }),
-      (err) => err instanceof OutputInUseError && err.owner === 'go-batch');
+      (err) => err instanceof OutputInUseError && err.owner === goID);
+  });
+
+  test('a prefix whose owner expired or was deleted is taken over', async () => {
+    const b = `t-${randomHex(6)}`;
+    await raw.set(`wasmjobs:batch-output:${b}/res`, 'gone-batch');
+    const id = `n-${randomHex(4)}`;
+    const st = await client.startBatch({ id, guest: 'wordcount', type: 'text', input: `s3://${b}/in/`, output: `s3://${b}/res/`, retentionSeconds: 3600 });
+    assert.equal(st.id, id);
+    assert.equal(st.spec.retention_seconds, 3600);
+    assert.equal(await raw.get(`wasmjobs:batch-output:${b}/res`), id);
+    assert.ok(await raw.zscore('wasmjobs:batches', id), 'the new batch is listed');
   });
 });

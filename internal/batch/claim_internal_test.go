@@ -1,0 +1,20 @@
+package batch
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestNodeSwapClaimScript: the Node client takes over an output prefix
+// whose owner is gone with the very script the Go client uses.
+func TestNodeSwapClaimScript(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "jobs", "node", "src", "batch.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(src), "export const swapClaimScript = `"+swapClaimSource+"`;") {
+		t.Fatal("jobs/node/src/batch.js's swapClaimScript differs from the Go client's swapClaimSource")
+	}
+}
