@@ -148,14 +148,16 @@ if finished(KEYS[1]) then return 2 end
 return 1
 `)
 
-// retryItemScript moves a failed item back to pending: the batch runs
-// again, so its keys no longer expire. KEYS: record, status, items. ARGV:
-// key.
+// retryItemScript moves a failed item back to pending, noting when (the
+// reconciler leaves such an item alone for a while: its job is still
+// archived until RetryFailed runs it): the batch runs again, so its keys no
+// longer expire. KEYS: record, status, items. ARGV: key, now.
 var retryItemScript = redis.NewScript(`
 if redis.call("HGET", KEYS[2], ARGV[1]) ~= "failed" then
 	return 0
 end
 redis.call("HSET", KEYS[2], ARGV[1], "pending")
+redis.call("HSET", KEYS[1], "retried:" .. ARGV[1], ARGV[2])
 redis.call("HINCRBY", KEYS[1], "failed", -1)
 redis.call("HDEL", KEYS[1], "finished", "manifest")
 for _, k in ipairs(KEYS) do redis.call("PERSIST", k) end
@@ -357,7 +359,7 @@ func (c *Client) RetryFailed(ctx context.Context, id string) (int, error) {
 	}
 	retried := 0
 	for _, it := range failed {
-		n, err := retryItemScript.Run(ctx, c.rdb, batchKeys(id), it.Key).Int64()
+		n, err := retryItemScript.Run(ctx, c.rdb, batchKeys(id), it.Key, time.Now().UnixMilli()).Int64()
 		if err != nil {
 			return retried, fmt.Errorf("jobs: batch %s: retry %s: %w", id, it.Key, err)
 		}

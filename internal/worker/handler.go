@@ -92,7 +92,10 @@ type BatchRecorder interface {
 	Finished(ctx context.Context, batchID string, it batch.Item) error
 }
 
-var _ BatchRecorder = (*batch.Recorder)(nil)
+var (
+	_ BatchRecorder   = (*batch.Recorder)(nil)
+	_ BatchReconciler = (*batch.Recorder)(nil)
+)
 
 func (c handlerConfig) withDefaults() handlerConfig {
 	if c.MaxInputBytes <= 0 {

@@ -62,6 +62,11 @@ type Config struct {
 	// the dashboard. Defaults to 1 s.
 	PollInterval time.Duration
 
+	// ReconcileInterval is how often a started worker whose BatchRecorder
+	// is also a BatchReconciler looks for batch jobs that ended without a
+	// recorded outcome. Defaults to 15 s.
+	ReconcileInterval time.Duration
+
 	// MaxInputBytes caps input objects. Defaults to 64 MiB.
 	MaxInputBytes int64
 	// MaxOutputBytes caps a guest's stdout. Defaults to 64 MiB.
@@ -116,6 +121,9 @@ func (c Config) WithDefaults() Config {
 	if len(c.Queues) == 0 {
 		c.Queues = map[string]int{"default": 1}
 	}
+	if c.ReconcileInterval <= 0 {
+		c.ReconcileInterval = 15 * time.Second
+	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
@@ -165,6 +173,19 @@ type Worker struct {
 	wakeup   *queue.Wakeup
 	shutdown bool
 	done     chan struct{} // closed by Shutdown
+	// reconciling is the reconcile loop, which stops when stopping closes
+	// (first thing in Shutdown).
+	reconciling sync.WaitGroup
+	stopping    chan struct{}
+}
+
+// BatchReconciler finishes batch items whose jobs ended without the handler
+// recording them (asynq archives a job killed on its final attempt without
+// calling the handler), so that such batches end. batch.Recorder
+// implements it; a started worker runs it every ReconcileInterval on its
+// queues.
+type BatchReconciler interface {
+	Reconcile(ctx context.Context, queues []string) (int, error)
 }
 
 var _ asynq.Handler = (*Worker)(nil)
@@ -181,7 +202,7 @@ func New(cfg Config) (*Worker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, metrics: newMetrics(), batches: cfg.BatchRecorder, planner: cfg.BatchPlanner, done: make(chan struct{})}
+	w := &Worker{cfg: cfg, metrics: newMetrics(), batches: cfg.BatchRecorder, planner: cfg.BatchPlanner, done: make(chan struct{}), stopping: make(chan struct{})}
 	scfg := cfg.Sandbox
 	if cfg.NN != nil {
 		ncfg := *cfg.NN
@@ -288,7 +309,36 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.srv = nil
 		return fmt.Errorf("worker: %w", err)
 	}
+	if rec, ok := w.batches.(BatchReconciler); ok {
+		w.reconciling.Add(1)
+		go w.reconcile(rec)
+	}
 	return nil
+}
+
+// reconcile runs rec on the worker's queues every ReconcileInterval until
+// Shutdown.
+func (w *Worker) reconcile(rec BatchReconciler) {
+	defer w.reconciling.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-w.stopping
+		cancel()
+	}()
+	queues := slices.Sorted(maps.Keys(w.cfg.Queues))
+	t := time.NewTicker(w.cfg.ReconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := rec.Reconcile(ctx, queues); err != nil && ctx.Err() == nil {
+			w.cfg.Logger.Warn("worker: reconcile batches", "err", err)
+		}
+	}
 }
 
 // Run starts the worker and processes tasks until ctx is done (or Shutdown
@@ -319,11 +369,13 @@ func (w *Worker) Shutdown() {
 	}
 	w.shutdown = true
 	defer close(w.done)
+	close(w.stopping)
 	// Jobs still running use the batch recorder and the runtime, and
 	// guests in the runtime use the WASI-NN module.
 	if w.srv != nil {
 		w.wakeup.StopWaiting() // or the server's shutdown waits out the wait
 		w.srv.Shutdown()
+		w.reconciling.Wait()
 		w.closeRedis()
 	}
 	w.closeBatches()

@@ -1,0 +1,140 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wasmjobs/wasmjobs/internal/queue"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
+)
+
+// reconcilePage is how many archived tasks Reconcile reads at a time.
+const reconcilePage = 200
+
+// retryGrace is how long after retry-failed set an item pending again
+// Reconcile leaves it alone: its job stays archived until RetryFailed has
+// run it, a moment later. Past this, a job still archived was never run
+// again (RetryFailed stopped in between) and the item fails once more.
+const retryGrace = time.Minute
+
+// Reconcile finishes the items that no handler will ever report: a batch
+// job archived by asynq without its outcome recorded (killed or out of
+// memory on its final attempt, when asynq's recoverer archives it once its
+// lease expires; a report that failed on the last attempt; an item set
+// pending again by retry-failed whose job was never put back). Each such
+// item is recorded as failed with the archived reason, and a batch that
+// ends this way gets its manifest. It reads the archived tasks of queues,
+// which asynq bounds, not the batches' items, and returns how many items
+// it finished. Safe to run from any number of workers at once: recording
+// an outcome happens once.
+func (r *Recorder) Reconcile(ctx context.Context, queues []string) (int, error) {
+	n := 0
+	var errs []error
+	for _, q := range queues {
+		k, err := r.reconcileQueue(ctx, q)
+		n += k
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			errs = append(errs, fmt.Errorf("batch: reconcile queue %s: %w", q, err))
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// stranded is an archived batch job and the item it was for.
+type stranded struct {
+	batch string
+	item  Item
+}
+
+func (r *Recorder) reconcileQueue(ctx context.Context, q string) (int, error) {
+	c := r.Client
+	n := 0
+	for page := 1; ; page++ {
+		tasks, err := c.inspector.ListArchivedTasks(q, asynq.Page(page), asynq.PageSize(reconcilePage))
+		if err != nil {
+			return n, err
+		}
+		var cands []stranded
+		for _, t := range tasks {
+			if t.Type != queue.TypeImage && t.Type != queue.TypeText {
+				continue
+			}
+			p, err := queue.DecodePayload(t.Payload)
+			if err != nil || p.Batch == "" {
+				continue
+			}
+			u, err := s3url.ParseObjectURL(p.Input)
+			if err != nil {
+				continue
+			}
+			reason := "the job was archived without its outcome recorded"
+			if t.LastErr != "" {
+				reason += ": " + t.LastErr
+			}
+			cands = append(cands, stranded{p.Batch, Item{Key: u.Key, Status: ItemFailed, TaskID: t.ID, Error: reason}})
+		}
+		pending, err := c.pendingItems(ctx, cands)
+		if err != nil {
+			return n, err
+		}
+		for i, s := range cands {
+			if !pending[i] {
+				continue
+			}
+			res, err := c.finishItem(ctx, s.batch, s.item)
+			if errors.Is(err, ErrBatchItemUnknown) || errors.Is(err, ErrNotBatchItem) || errors.Is(err, ErrNotFound) {
+				continue // not this batch's job for that item
+			}
+			if err != nil {
+				return n, err
+			}
+			if res == itemAlreadyFinal {
+				continue // its job reported meanwhile
+			}
+			n++
+			if r.Logger != nil {
+				r.Logger.Warn("batch item failed: its job was archived without an outcome", "batch", s.batch, "key", s.item.Key, "task", s.item.TaskID)
+			}
+			if res == itemFinishedBatch {
+				if err := r.batchEnded(ctx, s.batch); err != nil {
+					return n, err
+				}
+			}
+		}
+		if len(tasks) < reconcilePage {
+			return n, nil
+		}
+	}
+}
+
+// pendingItems reports, in one round trip, which of the items are pending
+// in their batches, and not just set so by retry-failed.
+func (c *Client) pendingItems(ctx context.Context, items []stranded) ([]bool, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	states := make([]*redis.StringCmd, len(items))
+	retried := make([]*redis.StringCmd, len(items))
+	_, err := c.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for i, s := range items {
+			states[i] = pipe.HGet(ctx, batchStatusKey(s.batch), s.item.Key)
+			retried[i] = pipe.HGet(ctx, batchKey(s.batch), "retried:"+s.item.Key)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := make([]bool, len(items))
+	for i := range items {
+		at, _ := strconv.ParseInt(retried[i].Val(), 10, 64)
+		out[i] = states[i].Val() == ItemPending && time.Since(time.UnixMilli(at)) > retryGrace
+	}
+	return out, nil
+}
