@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"reflect"
 	"runtime"
 	"slices"
@@ -300,6 +301,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		ShutdownTimeout:          w.cfg.ShutdownTimeout,
 		TaskCheckInterval:        queue.TaskCheckInterval,
 		DelayedTaskCheckInterval: time.Second,
+		RetryDelayFunc:           retryDelay,
 		Logger:                   slogAdapter{w.cfg.Logger},
 		LogLevel:                 asynq.WarnLevel,
 	})
@@ -314,6 +316,24 @@ func (w *Worker) Start(ctx context.Context) error {
 		go w.reconcile(rec)
 	}
 	return nil
+}
+
+// retryDelay is how long a failed job waits before its retry n (from 0).
+// A job whose worker died (its lease expired) runs again at once: its
+// recovery already waited out the lease and asynq's recoverer (30 s of
+// lease, 30 s of allowed clock skew, then the recoverer's next run, once a
+// minute). Other failures are transient by now (a guest's own errors do
+// not retry): Redis or S3 away for a moment. They back off from 1 s,
+// doubling, with jitter, and never longer than asynq's own backoff (n⁴ +
+// 15 s and up), so the same 25 retries span what they span in asynq; but a
+// 10 s outage costs its jobs seconds, not asynq's first 15 to 45 s.
+func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		return 0
+	}
+	d := time.Second << min(n, 30)
+	d = d/2 + rand.N(d) // 0.5 to 1.5 × d
+	return min(d, asynq.DefaultRetryDelayFunc(n, err, t))
 }
 
 // reconcile runs rec on the worker's queues every ReconcileInterval until
