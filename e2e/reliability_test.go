@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
@@ -38,11 +39,17 @@ import (
 
 // relEnv is one scenario's services and binary.
 type relEnv struct {
-	t        *testing.T
-	dir      string
-	bin      string
-	redis    *relService
-	minio    *relService
+	t     *testing.T
+	dir   string
+	bin   string
+	redis *relService
+	minio *relService
+	// redisURL is what the commands are given; with Sentinel it names the
+	// sentinel, and redis is the primary (replica is its replica).
+	redisURL string
+	redisOpt asynq.RedisConnOpt
+	replica  *relService
+	sentinel *relService
 	s3       blob.Config
 	store    *blob.Store
 	bucket   string
@@ -98,7 +105,13 @@ func (s *relService) stop() {
 	s.cmd = nil
 }
 
-func newRelEnv(t *testing.T) *relEnv {
+// sentinelMaster is the name the scenario's Sentinel monitors.
+const sentinelMaster = "relmaster"
+
+// newRelEnv starts the scenario's services: Redis alone, or with
+// withSentinel a primary, its replica and a Sentinel monitoring them
+// (quorum 1, down after 1 s), which the commands connect through.
+func newRelEnv(t *testing.T, withSentinel ...bool) *relEnv {
 	t.Helper()
 	minioBin := filepath.Join(testenv.RepoRoot(t), ".tools", "bin", "minio")
 	if _, err := os.Stat(minioBin); err != nil {
@@ -124,20 +137,27 @@ func newRelEnv(t *testing.T) *relEnv {
 		args: []string{minioBin, "server", filepath.Join(e.dir, "minio"), "--address", minioAddr, "--console-address", consoleAddr, "--quiet"},
 		env:  []string{"MINIO_ROOT_USER=" + e.s3.AccessKey, "MINIO_ROOT_PASSWORD=" + e.s3.SecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CALLHOME_ENABLE=off"}}
 	e.redis.start(t)
+	e.redisURL, e.redisOpt = "redis://"+redisAddr+"/0", asynq.RedisClientOpt{Addr: redisAddr}
+	if len(withSentinel) > 0 && withSentinel[0] {
+		e.startSentinel(t, redisPort)
+	}
 	e.minio.start(t)
 	t.Cleanup(func() {
 		for _, w := range e.workers {
 			w.kill()
 		}
-		e.redis.stop()
-		e.minio.stop()
+		for _, s := range []*relService{e.sentinel, e.replica, e.redis, e.minio} {
+			if s != nil {
+				s.stop()
+			}
+		}
 	})
 	var err error
 	if e.store, err = blob.New(e.s3); err != nil {
 		t.Fatal(err)
 	}
 	e.bucket = testenv.NewBucket(t, e.store)
-	if e.batches, err = batch.NewClient(asynq.RedisClientOpt{Addr: redisAddr}); err != nil {
+	if e.batches, err = batch.NewClient(e.redisOpt); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.batches.Close() })
@@ -151,9 +171,50 @@ func newRelEnv(t *testing.T) *relEnv {
 	return e
 }
 
+// startSentinel starts a replica of the Redis on primaryPort and a Sentinel
+// monitoring the two, and waits until the Sentinel knows the replica.
+func (e *relEnv) startSentinel(t *testing.T, primaryPort string) {
+	t.Helper()
+	replicaAddr, sentinelAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	_, replicaPort, _ := net.SplitHostPort(replicaAddr)
+	_, sentinelPort, _ := net.SplitHostPort(sentinelAddr)
+	rdir, sdir := filepath.Join(e.dir, "replica"), filepath.Join(e.dir, "sentinel")
+	for _, d := range []string{rdir, sdir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.replica = &relService{name: "redis replica", addr: replicaAddr, log: filepath.Join(e.dir, "replica.log"), args: []string{
+		"redis-server", "--port", replicaPort, "--bind", "127.0.0.1", "--dir", rdir, "--replicaof", "127.0.0.1", primaryPort,
+		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--loglevel", "warning"}}
+	e.replica.start(t)
+	conf := filepath.Join(sdir, "sentinel.conf")
+	body := fmt.Sprintf("port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %s 1\n"+
+		"sentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 10000\n",
+		sentinelPort, sdir, sentinelMaster, primaryPort, sentinelMaster, sentinelMaster)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.sentinel = &relService{name: "sentinel", addr: sentinelAddr, log: filepath.Join(e.dir, "sentinel.log"), args: []string{"redis-server", conf, "--sentinel"}}
+	e.sentinel.start(t)
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinelAddr})
+	defer sc.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		reps, err := sc.Replicas(context.Background(), sentinelMaster).Result()
+		if err == nil && len(reps) == 1 && reps[0]["master-link-status"] == "ok" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Sentinel did not see a synced replica within 30 s: %v %v", reps, err)
+		}
+	}
+	e.redisURL = "redis-sentinel://" + sentinelAddr + "?master=" + sentinelMaster
+	e.redisOpt = asynq.RedisFailoverClientOpt{MasterName: sentinelMaster, SentinelAddrs: []string{sentinelAddr}}
+}
+
 // cliEnv is the environment of every wasmjobs command of the scenario.
 func (e *relEnv) cliEnv() []string {
-	return append(os.Environ(), "REDIS_URL=redis://"+e.redis.addr+"/0", "S3_ENDPOINT="+e.s3.Endpoint,
+	return append(os.Environ(), "REDIS_URL="+e.redisURL, "S3_ENDPOINT="+e.s3.Endpoint,
 		"S3_ACCESS_KEY="+e.s3.AccessKey, "S3_SECRET_KEY="+e.s3.SecretKey, "WASMJOBS_GUEST_BUCKET=guests",
 		"WASMJOBS_CACHE_DIR="+filepath.Join(e.dir, "cache"), "WASMJOBS_TOKEN=")
 }
@@ -410,6 +471,7 @@ func TestReliability(t *testing.T) {
 	t.Run("three-workers", relThreeWorkers)
 	t.Run("redis-restart", relRedisRestart)
 	t.Run("minio-stopped", relMinioStopped)
+	t.Run("sentinel-failover", relSentinelFailover)
 	if out := os.Getenv("WASMJOBS_RELIABILITY_OUT"); out != "" && !t.Failed() {
 		writeReliability(t, out)
 	}
@@ -515,6 +577,33 @@ func relMinioStopped(t *testing.T) {
 		"jobs that failed to read or write meanwhile retry after 1 s, doubling (not asynq's first 15 to 45 s), so the batch goes on seconds after MinIO is back")
 }
 
+// relSentinelFailover: the primary, behind a Sentinel, killed mid-batch;
+// the Sentinel promotes its replica and everything reconnects through it.
+func relSentinelFailover(t *testing.T) {
+	const n = 1000
+	e := newRelEnv(t, true)
+	e.seed(n)
+	e.startWorker("--concurrency", "4")
+	r := e.startBatch(n)
+	r.waitDone(n/3, 5*time.Minute)
+	_ = e.redis.cmd.Process.Kill()
+	_ = e.redis.cmd.Wait()
+	e.redis.cmd = nil
+	sc := redis.NewSentinelClient(&redis.Options{Addr: e.sentinel.addr})
+	defer sc.Close()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		addr, err := sc.GetMasterAddrByName(context.Background(), sentinelMaster).Result()
+		if err == nil && len(addr) == 2 && net.JoinHostPort(addr[0], addr[1]) == e.replica.addr {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Sentinel did not promote the replica within a minute: %v %v", addr, err)
+		}
+	}
+	r.done(t, "Redis primary behind a Sentinel killed (kill -9) mid-batch; the Sentinel promotes its replica",
+		"the Sentinel's failover (down after 1 s here, then the promotion); writes the replica had not received yet are lost with the primary, so their jobs run again (counted as done twice) once their leases expire")
+}
+
 func writeReliability(t *testing.T, path string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Reliability\n\nWritten by `make reliability` on %s: real `wasmjobs worker` and `wasmjobs batch run` processes\n", time.Now().UTC().Format("2006-01-02"))
@@ -526,7 +615,9 @@ func writeReliability(t *testing.T, path string) {
 	for _, r := range relTable.rows {
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %.1f s | %.1f s | %s |\n", r.scenario, r.in, r.ok, r.lost, r.twice, r.took.Seconds(), r.stall.Seconds(), r.bound)
 	}
-	b.WriteString("\nRedis Cluster (3 masters, real `redis-server` in cluster mode) runs batches, retries and cancels from Go\n")
+	b.WriteString("\nThe Sentinel scenario runs a primary, its replica and one Sentinel (quorum 1), all real `redis-server`s;\n")
+	b.WriteString("the commands connect with a `redis-sentinel://` URL.\n")
+	b.WriteString("Redis Cluster (3 masters, real `redis-server` in cluster mode) runs batches, retries and cancels from Go\n")
 	b.WriteString("(`internal/batch`'s TestBatchOnRedisCluster) and the CLI (`cmd/wasmjobs`'s TestCLIOnRedisCluster).\n")
 	b.WriteString("Batch jobs that asynq archives without an outcome (a worker killed on a job's final attempt) are\n")
 	b.WriteString("finished by the workers' reconciler within 15 s (TestReconcileStrandedItems).\n")
