@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strconv"
 	"strings"
 	"time"
 
@@ -253,6 +254,38 @@ func (c *Client) SetBatchListed(ctx context.Context, id string, total int64) (fi
 		return false, fmt.Errorf("jobs: batch %s: listed: %w", id, err)
 	}
 	return n == 2, nil
+}
+
+// planCheckpoint returns where the last planning pass of batch id got to:
+// the last key it enqueued and recorded a chunk up to, and how many
+// objects it had counted by then ("", 0 for none).
+func (c *Client) planCheckpoint(ctx context.Context, id string) (string, int64, error) {
+	v, err := c.rdb.HMGet(ctx, batchKey(id), "plan_after", "plan_listed").Result()
+	if err != nil {
+		return "", 0, fmt.Errorf("jobs: batch %s: plan checkpoint: %w", id, err)
+	}
+	after, _ := v[0].(string)
+	n, _ := v[1].(string)
+	listed, _ := strconv.ParseInt(n, 10, 64)
+	if after == "" {
+		listed = 0
+	}
+	return after, listed, nil
+}
+
+// setPlanCheckpoint records that planning batch id got to key, having
+// counted listed objects; key "" clears the checkpoint.
+func (c *Client) setPlanCheckpoint(ctx context.Context, id, key string, listed int64) error {
+	var err error
+	if key == "" {
+		err = c.rdb.HDel(ctx, batchKey(id), "plan_after", "plan_listed").Err()
+	} else {
+		err = c.rdb.HSet(ctx, batchKey(id), "plan_after", key, "plan_listed", listed).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("jobs: batch %s: plan checkpoint: %w", id, err)
+	}
+	return nil
 }
 
 // BatchCancelRequested reports whether the batch was canceled.

@@ -18,9 +18,10 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 )
 
-// Lister is the part of blob.Store the planner uses.
+// Lister is the part of blob.Store the planner uses: listing in key order,
+// from the first key after a given one.
 type Lister interface {
-	List(ctx context.Context, prefix s3url.ObjectURL) iter.Seq2[blob.ObjectInfo, error]
+	ListAfter(ctx context.Context, prefix s3url.ObjectURL, after string) iter.Seq2[blob.ObjectInfo, error]
 }
 
 var _ Lister = (*blob.Store)(nil)
@@ -72,6 +73,13 @@ func Plan(ctx context.Context, c *Client, store Lister, spec Spec, cfg PlanConfi
 	if err := cfg.Access.CheckSpec(spec); err != nil {
 		return PlanResult{}, err
 	}
+	// A pass resumes where the last one got to: its checkpoint is the last
+	// key of the last chunk it enqueued and recorded, and how many objects
+	// it had counted by then.
+	after, listedBefore, err := c.planCheckpoint(ctx, spec.ID)
+	if err != nil {
+		return PlanResult{}, err
+	}
 	// Listing runs ahead of enqueueing by a couple of chunks, so the two
 	// round trips overlap while memory stays bounded.
 	chunks := make(chan []blob.ObjectInfo, 2)
@@ -81,7 +89,7 @@ func Plan(ctx context.Context, c *Client, store Lister, spec Spec, cfg PlanConfi
 	go func() {
 		defer close(chunks)
 		chunk := make([]blob.ObjectInfo, 0, cfg.ChunkSize)
-		for obj, err := range store.List(listCtx, in) {
+		for obj, err := range store.ListAfter(listCtx, in, after) {
 			if err != nil {
 				listErr <- fmt.Errorf("list %s: %w", spec.Input, err)
 				return
@@ -106,8 +114,16 @@ func Plan(ctx context.Context, c *Client, store Lister, spec Spec, cfg PlanConfi
 			}
 		}
 	}()
-	var res PlanResult
+	res := PlanResult{Listed: listedBefore}
 	for chunk := range chunks {
+		// A canceled batch stops growing: what is listed so far is all
+		// it will hold, so it ends once its jobs are canceled or done.
+		if canceled, err := c.BatchCancelRequested(ctx, spec.ID); err != nil {
+			return res, err
+		} else if canceled {
+			res.Finished, err = c.SetBatchListed(ctx, spec.ID, res.Listed)
+			return res, err
+		}
 		res.Listed += int64(len(chunk))
 		if limiter != nil {
 			if err := limiter.WaitN(ctx, len(chunk)); err != nil {
@@ -119,6 +135,9 @@ func Plan(ctx context.Context, c *Client, store Lister, spec Spec, cfg PlanConfi
 		res.Resumed += resumed
 		res.Skipped += skipped
 		if err != nil {
+			return res, err
+		}
+		if err := c.setPlanCheckpoint(ctx, spec.ID, chunk[len(chunk)-1].Key, res.Listed); err != nil {
 			return res, err
 		}
 		if cfg.Progress != nil {
@@ -133,8 +152,12 @@ func Plan(ctx context.Context, c *Client, store Lister, spec Spec, cfg PlanConfi
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	res.Finished, err = c.SetBatchListed(ctx, spec.ID, res.Listed)
-	return res, err
+	if res.Finished, err = c.SetBatchListed(ctx, spec.ID, res.Listed); err != nil {
+		return res, err
+	}
+	// The listing is whole: a later pass (a rerun picking up new objects)
+	// lists from the start again.
+	return res, c.setPlanCheckpoint(ctx, spec.ID, "", 0)
 }
 
 // included applies the batch's glob to the key relative to the prefix;

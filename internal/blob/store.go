@@ -216,6 +216,12 @@ func (s *Store) Delete(ctx context.Context, u s3url.ObjectURL) error {
 // List streams the objects under prefix (recursively, in key order) without
 // holding the listing in memory.
 func (s *Store) List(ctx context.Context, prefix s3url.ObjectURL) iter.Seq2[ObjectInfo, error] {
+	return s.ListAfter(ctx, prefix, "")
+}
+
+// ListAfter is List from the first key after after (S3's StartAfter): a
+// listing resumed where an interrupted one got to.
+func (s *Store) ListAfter(ctx context.Context, prefix s3url.ObjectURL, after string) iter.Seq2[ObjectInfo, error] {
 	return func(yield func(ObjectInfo, error) bool) {
 		// ListObjectsIter, not ListObjects: the channel version feeds the
 		// listing from a goroutine that, once the context is cancelled,
@@ -223,7 +229,7 @@ func (s *Store) List(ctx context.Context, prefix s3url.ObjectURL) iter.Seq2[Obje
 		// caller drains it, so breaking out of the loop leaked a goroutine
 		// and the page it held. The iterator runs in the caller's goroutine
 		// and simply stops.
-		for oi := range s.mc.ListObjectsIter(ctx, prefix.Bucket, minio.ListObjectsOptions{Prefix: prefix.Key, Recursive: true}) {
+		for oi := range s.mc.ListObjectsIter(ctx, prefix.Bucket, minio.ListObjectsOptions{Prefix: prefix.Key, Recursive: true, StartAfter: after}) {
 			if oi.Err != nil {
 				yield(ObjectInfo{}, translate("list", prefix, oi.Err))
 				return
