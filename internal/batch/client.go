@@ -185,7 +185,7 @@ func (c *Client) DeleteBatch(ctx context.Context, id string) error {
 // sameBatch refuses a spec that names an existing batch but not its run.
 func sameBatch(have, want Spec) error {
 	if have.Input != want.Input || have.Guest != want.Guest || have.Type != want.Type || have.Output != want.Output {
-		return fmt.Errorf("jobs: batch %s exists with a different spec (input %s, guest %s)", want.ID, have.Input, have.Guest)
+		return fmt.Errorf("jobs: batch %s exists with a different spec (input %s, guest %s): %w", want.ID, have.Input, have.Guest, queue.ErrInvalidPayload)
 	}
 	return nil
 }

@@ -57,7 +57,11 @@ func (h *PlanHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // Only the batch whose record holds this very spec is failed: a plan task
 // naming someone else's batch id changes nothing.
 func (h *PlanHandler) refuse(ctx context.Context, spec Spec, err error) error {
-	if (errors.Is(err, queue.ErrInvalidPayload) || errors.Is(err, s3url.ErrAccessDenied)) && spec.ID != "" {
+	if !errors.Is(err, queue.ErrInvalidPayload) && !errors.Is(err, s3url.ErrAccessDenied) {
+		// Redis or S3 away for a moment: the plan runs again, and resumes.
+		return fmt.Errorf("batch plan: %w", err)
+	}
+	if spec.ID != "" {
 		st, serr := h.Client.BatchStatus(ctx, spec.ID)
 		if serr == nil && sameSpec(st.Spec, spec) {
 			if ferr := h.Client.FailBatch(ctx, spec.ID, err.Error()); ferr != nil {
