@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -51,6 +55,9 @@ type relEnv struct {
 	replica  *relService
 	sentinel *relService
 	s3       blob.Config
+	// cliS3 is the S3 endpoint the commands are given: MinIO, or a proxy
+	// in front of it (s3Fault).
+	cliS3    string
 	store    *blob.Store
 	bucket   string
 	batches  *batch.Client
@@ -133,6 +140,7 @@ func newRelEnv(t *testing.T, withSentinel ...bool) *relEnv {
 		"redis-server", "--port", redisPort, "--bind", "127.0.0.1", "--dir", e.dir,
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--loglevel", "warning"}}
 	e.s3 = blob.Config{Endpoint: minioAddr, AccessKey: "reliability", SecretKey: "reliability-secret"}
+	e.cliS3 = minioAddr
 	e.minio = &relService{name: "minio", addr: minioAddr, log: filepath.Join(e.dir, "minio.log"),
 		args: []string{minioBin, "server", filepath.Join(e.dir, "minio"), "--address", minioAddr, "--console-address", consoleAddr, "--quiet"},
 		env:  []string{"MINIO_ROOT_USER=" + e.s3.AccessKey, "MINIO_ROOT_PASSWORD=" + e.s3.SecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CALLHOME_ENABLE=off"}}
@@ -214,7 +222,7 @@ func (e *relEnv) startSentinel(t *testing.T, primaryPort string) {
 
 // cliEnv is the environment of every wasmjobs command of the scenario.
 func (e *relEnv) cliEnv() []string {
-	return append(os.Environ(), "REDIS_URL="+e.redisURL, "S3_ENDPOINT="+e.s3.Endpoint,
+	return append(os.Environ(), "REDIS_URL="+e.redisURL, "S3_ENDPOINT="+e.cliS3,
 		"S3_ACCESS_KEY="+e.s3.AccessKey, "S3_SECRET_KEY="+e.s3.SecretKey, "WASMJOBS_GUEST_BUCKET=guests",
 		"WASMJOBS_CACHE_DIR="+filepath.Join(e.dir, "cache"), "WASMJOBS_TOKEN=")
 }
@@ -472,6 +480,7 @@ func TestReliability(t *testing.T) {
 	t.Run("redis-restart", relRedisRestart)
 	t.Run("minio-stopped", relMinioStopped)
 	t.Run("sentinel-failover", relSentinelFailover)
+	t.Run("s3-faults", relS3Faults)
 	if out := os.Getenv("WASMJOBS_RELIABILITY_OUT"); out != "" && !t.Failed() {
 		writeReliability(t, out)
 	}
@@ -602,6 +611,67 @@ func relSentinelFailover(t *testing.T) {
 	}
 	r.done(t, "Redis primary behind a Sentinel killed (kill -9) mid-batch; the Sentinel promotes its replica",
 		"the Sentinel's failover (down after 1 s here, then the promotion); writes the replica had not received yet are lost with the primary, so their jobs run again (counted as done twice) once their leases expire")
+}
+
+// s3Fault is a proxy in front of MinIO that passes requests on, answers
+// them 503 SlowDown (as S3 does when it throttles), or passes them on late.
+type s3Fault struct {
+	mode atomic.Int32
+}
+
+const (
+	faultNone int32 = iota
+	fault503
+	faultSlow
+)
+
+// startS3Fault puts a fault proxy between the commands and MinIO.
+func (e *relEnv) startS3Fault(t *testing.T) *s3Fault {
+	t.Helper()
+	f := &s3Fault{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The proxy keeps the request's Host, which the client signed.
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: e.s3.Endpoint})
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch f.mode.Load() {
+		case fault503:
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
+			return
+		case faultSlow:
+			time.Sleep(300 * time.Millisecond)
+		}
+		proxy.ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	e.cliS3 = ln.Addr().String()
+	return f
+}
+
+// relS3Faults: S3 answering 503 SlowDown to everything for 10 s, then
+// taking 300 ms per request for 10 s.
+func relS3Faults(t *testing.T) {
+	const n = 1000
+	e := newRelEnv(t)
+	fault := e.startS3Fault(t)
+	e.seed(n)
+	e.startWorker("--concurrency", "4")
+	r := e.startBatch(n)
+	r.waitDone(n/3, 5*time.Minute)
+	fault.mode.Store(fault503)
+	time.Sleep(10 * time.Second)
+	fault.mode.Store(faultNone)
+	r.waitDone(2*n/3, 5*time.Minute)
+	fault.mode.Store(faultSlow)
+	time.Sleep(10 * time.Second)
+	fault.mode.Store(faultNone)
+	r.done(t, "S3 answering 503 SlowDown to every request for 10 s, later taking 300 ms per request for 10 s",
+		"minio-go retries a 503 itself a few times, then the job retries after 1 s, doubling; slow answers only slow the jobs")
 }
 
 func writeReliability(t *testing.T, path string) {
