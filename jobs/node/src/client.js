@@ -54,6 +54,28 @@ function isRedisInstance(r) {
 }
 
 /**
+ * Parses the part of a redis-cluster:// URL after the scheme, as the Go
+ * command does: [user:password@]host:port,host:port,…
+ */
+function parseClusterURL(rest) {
+  let username, password;
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    const auth = rest.slice(0, at);
+    const colon = auth.indexOf(':');
+    [username, password] = colon >= 0 ? [auth.slice(0, colon), auth.slice(colon + 1)] : [auth, undefined];
+    rest = rest.slice(at + 1);
+  }
+  rest = rest.split('/')[0];
+  const nodes = rest.split(',').map((addr) => {
+    const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(addr);
+    if (!m) throw new TypeError(`wasmjobs: redis-cluster:// node ${JSON.stringify(addr)}: want host:port`);
+    return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+  });
+  return { nodes, username: decodeURIComponent(username ?? '') || undefined, password: password === undefined ? undefined : decodeURIComponent(password) };
+}
+
+/**
  * Enqueues wasmjobs jobs into Redis and reads their results. One Client holds
  * one Redis connection (ioredis) and may be shared by the whole process.
  */
@@ -67,12 +89,17 @@ export class Client {
   #closed = false;
   #pollInterval;
   #completions = null;
+  // #cluster: the connection is a Redis Cluster, where one pipeline (or
+  // transaction) may only hold keys of one node: commands on asynq:queues
+  // and on a queue's {keys} go separately.
+  #cluster = false;
 
   /**
    * @param {object} [config]
-   * @param {string|object} [config.redis] a redis:// or rediss:// URL, ioredis
-   *   options, or an ioredis instance (which close() leaves open). Defaults to
-   *   redis://127.0.0.1:6379.
+   * @param {string|object} [config.redis] a redis:// or rediss:// URL, a
+   *   redis-cluster://[user:password@]host:port,… URL (as the wasmjobs command
+   *   takes), ioredis options, or an ioredis instance or Cluster (which
+   *   close() leaves open). Defaults to redis://127.0.0.1:6379.
    * @param {number} [config.callTimeout] how long one call waits on Redis before
    *   rejecting with TimeoutError, in ms. Defaults to 10000.
    * @param {number} [config.pollInterval] how often wait() reads a job's state
@@ -95,8 +122,12 @@ export class Client {
         connectTimeout: Math.min(callTimeout, 10_000),
         retryStrategy: (times) => Math.min(times * 100, 500),
       };
-      if (typeof redis === 'string') {
-        if (!/^rediss?:\/\//.test(redis)) throw new TypeError(`wasmjobs: Redis URL ${JSON.stringify(redis)}: want redis:// or rediss://`);
+      if (typeof redis === 'string' && redis.startsWith('redis-cluster://')) {
+        const { nodes, username, password } = parseClusterURL(redis.slice('redis-cluster://'.length));
+        const { lazyConnect, ...perNode } = defaults;
+        this.#redis = new Redis.Cluster(nodes, { lazyConnect, redisOptions: { ...perNode, username, password }, clusterRetryStrategy: defaults.retryStrategy });
+      } else if (typeof redis === 'string') {
+        if (!/^rediss?:\/\//.test(redis)) throw new TypeError(`wasmjobs: Redis URL ${JSON.stringify(redis.replace(/\/\/[^@/]*@/, '//…@'))}: want redis://, rediss:// or redis-cluster://`);
         this.#redis = new Redis(redis, defaults);
       } else if (redis !== null && typeof redis === 'object') {
         this.#redis = new Redis({ ...defaults, ...redis });
@@ -108,8 +139,13 @@ export class Client {
       // ioredis would also print every reconnection failure.
       this.#redis.on('error', (err) => { this.#lastError = err; });
     }
+    this.#cluster = this.#redis instanceof Redis.Cluster;
     const o = this.#redis.options ?? {};
-    this.#where = o.path ? `${o.path}` : `${o.host ?? '127.0.0.1'}:${o.port ?? 6379}/${o.db ?? 0}`;
+    if (this.#cluster) {
+      this.#where = 'cluster ' + (this.#redis.startupNodes ?? []).map((n) => (typeof n === 'object' ? `${n.host}:${n.port}` : String(n))).join(',');
+    } else {
+      this.#where = o.path ? `${o.path}` : `${o.host ?? '127.0.0.1'}:${o.port ?? 6379}/${o.db ?? 0}`;
+    }
   }
 
   /** The ioredis connection this client uses. */
@@ -139,6 +175,7 @@ export class Client {
     return this.#call(what, async () => {
       // Like asynq's client, which adds a queue to asynq:queues once.
       const first = !this.#published.has(plan.queue);
+      if (this.#cluster) return this.#enqueueOnCluster(plan, first, args, lua);
       const send = async (script) => {
         const pipe = this.#redis.pipeline();
         if (first) pipe.sadd(allQueues, plan.queue);
@@ -154,6 +191,25 @@ export class Client {
       if (first) this.#published.add(plan.queue);
       return outcome(plan, n);
     });
+  }
+
+  // #enqueueOnCluster is #enqueuePlan's write on a Redis Cluster: the queue
+  // index, the task (EVAL: a script loaded on one node is not on the others)
+  // and the wake-up, each on its own node.
+  async #enqueueOnCluster(plan, first, args, lua) {
+    if (first) await this.#redis.sadd(allQueues, plan.queue);
+    const n = await this.#redis.eval(lua, ...args);
+    await this.#wakeOnCluster([plan]);
+    if (first) this.#published.add(plan.queue);
+    return outcome(plan, n);
+  }
+
+  // #wakeOnCluster publishes the wake-ups of plans; a failed one leaves the
+  // tasks to the workers' polls.
+  async #wakeOnCluster(plans) {
+    const pipe = this.#redis.pipeline();
+    wake(pipe, plans);
+    if (pipe.length > 0) await pipe.exec().catch(() => {});
   }
 
   /**
@@ -187,6 +243,7 @@ export class Client {
   }
 
   async #runMany(chunk, results) {
+    if (this.#cluster) return this.#runManyOnCluster(chunk, results);
     const pipe = this.#redis.pipeline();
     pipe.sadd(allQueues, ...new Set(chunk.map((p) => p.plan.queue)));
     for (const { plan } of chunk) pipe.evalsha(scripts[plan.script].sha, plan.keys.length, ...plan.keys, ...plan.args);
@@ -210,6 +267,25 @@ export class Client {
     wake(retry, again.map((p) => p.plan));
     const res2 = await retry.exec();
     again.forEach((p, k) => settle(results, p, res2[k][0], res2[k][1]));
+  }
+
+  // #runManyOnCluster is #runMany on a Redis Cluster: one pipeline per
+  // queue (a queue's keys share its {hash tag}, so one node), the queue
+  // index and the wake-ups apart.
+  async #runManyOnCluster(chunk, results) {
+    await this.#redis.sadd(allQueues, ...new Set(chunk.map((p) => p.plan.queue)));
+    const byQueue = new Map();
+    for (const p of chunk) {
+      if (!byQueue.has(p.plan.queue)) byQueue.set(p.plan.queue, []);
+      byQueue.get(p.plan.queue).push(p);
+    }
+    await Promise.all([...byQueue.values()].map(async (group) => {
+      const pipe = this.#redis.pipeline();
+      for (const { plan } of group) pipe.eval(scripts[plan.script].lua, plan.keys.length, ...plan.keys, ...plan.args);
+      const res = await pipe.exec();
+      group.forEach((p, k) => settle(results, p, res[k][0], res[k][1]));
+    }));
+    await this.#wakeOnCluster(chunk.map((p) => p.plan));
   }
 
   #plan(type, job, opts) {
@@ -299,6 +375,9 @@ export class Client {
   async getResult(queue, id) {
     if (typeof queue !== 'string' || typeof id !== 'string') throw new TypeError('wasmjobs: getResult(queue, id) takes two strings');
     const [exists, [msg, state, result]] = await this.#call(`read ${queue}/${id}`, async () => {
+      if (this.#cluster) {
+        return Promise.all([this.#redis.sismember(allQueues, queue), this.#redis.hmgetBuffer(`asynq:{${queue}}:t:${id}`, 'msg', 'state', 'result')]);
+      }
       const res = await this.#redis.pipeline()
         .sismember(allQueues, queue)
         .hmgetBuffer(`asynq:{${queue}}:t:${id}`, 'msg', 'state', 'result')

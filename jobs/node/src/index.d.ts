@@ -1,7 +1,7 @@
 // Type declarations of the wasmjobs Node client (hand-written; the package
 // ships plain ESM JavaScript with no build step).
 
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 
 /** Task type of image jobs. */
 export const TypeImage: 'wasm:image';
@@ -95,8 +95,12 @@ export interface RunOptions extends WaitOptions {
 }
 
 export interface ClientConfig {
-  /** A redis:// or rediss:// URL, ioredis options, or an ioredis instance (left open by close()). Default redis://127.0.0.1:6379. */
-  redis?: string | RedisOptions | Redis;
+  /**
+   * A redis:// or rediss:// URL, a redis-cluster://[user:password@]host:port,… URL (as the wasmjobs
+   * command takes), ioredis options, or an ioredis instance or Cluster (left open by close()).
+   * Default redis://127.0.0.1:6379.
+   */
+  redis?: string | RedisOptions | Redis | Cluster;
   /** How long one call waits on Redis before rejecting with TimeoutError, ms. Default 10000. */
   callTimeout?: number;
   /** How often wait() reads a job's state when no worker's notification comes, ms. Default 1000. */

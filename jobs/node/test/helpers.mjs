@@ -5,6 +5,7 @@ import Redis from 'ioredis';
 
 export const env = {
   redis: process.env.WASMJOBS_TEST_REDIS,
+  redisCluster: process.env.WASMJOBS_TEST_REDIS_CLUSTER,
   s3: process.env.WASMJOBS_TEST_S3,
   s3Access: process.env.WASMJOBS_TEST_S3_ACCESS,
   s3Secret: process.env.WASMJOBS_TEST_S3_SECRET,
