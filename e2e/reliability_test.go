@@ -688,7 +688,8 @@ func writeReliability(t *testing.T, path string) {
 	b.WriteString("\nThe Sentinel scenario runs a primary, its replica and one Sentinel (quorum 1), all real `redis-server`s;\n")
 	b.WriteString("the commands connect with a `redis-sentinel://` URL.\n")
 	b.WriteString("Redis Cluster (3 masters, real `redis-server` in cluster mode) runs batches, retries and cancels from Go\n")
-	b.WriteString("(`internal/batch`'s TestBatchOnRedisCluster) and the CLI (`cmd/wasmjobs`'s TestCLIOnRedisCluster).\n")
+	b.WriteString("(`internal/batch`'s TestBatchOnRedisCluster) and the CLI (`cmd/wasmjobs`'s TestCLIOnRedisCluster), and takes\n")
+	b.WriteString("jobs and batches from the Node client, a job from Node run by the Go worker (`jobs/node/test/cluster.test.mjs`).\n")
 	b.WriteString("Batch jobs that asynq archives without an outcome (a worker killed on a job's final attempt) are\n")
 	b.WriteString("finished by the workers' reconciler within 15 s (TestReconcileStrandedItems).\n")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
