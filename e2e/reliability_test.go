@@ -481,6 +481,7 @@ func TestReliability(t *testing.T) {
 	t.Run("minio-stopped", relMinioStopped)
 	t.Run("sentinel-failover", relSentinelFailover)
 	t.Run("s3-faults", relS3Faults)
+	t.Run("redis-unreachable", relRedisUnreachable)
 	if out := os.Getenv("WASMJOBS_RELIABILITY_OUT"); out != "" && !t.Failed() {
 		writeReliability(t, out)
 	}
@@ -672,6 +673,99 @@ func relS3Faults(t *testing.T) {
 	fault.mode.Store(faultNone)
 	r.done(t, "S3 answering 503 SlowDown to every request for 10 s, later taking 300 ms per request for 10 s",
 		"minio-go retries a 503 itself a few times, then the job retries after 1 s, doubling; slow answers only slow the jobs")
+}
+
+// tcpFault is a TCP proxy in front of a server that can stop passing bytes:
+// in blackhole mode, connections stay open but nothing goes through either
+// way, as when a network path drops packets (clients see timeouts, not a
+// refused connection).
+type tcpFault struct {
+	target string
+	addr   string
+	holed  atomic.Bool
+}
+
+// startTCPFault puts a proxy in front of target and returns it.
+func startTCPFault(t *testing.T, target string) *tcpFault {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &tcpFault{target: target, addr: ln.Addr().String()}
+	var conns sync.WaitGroup
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer conns.Done()
+				defer c.Close()
+				up, err := net.DialTimeout("tcp", target, 5*time.Second)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				stop := make(chan struct{})
+				go func() { f.pipe(up, c, done); close(stop) }()
+				f.pipe(c, up, done)
+				<-stop
+			}()
+		}
+	}()
+	return f
+}
+
+// pipe copies src to dst, holding bytes back while the fault is on.
+func (f *tcpFault) pipe(dst, src net.Conn, done <-chan struct{}) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		for n > 0 && f.holed.Load() {
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				src.Close()
+				return
+			}
+		}
+		if err != nil {
+			dst.Close()
+			return
+		}
+	}
+}
+
+// relRedisUnreachable: the network path to Redis drops everything for 10 s
+// (connections stay open, nothing gets through), as opposed to Redis
+// refusing connections.
+func relRedisUnreachable(t *testing.T) {
+	const n = 1000
+	e := newRelEnv(t)
+	hole := startTCPFault(t, e.redis.addr)
+	e.redisURL = "redis://" + hole.addr + "/0" // the commands; the checks read Redis directly
+	e.seed(n)
+	e.startWorker("--concurrency", "4")
+	r := e.startBatch(n)
+	r.waitDone(n/3, 5*time.Minute)
+	hole.holed.Store(true)
+	time.Sleep(10 * time.Second)
+	hole.holed.Store(false)
+	r.done(t, "Redis unreachable for 10 s mid-batch (connections stay open, nothing gets through: timeouts, not refusals)",
+		"the worker's Redis calls time out and reconnect once the path is back; a job whose outcome could not be written meanwhile waits for asynq's lease recovery, as after a kill")
 }
 
 func writeReliability(t *testing.T, path string) {
