@@ -349,9 +349,14 @@ type relSample struct {
 // dataset.
 func (e *relEnv) startBatch(n int) *relRun {
 	e.t.Helper()
-	r := &relRun{e: e, n: n, start: time.Now()}
-	e.cli("batch", "run", "s3://"+e.bucket+"/ds/", "--guest", "wordcount", "--type", "text", "--id", "rel")
-	r.id = "rel"
+	return e.startBatchID(n, "rel")
+}
+
+// startBatchID is startBatch with batch id id and more batch run flags.
+func (e *relEnv) startBatchID(n int, id string, extra ...string) *relRun {
+	e.t.Helper()
+	r := &relRun{e: e, n: n, start: time.Now(), id: id}
+	e.cli(append([]string{"batch", "run", "s3://" + e.bucket + "/ds/", "--guest", "wordcount", "--type", "text", "--id", id}, extra...)...)
 	return r
 }
 
@@ -482,6 +487,7 @@ func TestReliability(t *testing.T) {
 	t.Run("sentinel-failover", relSentinelFailover)
 	t.Run("s3-faults", relS3Faults)
 	t.Run("redis-unreachable", relRedisUnreachable)
+	t.Run("redis-cluster", relCluster)
 	if out := os.Getenv("WASMJOBS_RELIABILITY_OUT"); out != "" && !t.Failed() {
 		writeReliability(t, out)
 	}
@@ -749,6 +755,31 @@ func (f *tcpFault) pipe(dst, src net.Conn, done <-chan struct{}) {
 	}
 }
 
+// relCluster: a batch on the 3-master Redis Cluster of `make test`, a
+// worker killed and restarted mid-run. The cluster is shared, so the batch
+// runs on a queue and id of its own.
+func relCluster(t *testing.T) {
+	const n = 1000
+	cluster := testenv.RedisCluster(t)
+	e := newRelEnv(t)
+	e.redisURL = "redis-cluster://" + strings.Join(cluster.Addrs, ",")
+	bc, err := batch.NewClient(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bc.Close() })
+	e.batches = bc
+	queue := "rel-" + testenv.RandomHex(6)
+	e.seed(n)
+	w := e.startWorker("--concurrency", "4", "--queues", queue+"=1")
+	r := e.startBatchID(n, queue, "--queue", queue)
+	r.waitDone(n/2, 5*time.Minute)
+	w.kill()
+	e.startWorker("--concurrency", "4", "--queues", queue+"=1")
+	r.done(t, "a batch on a 3-master Redis Cluster (real redis-server in cluster mode), its worker killed (kill -9) and restarted mid-run",
+		"as after any kill: the killed worker's jobs wait for their lease and asynq's recoverer")
+}
+
 // relRedisUnreachable: the network path to Redis drops everything for 10 s
 // (connections stay open, nothing gets through), as opposed to Redis
 // refusing connections.
@@ -781,7 +812,7 @@ func writeReliability(t *testing.T, path string) {
 	}
 	b.WriteString("\nThe Sentinel scenario runs a primary, its replica and one Sentinel (quorum 1), all real `redis-server`s;\n")
 	b.WriteString("the commands connect with a `redis-sentinel://` URL.\n")
-	b.WriteString("Redis Cluster (3 masters, real `redis-server` in cluster mode) runs batches, retries and cancels from Go\n")
+	b.WriteString("The cluster scenario runs on the 3-master cluster `make test` starts. Besides it, the cluster runs batches, retries and cancels from Go\n")
 	b.WriteString("(`internal/batch`'s TestBatchOnRedisCluster) and the CLI (`cmd/wasmjobs`'s TestCLIOnRedisCluster), and takes\n")
 	b.WriteString("jobs and batches from the Node client, a job from Node run by the Go worker (`jobs/node/test/cluster.test.mjs`).\n")
 	b.WriteString("Batch jobs that asynq archives without an outcome (a worker killed on a job's final attempt) are\n")
