@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +16,36 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 )
 
-// countingLister records where each listing started and counts what it
-// yielded.
+// countingLister records where its listing started and counts what it
+// yielded; Plan lists on a goroutine of its own, hence the lock.
 type countingLister struct {
 	store  *blob.Store
-	starts []string
+	mu     sync.Mutex
+	start  string
 	listed int
 }
 
 func (l *countingLister) ListAfter(ctx context.Context, prefix s3url.ObjectURL, after string) iter.Seq2[blob.ObjectInfo, error] {
-	l.starts = append(l.starts, after)
+	l.mu.Lock()
+	l.start = after
+	l.mu.Unlock()
 	return func(yield func(blob.ObjectInfo, error) bool) {
 		for o, err := range l.store.ListAfter(ctx, prefix, after) {
+			l.mu.Lock()
 			l.listed++
+			l.mu.Unlock()
 			if !yield(o, err) {
 				return
 			}
 		}
 	}
+}
+
+// seen is where the listing started and how much it yielded.
+func (l *countingLister) seen() (string, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.start, l.listed
 }
 
 // TestPlanResumesFromCheckpoint interrupts planning after two chunks: the
@@ -48,8 +61,7 @@ func TestPlanResumesFromCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, stop := context.WithCancel(ctx)
-	l := &countingLister{store: e.store}
-	res, err := batch.Plan(first, e.client, l, spec, batch.PlanConfig{ChunkSize: 100, Progress: func(listed, _ int64) {
+	res, err := batch.Plan(first, e.client, &countingLister{store: e.store}, spec, batch.PlanConfig{ChunkSize: 100, Progress: func(listed, _ int64) {
 		if listed == 200 {
 			stop() // as a worker killed, or a plan task past its timeout
 		}
@@ -57,13 +69,13 @@ func TestPlanResumesFromCheckpoint(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || res.Enqueued != 200 {
 		t.Fatalf("interrupted pass: %+v, %v; want 200 enqueued and context.Canceled", res, err)
 	}
-	l.listed = 0
+	l := &countingLister{store: e.store}
 	res, err = batch.Plan(ctx, e.client, l, spec, batch.PlanConfig{ChunkSize: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.starts[1] == "" || l.listed != 250 || res.Enqueued != 250 || res.Listed != 450 {
-		t.Fatalf("resumed pass started after %q, listed %d, result %+v; want after the 200th key, 250 listed and enqueued, 450 in all", l.starts[1], l.listed, res)
+	if start, listed := l.seen(); start == "" || listed != 250 || res.Enqueued != 250 || res.Listed != 450 {
+		t.Fatalf("resumed pass started after %q, listed %d, result %+v; want after the 200th key, 250 listed and enqueued, 450 in all", start, listed, res)
 	}
 	st, err := e.client.BatchStatus(ctx, spec.ID)
 	if err != nil || st.Total != 450 || st.Enqueued != 450 {
@@ -74,9 +86,10 @@ func TestPlanResumesFromCheckpoint(t *testing.T) {
 	if n, err := rdb.HExists(ctx, "wasmjobs:batch:{"+spec.ID+"}", "plan_after").Result(); err != nil || n {
 		t.Fatalf("checkpoint still set after a whole listing (%v)", err)
 	}
-	l.listed = 0
-	if res, err = batch.Plan(ctx, e.client, l, spec, batch.PlanConfig{ChunkSize: 100}); err != nil || l.starts[2] != "" || res.Resumed != 450 || res.Enqueued != 0 {
-		t.Fatalf("a rerun after the whole listing: started after %q, %+v, %v; want from the start, 450 resumed", l.starts[2], res, err)
+	l = &countingLister{store: e.store}
+	res, err = batch.Plan(ctx, e.client, l, spec, batch.PlanConfig{ChunkSize: 100})
+	if start, _ := l.seen(); err != nil || start != "" || res.Resumed != 450 || res.Enqueued != 0 {
+		t.Fatalf("a rerun after the whole listing: started after %q, %+v, %v; want from the start, 450 resumed", start, res, err)
 	}
 }
 

@@ -325,8 +325,9 @@ func (w *Worker) Start(ctx context.Context) error {
 // minute). Other failures are transient by now (a guest's own errors do
 // not retry): Redis or S3 away for a moment. They back off from 1 s,
 // doubling, with jitter, and never longer than asynq's own backoff (n⁴ +
-// 15 s and up), so the same 25 retries span what they span in asynq; but a
-// 10 s outage costs its jobs seconds, not asynq's first 15 to 45 s.
+// 15 s and up): past the first dozen retries the two are the same, and 25
+// retries still span about three weeks; but a 10 s outage costs its jobs
+// seconds, not asynq's first 15 to 45 s.
 func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if errors.Is(err, asynq.ErrLeaseExpired) {
 		return 0
