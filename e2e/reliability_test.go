@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -433,14 +434,15 @@ func (r *relRun) finish(limit time.Duration) relRow {
 		r.e.t.Fatalf("manifest: %v", err)
 	}
 	lines := map[string]int{}
-	okLines := 0
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var key, status string
-		if m := regexp.MustCompile(`"key":"([^"]+)","status":"([^"]+)"`).FindStringSubmatch(l); m != nil {
-			key, status = m[1], m[2]
+	nLines, okLines := 0, 0
+	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var it batch.Item
+		if err := json.Unmarshal(l, &it); err != nil {
+			r.e.t.Fatalf("manifest line %q: %v", l, err)
 		}
-		lines[key]++
-		if status == batch.ItemDone {
+		nLines++
+		lines[it.Key]++
+		if it.Status == batch.ItemDone {
 			okLines++
 		}
 	}
@@ -449,14 +451,14 @@ func (r *relRun) finish(limit time.Duration) relRow {
 		if err != nil {
 			r.e.t.Fatal(err)
 		}
-		if !strings.HasPrefix(obj.Key[len(out.Key):], "_") {
+		if !s3url.IsBatchFile(obj.Key) {
 			outputs++
 		}
 	}
 	_, twice := r.e.jobsDone()
 	row := relRow{in: r.n, ok: int(st.Done), lost: r.n - min(okLines, outputs), twice: twice, took: took, stall: r.longestStall()}
-	if st.Done != int64(r.n) || st.Failed != 0 || len(lines) != r.n || okLines != r.n || outputs != r.n {
-		r.e.t.Errorf("batch %+v: %d manifest lines (%d distinct, %d done), %d outputs; want %d of each", st, len(b), len(lines), okLines, outputs, r.n)
+	if st.Done != int64(r.n) || st.Failed != 0 || nLines != r.n || len(lines) != r.n || okLines != r.n || outputs != r.n {
+		r.e.t.Errorf("batch %+v: %d manifest lines (%d distinct, %d done), %d outputs; want %d of each", st, nLines, len(lines), okLines, outputs, r.n)
 	}
 	return row
 }
