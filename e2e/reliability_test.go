@@ -310,26 +310,9 @@ func (e *relEnv) jobsDone() (perWorker []int, twice int) {
 // seed puts n small text objects under ds/.
 func (e *relEnv) seed(n int) {
 	e.t.Helper()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			u := s3url.ObjectURL{Bucket: e.bucket, Key: fmt.Sprintf("ds/%06d.txt", i)}
-			if err := e.store.Put(context.Background(), u, fmt.Appendf(nil, "object %d of the reliability dataset, word %d", i, i%97), "text/plain", nil); err != nil {
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		e.t.Fatal(err)
-	}
+	testenv.PutObjects(e.t, e.store, n, func(i int) (s3url.ObjectURL, []byte) {
+		return s3url.ObjectURL{Bucket: e.bucket, Key: fmt.Sprintf("ds/%06d.txt", i)}, fmt.Appendf(nil, "object %d of the reliability dataset, word %d", i, i%97)
+	})
 }
 
 // relRun is a batch in progress: its id and the progress samples taken.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -74,28 +73,9 @@ func newBatchEnv(tb testing.TB) *batchEnv {
 
 func (e *batchEnv) seed(tb testing.TB, prefix string, n int) {
 	tb.Helper()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
-	var mu sync.Mutex
-	var firstErr error
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			u := s3url.ObjectURL{Bucket: e.bucket, Key: fmt.Sprintf("%s%07d.txt", prefix, i)}
-			if err := e.store.Put(context.Background(), u, fmt.Appendf(nil, "object %d of the dataset", i), "text/plain", nil); err != nil {
-				mu.Lock()
-				firstErr = err
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		tb.Fatal(firstErr)
-	}
+	testenv.PutObjects(tb, e.store, n, func(i int) (s3url.ObjectURL, []byte) {
+		return s3url.ObjectURL{Bucket: e.bucket, Key: fmt.Sprintf("%s%07d.txt", prefix, i)}, fmt.Appendf(nil, "object %d of the dataset", i)
+	})
 }
 
 // TestBatchRunResumesAfterKill kills `wasmjobs batch run` mid-enqueue and

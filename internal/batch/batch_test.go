@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -81,36 +80,18 @@ func (e *env) startWorkerConfig(t testing.TB, cfg worker.Config) *worker.Worker 
 // which the wordcount guest rejects.
 func (e *env) upload(t testing.TB, prefix string, n int) map[string]bool {
 	t.Helper()
+	key := func(i int) string { return fmt.Sprintf("%sdoc-%05d.txt", prefix, i) }
 	valid := make(map[string]bool, n)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	errs := make(chan error, n)
 	for i := range n {
-		key := fmt.Sprintf("%sdoc-%05d.txt", prefix, i)
+		valid[key(i)] = i%10 != 3
+	}
+	testenv.PutObjects(t, e.store, n, func(i int) (s3url.ObjectURL, []byte) {
 		body := fmt.Appendf(nil, "document %d says hello to object %d", i, i*7)
-		ok := i%10 != 3
-		if !ok {
+		if i%10 == 3 {
 			body = append(body, 0xff, 0xfe)
 		}
-		mu.Lock()
-		valid[key] = ok
-		mu.Unlock()
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := e.store.Put(context.Background(), s3url.ObjectURL{Bucket: e.bucket, Key: key}, body, "text/plain", nil); err != nil {
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+		return s3url.ObjectURL{Bucket: e.bucket, Key: key(i)}, body
+	})
 	return valid
 }
 

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 )
 
 // Environment variables set by `make test`.
@@ -106,6 +108,32 @@ func Store(tb testing.TB) (*blob.Store, string) {
 		tb.Fatal(err)
 	}
 	return store, NewBucket(tb, store)
+}
+
+// PutObjects writes objects 0..n-1, object i being obj(i): its URL and
+// body, 16 at a time. Any failure fails tb.
+func PutObjects(tb testing.TB, store *blob.Store, n int, obj func(i int) (s3url.ObjectURL, []byte)) {
+	tb.Helper()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			u, body := obj(i)
+			if err := store.Put(context.Background(), u, body, "text/plain", nil); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatal(err)
+	}
 }
 
 // NewBucket creates a bucket with a random name on store.
