@@ -14,6 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/hostile"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
@@ -39,31 +40,10 @@ func TestHostileSuite(t *testing.T) {
 	command := func(args ...string) *exec.Cmd { return cli.command(ctx, args...) }
 
 	nnArgs := modelsArgs(t)
-	var guests []hostile.Guest
-	for _, g := range hostile.Load(t) {
-		if strings.HasPrefix(g.Name, "nn-") && nnArgs == nil {
-			t.Logf("skipping %s: no models/models.json", g.Name)
-			continue
-		}
-		guests = append(guests, g)
-	}
+	guests := hostileGuests(t, nnArgs != nil)
 	cli.run(t, ctx, "guest", "push", "--builtin")
-	// Hostile modules go straight into the registry's bucket, as if pushed
-	// by something other than `guest push`: the worker must refuse them itself.
-	for _, g := range guests {
-		digest := sandbox.Digest(g.Wasm)
-		md := map[string]string{"wasmjobs-sha256": digest}
-		for _, key := range []string{"h-" + g.Name + ".wasm", "sha256/" + strings.TrimPrefix(digest, "sha256:") + ".wasm"} {
-			if err := store.Put(ctx, s3url.ObjectURL{Bucket: guestBucket, Key: key}, g.Wasm, "application/wasm", md); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	pushHostile(t, ctx, store, guestBucket, guests)
 
-	// Guests meant to run out of time get a short job timeout (their guest
-	// deadline is then the job's less the reserve for the result); the
-	// others have room to finish on a loaded machine.
-	runsOut := func(g hostile.Guest) bool { return strings.Contains(g.Expect, "deadline") }
 	w := cli.startWorker(t, ctx, append([]string{"--concurrency", "4", "--guest-timeout", "60s", "--poll-interval", "50ms"}, nnArgs...)...)
 
 	client, err := jobs.NewClient(redis)
@@ -148,38 +128,7 @@ func TestHostileSuite(t *testing.T) {
 		}
 	}()
 
-	raw := asynq.NewClient(redis)
-	defer raw.Close()
-	insp := asynq.NewInspector(redis)
-	defer insp.Close()
-	ids := map[string]string{}
-	queue := ""
-	for _, g := range guests {
-		tk, _, err := jobs.NewTask(jobs.TypeText, jobs.Payload{Guest: "h-" + g.Name, Data: []byte(g.Input), Params: g.Params})
-		if err != nil {
-			t.Fatal(err)
-		}
-		timeout := 90 * time.Second
-		if runsOut(g) {
-			timeout = 7 * time.Second
-		}
-		info, err := raw.EnqueueContext(ctx, tk, asynq.MaxRetry(3), asynq.Timeout(timeout))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[g.Name], queue = info.ID, info.Queue
-	}
-	for _, g := range guests {
-		ti := waitFinal(t, ctx, insp, queue, ids[g.Name])
-		switch {
-		case ti.State != asynq.TaskStateArchived:
-			t.Errorf("%s: task %s, want archived", g.Name, ti.State)
-		case ti.Retried != 0:
-			t.Errorf("%s: retried %d times (%s), want 0", g.Name, ti.Retried, ti.LastErr)
-		case !strings.Contains(ti.LastErr, g.Expect):
-			t.Errorf("%s: reason %q does not contain %q", g.Name, ti.LastErr, g.Expect)
-		}
-	}
+	checkHostile(t, ctx, redis, "default", guests)
 	wg.Wait()
 	select {
 	case err := <-goodErrs:
@@ -234,6 +183,81 @@ func TestHostileSuite(t *testing.T) {
 		lines := strings.Split(out, "\n")
 		if last := lines[len(lines)-1]; !strings.HasPrefix(last, "wasmjobs: ") || !strings.Contains(out, g.Expect) {
 			t.Errorf("run %s: stderr %q: want %q in it and a last line \"wasmjobs: <reason>\"", g.Name, tail(out, 500), g.Expect)
+		}
+	}
+}
+
+// hostileGuests loads the hostile guests, without the inference ones when
+// there are no models.
+func hostileGuests(t *testing.T, withModels bool) []hostile.Guest {
+	var guests []hostile.Guest
+	for _, g := range hostile.Load(t) {
+		if strings.HasPrefix(g.Name, "nn-") && !withModels {
+			t.Logf("skipping %s: no models/models.json", g.Name)
+			continue
+		}
+		guests = append(guests, g)
+	}
+	return guests
+}
+
+// pushHostile puts the hostile modules straight into the registry's bucket
+// as h-<name>, as if pushed by something other than `guest push`: the
+// worker must refuse them itself.
+func pushHostile(t *testing.T, ctx context.Context, store *blob.Store, guestBucket string, guests []hostile.Guest) {
+	t.Helper()
+	for _, g := range guests {
+		digest := sandbox.Digest(g.Wasm)
+		md := map[string]string{"wasmjobs-sha256": digest}
+		for _, key := range []string{"h-" + g.Name + ".wasm", "sha256/" + strings.TrimPrefix(digest, "sha256:") + ".wasm"} {
+			if err := store.Put(ctx, s3url.ObjectURL{Bucket: guestBucket, Key: key}, g.Wasm, "application/wasm", md); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// runsOut reports whether a hostile guest is meant to run out of time: it
+// gets a short job timeout (its guest deadline is then the job's less the
+// reserve for the result); the others have room to finish on a loaded
+// machine.
+func runsOut(g hostile.Guest) bool { return strings.Contains(g.Expect, "deadline") }
+
+// checkHostile enqueues every hostile guest as a text job on queue q
+// (three retries allowed) and checks that each ends archived, unretried, with its expected
+// reason.
+func checkHostile(t *testing.T, ctx context.Context, redis asynq.RedisConnOpt, q string, guests []hostile.Guest) {
+	t.Helper()
+	raw := asynq.NewClient(redis)
+	defer raw.Close()
+	insp := asynq.NewInspector(redis)
+	defer insp.Close()
+	ids := map[string]string{}
+	queue := ""
+	for _, g := range guests {
+		tk, _, err := jobs.NewTask(jobs.TypeText, jobs.Payload{Guest: "h-" + g.Name, Data: []byte(g.Input), Params: g.Params})
+		if err != nil {
+			t.Fatal(err)
+		}
+		timeout := 90 * time.Second
+		if runsOut(g) {
+			timeout = 7 * time.Second
+		}
+		info, err := raw.EnqueueContext(ctx, tk, asynq.MaxRetry(3), asynq.Timeout(timeout), asynq.Queue(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[g.Name], queue = info.ID, info.Queue
+	}
+	for _, g := range guests {
+		ti := waitFinal(t, ctx, insp, queue, ids[g.Name])
+		switch {
+		case ti.State != asynq.TaskStateArchived:
+			t.Errorf("%s: task %s, want archived", g.Name, ti.State)
+		case ti.Retried != 0:
+			t.Errorf("%s: retried %d times (%s), want 0", g.Name, ti.Retried, ti.LastErr)
+		case !strings.Contains(ti.LastErr, g.Expect):
+			t.Errorf("%s: reason %q does not contain %q", g.Name, ti.LastErr, g.Expect)
 		}
 	}
 }

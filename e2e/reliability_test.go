@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -262,6 +263,7 @@ func (e *relEnv) startWorker(args ...string) *relWorker {
 	defer f.Close()
 	w.cmd = exec.Command(e.bin, append([]string{"worker", "--log-level", "debug", "--poll-interval", "200ms"}, args...)...)
 	w.cmd.Env = e.cliEnv()
+	w.cmd.Dir = testenv.RepoRoot(e.t) // where models.json's paths start
 	w.cmd.Stdout, w.cmd.Stderr = f, f
 	if err := w.cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -365,6 +367,31 @@ func (r *relRun) waitDone(n int64, limit time.Duration) {
 	}
 }
 
+// sampleWhile records the batch's progress while f runs.
+func (r *relRun) sampleWhile(f func()) {
+	stop := make(chan struct{})
+	got := make(chan []relSample)
+	go func() {
+		var samples []relSample
+		for {
+			if st, err := r.e.batches.BatchStatus(context.Background(), r.id); err == nil {
+				samples = append(samples, relSample{time.Now(), st.Done + st.Failed})
+			}
+			select {
+			case <-stop:
+				got <- samples
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		r.samples = append(r.samples, <-got...)
+	}()
+	f()
+}
+
 func (r *relRun) last() int64 {
 	if len(r.samples) == 0 {
 		return 0
@@ -400,35 +427,18 @@ func (r *relRun) finish(limit time.Duration) relRow {
 	r.e.t.Helper()
 	r.waitDone(int64(r.n), limit)
 	ctx := context.Background()
-	var st *batch.Status
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		var err error
-		if st, err = r.e.batches.BatchStatus(ctx, r.id); err == nil && st.ManifestWritten {
-			break
-		}
-		if time.Now().After(deadline) {
-			r.e.t.Fatalf("no manifest 30 s after the batch's last job: %+v", st)
-		}
-	}
+	st := r.waitManifest(limit)
 	took := time.Since(r.start)
-	out, _ := s3url.ParsePrefixURL(st.Spec.Output)
-	b, _, err := r.e.store.Get(ctx, s3url.ObjectURL{Bucket: out.Bucket, Key: out.Key + s3url.ManifestName}, 64<<20)
-	if err != nil {
-		r.e.t.Fatalf("manifest: %v", err)
-	}
+	items := r.manifest(st)
 	lines := map[string]int{}
-	nLines, okLines := 0, 0
-	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
-		var it batch.Item
-		if err := json.Unmarshal(l, &it); err != nil {
-			r.e.t.Fatalf("manifest line %q: %v", l, err)
-		}
-		nLines++
+	nLines, okLines := len(items), 0
+	for _, it := range items {
 		lines[it.Key]++
 		if it.Status == batch.ItemDone {
 			okLines++
 		}
 	}
+	out, _ := s3url.ParsePrefixURL(st.Spec.Output)
 	outputs := 0
 	for obj, err := range r.e.store.List(ctx, out) {
 		if err != nil {
@@ -444,6 +454,38 @@ func (r *relRun) finish(limit time.Duration) relRow {
 		r.e.t.Errorf("batch %+v: %d manifest lines (%d distinct, %d done), %d outputs; want %d of each", st, nLines, len(lines), okLines, outputs, r.n)
 	}
 	return row
+}
+
+// waitManifest waits up to limit for the batch's manifest to be written.
+func (r *relRun) waitManifest(limit time.Duration) *batch.Status {
+	r.e.t.Helper()
+	for deadline := time.Now().Add(limit); ; time.Sleep(100 * time.Millisecond) {
+		st, err := r.e.batches.BatchStatus(context.Background(), r.id)
+		if err == nil && st.ManifestWritten {
+			return st
+		}
+		if time.Now().After(deadline) {
+			r.e.t.Fatalf("no manifest within %s: %+v %v", limit, st, err)
+		}
+	}
+}
+
+// manifest reads the batch's manifest.
+func (r *relRun) manifest(st *batch.Status) []batch.Item {
+	r.e.t.Helper()
+	b, _, err := r.e.store.Get(context.Background(), st.Spec.OutputObject(s3url.ManifestName), 64<<20)
+	if err != nil {
+		r.e.t.Fatalf("manifest: %v", err)
+	}
+	var items []batch.Item
+	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var it batch.Item
+		if err := json.Unmarshal(l, &it); err != nil {
+			r.e.t.Fatalf("manifest line %q: %v", l, err)
+		}
+		items = append(items, it)
+	}
+	return items
 }
 
 // relTable collects the rows and writes RELIABILITY.md when asked.
@@ -466,6 +508,7 @@ func TestReliability(t *testing.T) {
 		t.Skip("runs real processes for minutes")
 	}
 	t.Run("kill-9", relKill)
+	t.Run("kill-9-chosen", relChosenKills)
 	t.Run("three-workers", relThreeWorkers)
 	t.Run("redis-restart", relRedisRestart)
 	t.Run("minio-stopped", relMinioStopped)
@@ -473,6 +516,7 @@ func TestReliability(t *testing.T) {
 	t.Run("s3-faults", relS3Faults)
 	t.Run("redis-unreachable", relRedisUnreachable)
 	t.Run("redis-cluster", relCluster)
+	t.Run("hostile-under-load", relHostile)
 	if out := os.Getenv("WASMJOBS_RELIABILITY_OUT"); out != "" && !t.Failed() {
 		writeReliability(t, out)
 	}
@@ -511,6 +555,85 @@ func relKill(t *testing.T) {
 	}
 	r.done(t, "kill -9 of the only worker, 3 times at random moments (restarted at once)",
 		"a killed worker's jobs wait for their lease (30 s) plus asynq's allowance for clock skew (30 s), then the next run of asynq's recoverer (every minute); they then run at once (no backoff for an expired lease)")
+}
+
+// relChosenKills: kill -9 of the only worker at three chosen moments of a
+// batch whose jobs have one attempt each (--max-retry 0), so every kill
+// lands on final attempts: right after an output PUT succeeded, before the
+// worker sees the answer (so before its ack); during the manifest write of
+// the reconciler that finished the batch; and, after retry-failed, during
+// the manifest write of the handler of the batch's last job. The S3 proxy
+// in front of MinIO kills the worker at these requests. The batch must
+// finish without a manual step, with the killed jobs' items failed and
+// their reason, and retry-failed must then complete it.
+func relChosenKills(t *testing.T) {
+	const n = 1000
+	e := newRelEnv(t)
+	fault := e.startS3Fault(t)
+	e.seed(n)
+	w := e.startWorker("--concurrency", "4")
+	killed := make(chan struct{}, 1)
+	// killAt arms the trap: the first request match takes kills the worker
+	// and gets no answer; restart waits for that and starts a new worker.
+	killAt := func(match func(r *http.Request, answered bool) bool) {
+		victim := w
+		var once sync.Once
+		trap := func(r *http.Request, answered bool) bool {
+			hit := false
+			if match(r, answered) {
+				once.Do(func() {
+					victim.kill()
+					hit = true
+					killed <- struct{}{}
+				})
+			}
+			return hit
+		}
+		fault.trap.Store(&trap)
+	}
+	restart := func(what string, limit time.Duration) {
+		select {
+		case <-killed:
+		case <-time.After(limit):
+			t.Fatalf("the worker was not killed %s within %s", what, limit)
+		}
+		fault.trap.Store(nil)
+		w = e.startWorker("--concurrency", "4")
+	}
+	isManifest := func(r *http.Request) bool {
+		return r.Method != http.MethodGet && r.Method != http.MethodHead && strings.HasSuffix(r.URL.Path, "/"+s3url.ManifestName)
+	}
+	r := e.startBatchID(n, "rel", "--max-retry", "0")
+	r.waitDone(n/3, 5*time.Minute)
+	killAt(func(r *http.Request, answered bool) bool {
+		return answered && r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/wasmjobs-results/") && !s3url.IsBatchFile(r.URL.Path)
+	})
+	restart("after an output PUT", time.Minute)
+	killAt(func(r *http.Request, answered bool) bool { return !answered && isManifest(r) })
+	restart("during the reconciler's manifest write", 5*time.Minute)
+
+	// Finished without a manual step: the killed jobs' items failed, with
+	// the reason, the rest done.
+	st := r.waitManifest(5 * time.Minute)
+	failed := 0
+	for _, it := range r.manifest(st) {
+		if it.Status == batch.ItemFailed {
+			failed++
+			if !strings.Contains(it.Error, "archived without its outcome recorded") {
+				t.Errorf("failed item %s: reason %q, want the reconciler's", it.Key, it.Error)
+			}
+		}
+	}
+	if failed == 0 || st.Failed != int64(failed) || st.Done != int64(n-failed) {
+		t.Fatalf("after the kills: %+v with %d failed manifest lines; want the killed jobs failed and the rest done", st, failed)
+	}
+	killAt(func(r *http.Request, answered bool) bool { return !answered && isManifest(r) })
+	e.cli("batch", "retry-failed", r.id)
+	restart("during the last job's manifest write", 2*time.Minute)
+	r.done(t, fmt.Sprintf("kill -9 of the only worker at chosen moments, jobs with one attempt each: after an output PUT before its ack, "+
+		"during the reconciler's manifest write, and during the last job's manifest write after retry-failed (%d items failed by the kills, then retried)", failed),
+		"a job killed on its final attempt is archived by asynq's recoverer once its lease expires (as after any kill); the workers' reconciler, every 15 s, "+
+			"then fails its item with the reason and finishes the batch; a manifest whose writer died is written by the reconciler 30 s after the batch finished")
 }
 
 // relThreeWorkers: three workers share 3,000 jobs; one gets SIGTERM mid-run
@@ -580,13 +703,18 @@ func relMinioStopped(t *testing.T) {
 
 // relSentinelFailover: the primary, behind a Sentinel, killed mid-batch;
 // the Sentinel promotes its replica and everything reconnects through it.
+// Two producers go through the same Sentinel: the wasmjobs command starts
+// one batch, and a Node producer another over the same objects, then
+// enqueues inline jobs one by one across the failover and waits for each.
 func relSentinelFailover(t *testing.T) {
-	const n = 1000
+	const n, inline = 1000, 500
 	e := newRelEnv(t, true)
 	e.seed(n)
 	e.startWorker("--concurrency", "4")
 	r := e.startBatch(n)
+	node := e.startNodeProducer(t, "relnode", inline)
 	r.waitDone(n/3, 5*time.Minute)
+	node.waitEnqueued(t, inline/5)
 	_ = e.redis.cmd.Process.Kill()
 	_ = e.redis.cmd.Wait()
 	e.redis.cmd = nil
@@ -601,14 +729,145 @@ func relSentinelFailover(t *testing.T) {
 			t.Fatalf("the Sentinel did not promote the replica within a minute: %v %v", addr, err)
 		}
 	}
-	r.done(t, "Redis primary behind a Sentinel killed (kill -9) mid-batch; the Sentinel promotes its replica",
-		"the Sentinel's failover (down after 1 s here, then the promotion); writes the replica had not received yet are lost with the primary, so their jobs run again (counted as done twice) once their leases expire")
+	row := r.finish(5 * time.Minute)
+	nb := &relRun{e: e, id: "relnode", n: n, start: r.start}
+	nrow := nb.finish(5 * time.Minute)
+	sum := node.finish(t)
+	row.in += nrow.in + inline
+	row.ok += nrow.ok + sum.Done
+	row.lost += nrow.lost + inline - sum.Done
+	row.took = max(row.took, nrow.took) // the stall is the first batch's, sampled throughout
+	row.scenario = fmt.Sprintf("Redis primary behind a Sentinel killed (kill -9) mid-batch; the Sentinel promotes its replica. Producers: a batch from the wasmjobs command, "+
+		"a batch and %d inline jobs one by one from Node (redis-sentinel:// URL; %d enqueues and %d waits tried again, %d jobs enqueued again after the failover lost them)",
+		inline, sum.EnqueueRetries, sum.WaitRetries, sum.EnqueuedAgain)
+	row.bound = "the Sentinel's failover (down after 1 s here, then the promotion); writes the replica had not received yet are lost with the primary: " +
+		"their jobs run again once their leases expire, and a producer enqueues again a job its wait no longer finds"
+	addRelRow(t, row)
+}
+
+// nodeProducer is jobs/node/test/failover-producer.mjs running against the
+// scenario's Redis: it starts a batch over the dataset, then enqueues inline
+// jobs and waits for their results.
+type nodeProducer struct {
+	cmd      *exec.Cmd
+	enqueued atomic.Int64
+	out      chan string // the summary line, once it exits
+	err      chan error
+	log      *bytes.Buffer
+	logMu    sync.Mutex
+}
+
+// nodeSummary is the producer's last line.
+type nodeSummary struct {
+	Jobs           int `json:"jobs"`
+	Done           int `json:"done"`
+	Wrong          int `json:"wrong"`
+	EnqueueRetries int `json:"enqueueRetries"`
+	WaitRetries    int `json:"waitRetries"`
+	EnqueuedAgain  int `json:"enqueuedAgain"`
+}
+
+func (e *relEnv) startNodeProducer(t *testing.T, batchID string, jobs int) *nodeProducer {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		if os.Getenv(testenv.EnvRequire) == "1" {
+			t.Fatal("node not found")
+		}
+		t.Skip("no node")
+	}
+	p := &nodeProducer{out: make(chan string, 1), err: make(chan error, 1), log: &bytes.Buffer{}}
+	p.cmd = exec.Command("node", filepath.Join(testenv.RepoRoot(t), "jobs", "node", "test", "failover-producer.mjs"))
+	p.cmd.Env = append(e.cliEnv(), "BATCH_ID="+batchID, "BATCH_INPUT=s3://"+e.bucket+"/ds/", fmt.Sprintf("JOBS=%d", jobs), "PACE_MS=10", "TASK_PREFIX="+batchID+"-")
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stderr = &lockedWriter{mu: &p.logMu, w: p.log}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		last := ""
+		for sc.Scan() {
+			var k int64
+			if _, err := fmt.Sscanf(sc.Text(), "enqueued %d", &k); err == nil {
+				p.enqueued.Store(k)
+			}
+			last = sc.Text()
+		}
+		p.out <- last
+		p.err <- p.cmd.Wait()
+	}()
+	return p
+}
+
+// waitEnqueued waits until the producer has enqueued at least k jobs.
+func (p *nodeProducer) waitEnqueued(t *testing.T, k int64) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); p.enqueued.Load() < k; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Node producer enqueued %d jobs in a minute, want %d:\n%s", p.enqueued.Load(), k, p.stderr())
+		}
+	}
+}
+
+func (p *nodeProducer) stderr() string {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	return tail(p.log.String(), 4000)
+}
+
+// finish waits for the producer to exit and checks its summary: every job
+// done, each with the right result.
+func (p *nodeProducer) finish(t *testing.T) nodeSummary {
+	t.Helper()
+	var last string
+	select {
+	case last = <-p.out:
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("the Node producer did not finish within 5 minutes:\n%s", p.stderr())
+	}
+	if err := <-p.err; err != nil {
+		t.Fatalf("the Node producer: %v (last line %q):\n%s", err, last, p.stderr())
+	}
+	var sum nodeSummary
+	if err := json.Unmarshal([]byte(last), &sum); err != nil {
+		t.Fatalf("the Node producer's summary %q: %v", last, err)
+	}
+	if sum.Done != sum.Jobs || sum.Wrong != 0 {
+		t.Errorf("the Node producer: %+v, want every job done with the right result", sum)
+	}
+	return sum
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
 
 // s3Fault is a proxy in front of MinIO that passes requests on, answers
 // them 503 SlowDown (as S3 does when it throttles), or passes them on late.
+// A trap, when set, sees each request before it is passed on (answered
+// false) and again once MinIO answered it, before the answer is passed back
+// (answered true); when it returns true the request gets a 502 instead.
 type s3Fault struct {
 	mode atomic.Int32
+	trap atomic.Pointer[func(r *http.Request, answered bool) bool]
+}
+
+// sprung reports whether the trap, if any, takes the request.
+func (f *s3Fault) sprung(r *http.Request, answered bool) bool {
+	trap := f.trap.Load()
+	return trap != nil && (*trap)(r, answered)
 }
 
 const (
@@ -627,7 +886,17 @@ func (e *relEnv) startS3Fault(t *testing.T) *s3Fault {
 	}
 	// The proxy keeps the request's Host, which the client signed.
 	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: e.s3.Endpoint})
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if f.sprung(resp.Request, true) {
+			return errors.New("trapped after the answer")
+		}
+		return nil
+	}
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.sprung(r, false) {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
 		switch f.mode.Load() {
 		case fault503:
 			w.Header().Set("Content-Type", "application/xml")
@@ -782,6 +1051,43 @@ func relRedisUnreachable(t *testing.T) {
 	hole.holed.Store(false)
 	r.done(t, "Redis unreachable for 10 s mid-batch (connections stay open, nothing gets through: timeouts, not refusals)",
 		"the worker's Redis calls time out and reconnect once the path is back; a job whose outcome could not be written meanwhile waits for asynq's lease recovery, as after a kill")
+}
+
+// relHostile: the hostile-guest suite of the containment tests submitted to
+// the only worker in the middle of a batch. Each hostile job must end
+// archived, unretried, with its reason; the batch must lose nothing; the
+// worker must stay up, its peak RSS under 1 GiB.
+func relHostile(t *testing.T) {
+	const n = 2000
+	nnArgs := modelsArgs(t)
+	guests := hostileGuests(t, nnArgs != nil)
+	e := newRelEnv(t)
+	ctx := testenv.Context(t, 8*time.Minute)
+	pushHostile(t, ctx, e.store, "guests", guests)
+	e.seed(n)
+	// The hostile jobs go to a queue of their own, served as often as the
+	// batch's, so that they run beside its jobs rather than after them.
+	w := e.startWorker(append([]string{"--concurrency", "4", "--guest-timeout", "60s", "--queues", "default=1,hostile=1"}, nnArgs...)...)
+	r := e.startBatch(n)
+	r.waitDone(n/10, 5*time.Minute)
+	from := r.last()
+	r.sampleWhile(func() { checkHostile(t, ctx, e.redisOpt, "hostile", guests) })
+	during := r.last()
+	r.waitDone(n, 5*time.Minute)
+	if w.cmd.ProcessState != nil {
+		t.Fatalf("the worker exited: %v", w.cmd.ProcessState)
+	}
+	peak := procStatus(t, w.cmd.Process.Pid, "VmHWM")
+	if peak >= 1<<30 {
+		t.Errorf("worker peak RSS %d MiB, want under 1 GiB", peak>>20)
+	}
+	if during >= n {
+		t.Errorf("the batch had finished before the last hostile job ended: they did not run side by side")
+	}
+	r.done(t, fmt.Sprintf("the %d hostile guests of the containment suite (malformed modules, memory and table bombs, endless loops and recursion, forbidden imports, hostile inference calls) "+
+		"sent to the only worker mid-batch, on a queue served as often as the batch's: each archived on its first attempt with its reason "+
+		"(the batch's jobs went from %d to %d done meanwhile), the worker up throughout (peak RSS %d MiB)", len(guests), from, during, peak>>20),
+		"a hostile job fails on its first attempt, with no retry, within its own limits; the batch's jobs only share the worker's slots with it meanwhile")
 }
 
 func writeReliability(t *testing.T, path string) {

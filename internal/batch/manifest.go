@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
@@ -74,6 +75,17 @@ type Recorder struct {
 	// allow-list). The zero value allows every bucket but the default
 	// guest registry's.
 	Access Access
+	// ManifestGrace is how long Reconcile leaves a finished batch's
+	// manifest to the worker writing it before writing it itself
+	// (default 30 s).
+	ManifestGrace time.Duration
+	// AuditInterval is how long a running batch must go without an item
+	// ending before Reconcile checks that its pending items' jobs still
+	// exist (default 5 minutes).
+	AuditInterval time.Duration
+
+	auditMu   sync.Mutex
+	lastAudit time.Time
 }
 
 // Canceled reports whether the batch was canceled.

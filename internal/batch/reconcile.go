@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,15 +24,26 @@ const reconcilePage = 200
 // again (RetryFailed stopped in between) and the item fails once more.
 const retryGrace = time.Minute
 
+// manifestGrace is the default of Recorder.ManifestGrace: how long after a
+// batch finished Reconcile leaves its manifest to the worker that finished
+// it. Past this, a finished batch
+// still without one lost its writer (killed during the write, on a final
+// attempt or in a reconcile pass, so no job will run again to write it),
+// and Reconcile writes it.
+const manifestGrace = 30 * time.Second
+
 // Reconcile finishes the items that no handler will ever report: a batch
 // job archived by asynq without its outcome recorded (killed or out of
 // memory on its final attempt, when asynq's recoverer archives it once its
 // lease expires; a report that failed on the last attempt; an item set
 // pending again by retry-failed whose job was never put back). Each such
 // item is recorded as failed with the archived reason, and a batch that
-// ends this way gets its manifest. It reads the archived tasks of queues,
-// which asynq bounds, not the batches' items, and returns how many items
-// it finished. Safe to run from any number of workers at once: recording
+// ends this way gets its manifest, as does a finished batch of an archived
+// job whose manifest write was cut short. It reads the archived tasks of queues,
+// which asynq bounds, not the batches' items; and it fails the pending
+// items whose jobs no longer exist at all (see auditBatches), looking only
+// at batches that stopped making progress. It returns how many items it
+// finished. Safe to run from any number of workers at once: recording
 // an outcome happens once.
 func (r *Recorder) Reconcile(ctx context.Context, queues []string) (int, error) {
 	n := 0
@@ -43,7 +55,8 @@ func (r *Recorder) Reconcile(ctx context.Context, queues []string) (int, error) 
 			errs = append(errs, fmt.Errorf("batch: reconcile queue %s: %w", q, err))
 		}
 	}
-	return n, errors.Join(errs...)
+	k, err := r.auditBatches(ctx, queues)
+	return n + k, errors.Join(append(errs, err)...)
 }
 
 // stranded is an archived batch job and the item it was for.
@@ -83,8 +96,10 @@ func (r *Recorder) reconcileQueue(ctx context.Context, q string) (int, error) {
 		if err != nil {
 			return n, err
 		}
+		ended := map[string]bool{}
 		for i, s := range cands {
 			if !pending[i] {
+				ended[s.batch] = true
 				continue
 			}
 			res, err := c.finishItem(ctx, s.batch, s.item)
@@ -95,7 +110,8 @@ func (r *Recorder) reconcileQueue(ctx context.Context, q string) (int, error) {
 				return n, err
 			}
 			if res == itemAlreadyFinal {
-				continue // its job reported meanwhile
+				ended[s.batch] = true // its job reported meanwhile
+				continue
 			}
 			n++
 			if r.Logger != nil {
@@ -107,10 +123,35 @@ func (r *Recorder) reconcileQueue(ctx context.Context, q string) (int, error) {
 				}
 			}
 		}
+		for id := range ended {
+			if err := r.manifestLeftOver(ctx, id); err != nil {
+				return n, err
+			}
+		}
 		if len(tasks) < reconcilePage {
 			return n, nil
 		}
 	}
+}
+
+// manifestLeftOver writes the manifest of batch id if the batch finished
+// more than the manifest grace ago without one (and without a reason it cannot
+// have one).
+func (r *Recorder) manifestLeftOver(ctx context.Context, id string) error {
+	st, err := r.Client.BatchStatus(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil // expired or deleted
+	}
+	if err != nil {
+		return err
+	}
+	if st.Finished.IsZero() || st.ManifestWritten || st.Error != "" || time.Since(st.Finished) < cmp.Or(r.ManifestGrace, manifestGrace) {
+		return nil
+	}
+	if r.Logger != nil {
+		r.Logger.Warn("batch finished without its manifest; writing it", "batch", id)
+	}
+	return r.batchEnded(ctx, id)
 }
 
 // pendingItems reports, in one round trip, which of the items are pending

@@ -54,11 +54,15 @@ function isRedisInstance(r) {
 }
 
 /**
- * Parses the part of a redis-cluster:// URL after the scheme, as the Go
- * command does: [user:password@]host:port,host:port,…
+ * Parses the part of a redis-cluster:// or redis-sentinel:// URL after the
+ * scheme, as the Go command does: [user:password@]host:port,host:port,…
+ * with an optional /db path and ?query.
  */
-function parseClusterURL(rest) {
+function parseNodesURL(scheme, rest) {
   let username, password;
+  const q = rest.indexOf('?');
+  const query = new URLSearchParams(q >= 0 ? rest.slice(q + 1) : '');
+  if (q >= 0) rest = rest.slice(0, q);
   const at = rest.lastIndexOf('@');
   if (at >= 0) {
     const auth = rest.slice(0, at);
@@ -69,10 +73,10 @@ function parseClusterURL(rest) {
   rest = rest.split('/')[0];
   const nodes = rest.split(',').map((addr) => {
     const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(addr);
-    if (!m) throw new TypeError(`wasmjobs: redis-cluster:// node ${JSON.stringify(addr)}: want host:port`);
+    if (!m) throw new TypeError(`wasmjobs: ${scheme} node ${JSON.stringify(addr)}: want host:port`);
     return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
   });
-  return { nodes, username: decodeURIComponent(username ?? '') || undefined, password: password === undefined ? undefined : decodeURIComponent(password) };
+  return { nodes, query, username: decodeURIComponent(username ?? '') || undefined, password: password === undefined ? undefined : decodeURIComponent(password) };
 }
 
 /**
@@ -97,6 +101,7 @@ export class Client {
   /**
    * @param {object} [config]
    * @param {string|object} [config.redis] a redis:// or rediss:// URL, a
+   *   redis-sentinel://[:password@]host:port,…?master=NAME or
    *   redis-cluster://[user:password@]host:port,… URL (as the wasmjobs command
    *   takes), ioredis options, or an ioredis instance or Cluster (which
    *   close() leaves open). Defaults to redis://127.0.0.1:6379.
@@ -123,11 +128,21 @@ export class Client {
         retryStrategy: (times) => Math.min(times * 100, 500),
       };
       if (typeof redis === 'string' && redis.startsWith('redis-cluster://')) {
-        const { nodes, username, password } = parseClusterURL(redis.slice('redis-cluster://'.length));
+        const { nodes, username, password } = parseNodesURL('redis-cluster://', redis.slice('redis-cluster://'.length));
         const { lazyConnect, ...perNode } = defaults;
         this.#redis = new Redis.Cluster(nodes, { lazyConnect, redisOptions: { ...perNode, username, password }, clusterRetryStrategy: defaults.retryStrategy });
+      } else if (typeof redis === 'string' && redis.startsWith('redis-sentinel://')) {
+        // As asynq reads it: the password is the Sentinels' own, master
+        // names the monitored primary, and the client follows failovers.
+        const { nodes, query, password } = parseNodesURL('redis-sentinel://', redis.slice('redis-sentinel://'.length));
+        const name = query.get('master');
+        if (!name) throw new TypeError('wasmjobs: redis-sentinel:// URL without ?master=NAME');
+        this.#redis = new Redis({
+          ...defaults, sentinels: nodes, name, sentinelPassword: password,
+          sentinelRetryStrategy: defaults.retryStrategy, failoverDetector: true,
+        });
       } else if (typeof redis === 'string') {
-        if (!/^rediss?:\/\//.test(redis)) throw new TypeError(`wasmjobs: Redis URL ${JSON.stringify(redis.replace(/\/\/[^@/]*@/, '//…@'))}: want redis://, rediss:// or redis-cluster://`);
+        if (!/^rediss?:\/\//.test(redis)) throw new TypeError(`wasmjobs: Redis URL ${JSON.stringify(redis.replace(/\/\/[^@/]*@/, '//…@'))}: want redis://, rediss://, redis-sentinel:// or redis-cluster://`);
         this.#redis = new Redis(redis, defaults);
       } else if (redis !== null && typeof redis === 'object') {
         this.#redis = new Redis({ ...defaults, ...redis });
@@ -143,6 +158,8 @@ export class Client {
     const o = this.#redis.options ?? {};
     if (this.#cluster) {
       this.#where = 'cluster ' + (this.#redis.startupNodes ?? []).map((n) => (typeof n === 'object' ? `${n.host}:${n.port}` : String(n))).join(',');
+    } else if (o.sentinels) {
+      this.#where = `primary ${o.name} of sentinel ${o.sentinels.map((n) => `${n.host}:${n.port}`).join(',')}`;
     } else {
       this.#where = o.path ? `${o.path}` : `${o.host ?? '127.0.0.1'}:${o.port ?? 6379}/${o.db ?? 0}`;
     }
@@ -476,9 +493,10 @@ export class Client {
     if (r.status === 'ready') {
       try {
         await Promise.race([r.quit(), sleep(1000).then(() => { throw new Error('quit timed out'); })]);
-        return;
-      } catch { /* fall through to a hard disconnect */ }
+      } catch { /* a hard disconnect below */ }
     }
+    // Also after a quit: with Sentinels, only disconnect() closes the
+    // connections ioredis keeps to them for failover notices.
     r.disconnect();
   }
 

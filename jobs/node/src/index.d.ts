@@ -96,7 +96,8 @@ export interface RunOptions extends WaitOptions {
 
 export interface ClientConfig {
   /**
-   * A redis:// or rediss:// URL, a redis-cluster://[user:password@]host:port,… URL (as the wasmjobs
+   * A redis:// or rediss:// URL, a redis-sentinel://[:password@]host:port,…?master=NAME URL (the
+   * password is the Sentinels'), a redis-cluster://[user:password@]host:port,… URL (as the wasmjobs
    * command takes), ioredis options, or an ioredis instance or Cluster (left open by close()).
    * Default redis://127.0.0.1:6379.
    */

@@ -247,3 +247,23 @@ describe('client', { skip: needs('redis') }, () => {
     await assert.rejects(c.enqueueText({ guest: 'hello', data: 'x' }), /client is closed/);
   });
 });
+
+// URLs are read as the wasmjobs command reads them (asynq.ParseRedisURI);
+// nothing here connects. The Sentinel and cluster modes themselves run
+// against real servers: the reliability scenarios' Sentinel failover, and
+// cluster.test.mjs.
+test('redis-sentinel:// and redis-cluster:// URLs', async () => {
+  const s = new Client({ redis: 'redis-sentinel://:s%40cret@127.0.0.1:26379,[::1]:26380?master=jobs' });
+  assert.deepEqual(s.redis.options.sentinels, [{ host: '127.0.0.1', port: 26379 }, { host: '::1', port: 26380 }]);
+  assert.equal(s.redis.options.name, 'jobs');
+  assert.equal(s.redis.options.sentinelPassword, 's@cret');
+  assert.equal(s.redis.options.password ?? undefined, undefined, 'the URL\'s password is the Sentinels\', as asynq reads it');
+  await s.close();
+  const c = new Client({ redis: 'redis-cluster://u:p@10.0.0.1:7000,10.0.0.2:7001' });
+  assert.deepEqual(c.redis.startupNodes, [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7001 }]);
+  assert.equal(c.redis.options.redisOptions.password, 'p');
+  await c.close();
+  assert.throws(() => new Client({ redis: 'redis-sentinel://127.0.0.1:26379' }), /without \?master=NAME/);
+  assert.throws(() => new Client({ redis: 'redis-sentinel://127.0.0.1?master=x' }), /node "127.0.0.1": want host:port/);
+  assert.throws(() => new Client({ redis: 'http://127.0.0.1:6379' }), /want redis:\/\/, rediss:\/\/, redis-sentinel:\/\/ or redis-cluster:\/\//);
+});
