@@ -686,7 +686,8 @@ func relRedisRestart(t *testing.T) {
 	time.Sleep(10 * time.Second)
 	e.redis.start(t)
 	r.done(t, "Redis (AOF, fsync every second) restarted mid-batch, then down for 10 s; the worker stays up",
-		"jobs resume as soon as Redis answers (the worker stays up and reconnects); a job whose outcome could not be written while Redis was away waits for asynq's lease recovery, as after a kill")
+		"the outage itself: the worker holds a Redis call that could not be sent for up to 30 s, so the outcomes of jobs that ended meanwhile are written as soon as Redis answers "+
+			"(without the hold, asynq's queued retry of such a write runs with a canceled context and never lands, and the job waits one to two minutes for its lease to be recovered)")
 }
 
 // relMinioStopped: MinIO stopped for 10 s mid-batch.
@@ -1050,7 +1051,7 @@ func relRedisUnreachable(t *testing.T) {
 	time.Sleep(10 * time.Second)
 	hole.holed.Store(false)
 	r.done(t, "Redis unreachable for 10 s mid-batch (connections stay open, nothing gets through: timeouts, not refusals)",
-		"the worker's Redis calls time out and reconnect once the path is back; a job whose outcome could not be written meanwhile waits for asynq's lease recovery, as after a kill")
+		"the worker's Redis calls time out and reconnect once the path is back; a job whose outcome write timed out after it was sent waits for asynq's lease recovery, as after a kill (none did here)")
 }
 
 // relHostile: the hostile-guest suite of the containment tests submitted to

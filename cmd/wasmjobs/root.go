@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
@@ -87,7 +89,18 @@ func (g *globalFlags) setupLogging() error {
 	default:
 		return fmt.Errorf("--log-format %q: want text or json", g.logFormat)
 	}
+	// The Redis driver's own notes (every failed dial while Redis is
+	// away) are debug detail: asynq and our callers log the errors that
+	// matter, once each.
+	redis.SetLogger(redisLog{})
 	return nil
+}
+
+// redisLog passes the Redis driver's notes to slog at debug level.
+type redisLog struct{}
+
+func (redisLog) Printf(ctx context.Context, format string, v ...any) {
+	slog.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "redis")
 }
 
 func (g *globalFlags) redisOpt() (asynq.RedisConnOpt, error) {

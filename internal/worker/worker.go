@@ -295,6 +295,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		Logger:   w.cfg.Logger,
 	})
 	w.wakeup.Start(ctx)
+	queue.RideOutOutages(rdb)
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              w.cfg.Concurrency,
 		Queues:                   w.cfg.Queues,
