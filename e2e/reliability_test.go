@@ -1103,12 +1103,15 @@ func writeReliability(t *testing.T, path string) {
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %.1f s | %.1f s | %s |\n", r.scenario, r.in, r.ok, r.lost, r.twice, r.took.Seconds(), r.stall.Seconds(), r.bound)
 	}
 	b.WriteString("\nThe Sentinel scenario runs a primary, its replica and one Sentinel (quorum 1), all real `redis-server`s;\n")
-	b.WriteString("the commands connect with a `redis-sentinel://` URL.\n")
+	b.WriteString("the commands and the Node producer (`jobs/node/test/failover-producer.mjs`) connect with a `redis-sentinel://` URL.\n")
+	b.WriteString("The chosen-moment kills are made by the S3 proxy in front of MinIO, which kills the worker at the request named.\n")
 	b.WriteString("The cluster scenario runs on the 3-master cluster `make test` starts. Besides it, the cluster runs batches, retries and cancels from Go\n")
 	b.WriteString("(`internal/batch`'s TestBatchOnRedisCluster) and the CLI (`cmd/wasmjobs`'s TestCLIOnRedisCluster), and takes\n")
 	b.WriteString("jobs and batches from the Node client, a job from Node run by the Go worker (`jobs/node/test/cluster.test.mjs`).\n")
 	b.WriteString("Batch jobs that asynq archives without an outcome (a worker killed on a job's final attempt) are\n")
-	b.WriteString("finished by the workers' reconciler within 15 s (TestReconcileStrandedItems).\n")
+	b.WriteString("finished by the workers' reconciler within 15 s (TestReconcileStrandedItems, and the chosen-moment row above);\n")
+	b.WriteString("items whose jobs were deleted from asynq by hand are failed once their batch has made no progress for 5 minutes\n")
+	b.WriteString("(TestReconcileDeletedJobs); a manifest whose writer died is written 30 s after its batch finished.\n")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
