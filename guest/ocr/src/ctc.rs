@@ -87,7 +87,9 @@ fn argmax(row: &[f32]) -> (usize, f32) {
     let mut cur = i32x4(0, 1, 2, 3);
     let four = i32x4_splat(4);
     for chunk in row[..n4].chunks_exact(4) {
-        let v = f32x4(chunk[0], chunk[1], chunk[2], chunk[3]);
+        // SAFETY: chunk is 4 f32s, the size of a v128 (wasm loads need no
+        // alignment).
+        let v = unsafe { v128_load(chunk.as_ptr() as *const v128) };
         let gt = f32x4_gt(v, vmax);
         vmax = v128_bitselect(v, vmax, gt);
         vidx = v128_bitselect(cur, vidx, gt);

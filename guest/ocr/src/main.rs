@@ -199,11 +199,9 @@ fn detect(img: &Rgb, p: &Params, det: &mut Model) -> NnResult<Vec<BoxF>> {
     let src = scaled.as_ref().unwrap_or(img);
     let pw = round_up(dw + 2 * DET_MARGIN, 32);
     let ph = round_up(dh + 2 * DET_MARGIN, 32);
-    let canvas = src.pad(DET_MARGIN, DET_MARGIN, pw, ph, 255);
+    let white = raster::normalized(255, IMAGENET_MEAN, IMAGENET_STD);
+    let input = src.chw_bgr_padded(DET_MARGIN, DET_MARGIN, pw, ph, white, IMAGENET_MEAN, IMAGENET_STD);
     drop(scaled);
-    let mut input = vec![0f32; 3 * pw * ph];
-    canvas.to_chw_bgr(&mut input, pw, ph, IMAGENET_MEAN, IMAGENET_STD);
-    drop(canvas);
     let prob = det.run(&[1, 3, ph, pw], &input, pw * ph)?;
     drop(input);
     if prob.len() != pw * ph {
@@ -259,8 +257,7 @@ fn scaled_width(crop: &Rgb, height: usize) -> usize {
 fn upside_down(crop: &Rgb, cls: &mut Model) -> NnResult<bool> {
     let w = scaled_width(crop, REC_HEIGHT).min(CLS_WIDTH);
     let resized = crop.resize(w, REC_HEIGHT);
-    let mut input = vec![0f32; 3 * REC_HEIGHT * CLS_WIDTH];
-    resized.to_chw_bgr(&mut input, CLS_WIDTH, REC_HEIGHT, [0.5; 3], [0.5; 3]);
+    let input = resized.chw_bgr_padded(0, 0, CLS_WIDTH, REC_HEIGHT, [0.0; 3], [0.5; 3], [0.5; 3]);
     let out = cls.run(&[1, 3, REC_HEIGHT, CLS_WIDTH], &input, 2)?;
     if out.len() != 2 {
         return Err(format!("model \"ocr-cls\": output has {} values, want 2", out.len()));
@@ -273,8 +270,7 @@ fn recognize(crop: &Rgb, p: &Params, rec: &mut Model, charset: &ctc::Charset) ->
     let w = scaled_width(crop, REC_HEIGHT).min(p.rec_max_width);
     let tw = round_up(w, 8).max(round_up(p.rec_min_width, 8));
     let resized = crop.resize(w, REC_HEIGHT);
-    let mut input = vec![0f32; 3 * REC_HEIGHT * tw];
-    resized.to_chw_bgr(&mut input, tw, REC_HEIGHT, [0.5; 3], [0.5; 3]);
+    let input = resized.chw_bgr_padded(0, 0, tw, REC_HEIGHT, [0.0; 3], [0.5; 3], [0.5; 3]);
     drop(resized);
     let c = charset.classes();
     // PP-OCRv4 gives tw/8 timesteps; Model::run retries a model with more.
