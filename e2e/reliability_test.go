@@ -1122,7 +1122,9 @@ func writeReliability(t *testing.T, path string) {
 	b.WriteString("on their own Redis (AOF on) and MinIO on loopback, small text objects through the wordcount guest.\n")
 	b.WriteString("*Lost* counts objects without a done manifest line or without an output; *done twice* counts jobs\n")
 	b.WriteString("that some worker reported done more than once (from the workers' own logs, the killed ones' included),\n")
-	b.WriteString("each of which wrote its output again. *Longest stall* is the longest time no job ended.\n\n")
+	b.WriteString("each of which may have written its output again (an attempt that finds its own task's output in S3, by the\n")
+	b.WriteString("task id in the object's metadata, skips the guest instead, as after the kill between an output PUT and its ack).\n")
+	b.WriteString("*Longest stall* is the longest time no job ended.\n\n")
 	b.WriteString("| scenario | jobs in | done | lost | done twice | took | longest stall | what bounds the recovery |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range relTable.rows {
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %.1f s | %.1f s | %s |\n", r.scenario, r.in, r.ok, r.lost, r.twice, r.took.Seconds(), r.stall.Seconds(), r.bound)
