@@ -135,15 +135,9 @@ func NewTask(taskType string, p Payload, opts ...Option) (*asynq.Task, []Option,
 // an error wrapping ErrJobFailed with the reason once it is archived, and
 // ErrJobNotFound when no such job exists.
 func (c *Client) Result(ctx context.Context, queue, id string) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
+	info, err := c.taskInfo(ctx, queue, id)
+	if err != nil {
 		return nil, err
-	}
-	info, err := c.inspector.GetTaskInfo(queue, id)
-	switch {
-	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-		return nil, fmt.Errorf("jobs: %s/%s: %w", queue, id, ErrJobNotFound)
-	case err != nil:
-		return nil, fmt.Errorf("jobs: read %s/%s: %w", queue, id, err)
 	}
 	switch info.State {
 	case asynq.TaskStateCompleted:

@@ -104,7 +104,7 @@ non-zero if any job failed.`,
 			}
 			printStatus(out, st)
 			if st.Failed > 0 {
-				return exitError{code: 2}
+				return exitError{code: exitFailed}
 			}
 			return nil
 		},
@@ -218,7 +218,10 @@ func newBatchStatusCmd(g *globalFlags) *cobra.Command {
 }
 
 func newBatchListCmd(g *globalFlags) *cobra.Command {
-	var limit int
+	var (
+		limit  int
+		asJSON bool
+	)
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List recent batches",
@@ -234,6 +237,9 @@ func newBatchListCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), all)
+			}
 			for _, st := range all {
 				state := "running"
 				if !st.Finished.IsZero() {
@@ -245,6 +251,7 @@ func newBatchListCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many batches")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the records as a JSON array")
 	return cmd
 }
 

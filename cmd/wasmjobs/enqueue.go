@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +29,7 @@ func newEnqueueCmd(g *globalFlags) *cobra.Command {
 		retention time.Duration
 		taskID    string
 		wait      time.Duration
+		asJSON    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "enqueue (image|text)",
@@ -88,21 +91,33 @@ otherwise a JSON summary naming the output object.`,
 			}
 			defer c.Close()
 			ctx := cmd.Context()
-			if wait <= 0 {
-				info, err := c.Enqueue(ctx, taskType, p, opts...)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "enqueued %s id=%s queue=%s state=%s\n", info.Type, info.ID, info.Queue, info.State)
-				return nil
-			}
-			ctx, cancel := context.WithTimeout(ctx, wait)
-			defer cancel()
-			res, err := c.Run(ctx, taskType, p, opts...)
+			info, err := c.Enqueue(ctx, taskType, p, opts...)
 			if err != nil {
 				return err
 			}
-			_, err = cmd.OutOrStdout().Write(res)
+			out := cmd.OutOrStdout()
+			switch {
+			case asJSON && wait <= 0:
+				return printJSON(out, map[string]string{"id": info.ID, "queue": info.Queue, "state": info.State.String(), "type": info.Type})
+			case wait <= 0:
+				fmt.Fprintf(out, "enqueued %s id=%s queue=%s state=%s\n", info.Type, info.ID, info.Queue, info.State)
+				return nil
+			}
+			wctx, cancel := context.WithTimeout(ctx, wait)
+			defer cancel()
+			res, err := c.Wait(wctx, info.Queue, info.ID)
+			switch {
+			case errors.Is(err, jobs.ErrJobFailed):
+				return exitError{code: exitFailed, err: err}
+			case err != nil && wctx.Err() != nil && ctx.Err() == nil:
+				return exitError{code: exitTimeout, err: fmt.Errorf("job %s/%s not done within --wait %s (it keeps running; read it later with `wasmjobs job status %s %s`)", info.Queue, info.ID, wait, info.Queue, info.ID)}
+			case err != nil:
+				return err
+			}
+			if asJSON {
+				return printJSON(out, map[string]any{"id": info.ID, "queue": info.Queue, "state": "completed", "type": info.Type, "result": resultValue(res)})
+			}
+			_, err = out.Write(res)
 			return err
 		},
 	}
@@ -120,7 +135,8 @@ otherwise a JSON summary naming the output object.`,
 	f.DurationVar(&processIn, "process-in", 0, "run the job after this delay")
 	f.DurationVar(&retention, "retention", 0, "keep the completed job and its result this long")
 	f.StringVar(&taskID, "task-id", "", "job id (default: a random UUID)")
-	f.DurationVar(&wait, "wait", 0, "wait up to this long for the job and print its result")
+	f.DurationVar(&wait, "wait", 0, "wait up to this long for the job and print its result (exit 2 if it failed, 3 if it was not done in time)")
+	f.BoolVar(&asJSON, "json", false, "print the job (and with --wait its result) as JSON")
 	_ = cmd.MarkFlagRequired("guest")
 	return cmd
 }
@@ -143,6 +159,18 @@ func readInline(stdin io.Reader, name string) ([]byte, error) {
 		return nil, errors.New("inline input is over 64 KiB: upload it to S3 and pass --input s3://…")
 	}
 	return b, nil
+}
+
+// resultValue is a result for a JSON document: itself when it is JSON,
+// else a string when it is UTF-8, else its bytes (base64).
+func resultValue(res []byte) any {
+	if json.Valid(res) {
+		return json.RawMessage(res)
+	}
+	if utf8.Valid(res) {
+		return string(res)
+	}
+	return res
 }
 
 // taskTypeOf maps a job kind to its task type (the function's own queue

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -84,6 +85,57 @@ ocr, langid) under their names.`,
 	}
 	push.Flags().StringVar(&name, "name", "", "guest name (required with a file)")
 	push.Flags().BoolVar(&builtin, "builtin", false, "register the guests shipped in this binary")
-	cmd.AddCommand(push)
+	cmd.AddCommand(push, newGuestListCmd(g), newGuestRmCmd(g))
 	return cmd
+}
+
+func newGuestListCmd(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the registered guest names with their digests",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			store, err := g.store()
+			if err != nil {
+				return err
+			}
+			all, err := guests.List(cmd.Context(), store, g.guestBucket)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if all == nil {
+					all = []guests.Info{}
+				}
+				return printJSON(out, all)
+			}
+			for _, gi := range all {
+				fmt.Fprintf(out, "%-20s %s %9d bytes  %s\n", gi.Name, gi.Digest, gi.Bytes, gi.Modified.UTC().Format(time.RFC3339))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the guests as a JSON array")
+	return cmd
+}
+
+func newGuestRmCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm NAME",
+		Short: "Unregister a guest name (its module stays stored by digest for jobs that name the digest)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store, err := g.store()
+			if err != nil {
+				return err
+			}
+			if err := guests.Remove(cmd.Context(), store, g.guestBucket, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "guest %s removed from s3://%s\n", args[0], g.guestBucket)
+			return nil
+		},
+	}
 }

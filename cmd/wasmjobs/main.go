@@ -12,10 +12,29 @@ import (
 	"syscall"
 )
 
-// exitError carries a specific exit code out of a subcommand.
-type exitError struct{ code int }
+// Exit codes beyond 0 (done) and 1 (could not do what was asked: bad
+// input, Redis or S3 unreachable). `run` passes on the guest's own.
+const (
+	exitFailed  = 2 // the job failed for good (archived), or a batch has failed items
+	exitTimeout = 3 // --wait ran out before the job or batch ended
+	exitNotDone = 4 // `job result` of a job that has not ended yet
+)
 
-func (e exitError) Error() string { return fmt.Sprintf("exit code %d", e.code) }
+// exitError carries a specific exit code out of a subcommand, and the
+// message to print (none when err is nil).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("exit code %d", e.code)
+}
+
+func (e exitError) Unwrap() error { return e.err }
 
 func main() {
 	ctx, cancel := signalContext()
@@ -25,6 +44,9 @@ func main() {
 	switch {
 	case err == nil:
 	case errors.As(err, &ee):
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "wasmjobs:", ee.err)
+		}
 		os.Exit(ee.code)
 	default:
 		fmt.Fprintln(os.Stderr, "wasmjobs:", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/guests/guesttest"
 	"github.com/wasmjobs/wasmjobs/internal/httpguard"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
 // execute runs the CLI with args and stdin, returning stdout.
@@ -152,6 +154,7 @@ func TestCLIAgainstServices(t *testing.T) {
 	if err != nil || out != `{"greeting":"Hello, Worker!"}` {
 		t.Errorf("enqueue --wait = %q, %v", out, err)
 	}
+	checkJobCommands(t, common)
 	cancel() // SIGTERM equivalent: the worker drains and returns
 	select {
 	case err := <-done:
@@ -160,6 +163,92 @@ func TestCLIAgainstServices(t *testing.T) {
 		}
 	case <-time.After(40 * time.Second):
 		t.Fatal("worker did not stop")
+	}
+}
+
+// checkJobCommands runs guest list/rm, enqueue --json, job status, result,
+// cancel, retry and rm against a running worker, with their exit codes.
+func checkJobCommands(t *testing.T, common []string) {
+	t.Helper()
+	run := func(stdin string, args ...string) (string, error) {
+		return execute(t, stdin, append(args, common...)...)
+	}
+	code := func(err error) int {
+		var ee exitError
+		switch {
+		case err == nil:
+			return 0
+		case errors.As(err, &ee):
+			return ee.code
+		}
+		return 1
+	}
+
+	out, err := run("", "guest", "list", "--json")
+	var listed []guests.Info
+	if err != nil || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 4 || listed[0].Name != "hello" || !strings.HasPrefix(listed[0].Digest, "sha256:") {
+		t.Fatalf("guest list --json = %q, %v", out, err)
+	}
+	if out, err := run("", "guest", "list"); err != nil || !strings.Contains(out, "wordcount") || !strings.Contains(out, listed[0].Digest) {
+		t.Errorf("guest list = %q, %v", out, err)
+	}
+
+	// A job through --json and the job commands.
+	out, err = run("Ada", "enqueue", "text", "--guest", "hello", "--data-file", "-", "--json", "--wait", "30s")
+	var done struct {
+		ID, Queue, State string
+		Result           map[string]string
+	}
+	if err != nil || json.Unmarshal([]byte(out), &done) != nil || done.State != "completed" || done.Result["greeting"] != "Hello, Ada!" {
+		t.Fatalf("enqueue --json --wait = %q, %v", out, err)
+	}
+	if out, err := run("", "job", "status", done.Queue, done.ID); err != nil || !strings.Contains(out, "completed") {
+		t.Errorf("job status = %q, %v", out, err)
+	}
+	if out, err := run("", "job", "result", done.Queue, done.ID); err != nil || out != `{"greeting":"Hello, Ada!"}` {
+		t.Errorf("job result = %q, %v", out, err)
+	}
+
+	// A job on a queue nobody serves: not done (4), canceled, failed (2),
+	// retried, removed; waiting on it times out (3).
+	out, err = run("", "enqueue", "text", "--guest", "hello", "--data-file", "/dev/null", "--queue", "idle", "--json")
+	var waiting struct{ ID, Queue string }
+	if err != nil || json.Unmarshal([]byte(out), &waiting) != nil || waiting.ID == "" {
+		t.Fatalf("enqueue --json = %q, %v", out, err)
+	}
+	if _, err := run("", "job", "result", "idle", waiting.ID); code(err) != exitNotDone {
+		t.Errorf("job result of a pending job: %v (exit %d), want exit %d", err, code(err), exitNotDone)
+	}
+	if _, err := run("", "enqueue", "text", "--guest", "hello", "--data-file", "/dev/null", "--queue", "idle", "--wait", "300ms"); code(err) != exitTimeout {
+		t.Errorf("enqueue --wait on an idle queue: %v (exit %d), want exit %d", err, code(err), exitTimeout)
+	}
+	if out, err := run("", "job", "cancel", "idle", waiting.ID); err != nil || !strings.Contains(out, "canceled") {
+		t.Errorf("job cancel = %q, %v", out, err)
+	}
+	if _, err := run("", "job", "result", "idle", waiting.ID); code(err) != exitFailed {
+		t.Errorf("job result of a canceled job: %v (exit %d), want exit %d", err, code(err), exitFailed)
+	}
+	if out, err := run("", "job", "status", "idle", waiting.ID, "--json"); err != nil || !strings.Contains(out, `"state":"archived"`) {
+		t.Errorf("job status --json = %q, %v", out, err)
+	}
+	if out, err := run("", "job", "retry", "idle", waiting.ID); err != nil || !strings.Contains(out, "queued") {
+		t.Errorf("job retry = %q, %v", out, err)
+	}
+	if out, err := run("", "job", "rm", "idle", waiting.ID); err != nil || !strings.Contains(out, "removed") {
+		t.Errorf("job rm = %q, %v", out, err)
+	}
+	if _, err := run("", "job", "status", "idle", waiting.ID); code(err) != 1 || !errors.Is(err, jobs.ErrJobNotFound) {
+		t.Errorf("job status of a removed job: %v, want not found", err)
+	}
+
+	if out, err := run("", "guest", "rm", "hello"); err != nil || !strings.Contains(out, "removed") {
+		t.Errorf("guest rm = %q, %v", out, err)
+	}
+	if _, err := run("", "guest", "rm", "hello"); err == nil || !strings.Contains(err.Error(), "unknown guest") {
+		t.Errorf("a second guest rm: %v, want unknown guest", err)
+	}
+	if out, err := run("", "guest", "list"); err != nil || strings.Contains(out, "hello ") {
+		t.Errorf("guest list after rm = %q, %v", out, err)
 	}
 }
 

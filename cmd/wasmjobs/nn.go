@@ -43,18 +43,20 @@ type nnFlags struct {
 func (n *nnFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringArrayVar(&n.models, "model", nil, "register a model guests load by name, name=path (repeatable; like WasmEdge's --nn-preload); .onnx, .ftz/.bin (fastText) or .txt")
-	f.StringVar(&n.modelsConfig, "models-config", envOr("WASMJOBS_MODELS_CONFIG", ""), `JSON file of models, {"name": "path", ...}; --model entries win [$WASMJOBS_MODELS_CONFIG]`)
-	f.StringVar(&n.device, "nn-device", envOr("WASMJOBS_NN_DEVICE", string(onnx.DeviceAuto)), "ONNX execution provider: auto (CUDA if available, else CPU), cpu or cuda [$WASMJOBS_NN_DEVICE]")
+	f.StringVar(&n.modelsConfig, "models-config", "", `JSON file of models, {"name": "path", ...}; --model entries win`)
+	f.StringVar(&n.device, "nn-device", string(onnx.DeviceAuto), "ONNX execution provider: auto (CUDA if available, else CPU), cpu or cuda")
 	f.IntVar(&n.threads, "nn-threads", 1, "ONNX Runtime intra-op threads per run (parallel runs on shared sessions scale better than wide runs)")
 	f.DurationVar(&n.batchWindow, "nn-batch-window", 0, "merge concurrent computes on one model arriving within this window into one run; 0 disables (best on CPU)")
 	f.IntVar(&n.maxBatch, "nn-max-batch", 16, "most computes merged into one run")
-	f.StringVar(&n.ortLib, "onnxruntime-lib", envOr("ONNXRUNTIME_LIB", onnx.DefaultLibraryPath), "ONNX Runtime shared library, loaded on the first ONNX model [$ONNXRUNTIME_LIB]")
+	f.StringVar(&n.ortLib, "onnxruntime-lib", onnx.DefaultLibraryPath, "ONNX Runtime shared library, loaded on the first ONNX model")
 	f.BoolVar(&n.allowLoad, "nn-allow-load", false, "let guests load models from their own bytes (WASI-NN load)")
 	f.BoolVar(&n.cpuArena, "nn-cpu-arena", false, "keep ONNX Runtime's CPU memory arena (faster, but the worker keeps the peak memory of its largest run for good)")
 	f.IntVar(&n.maxTensorMiB, "nn-max-tensor-mib", 128, "MiB of tensors (inputs and outputs) and guest-loaded models one guest instance may hold")
 	f.IntVar(&n.maxContexts, "nn-max-contexts", 16, "live WASI-NN execution contexts per guest instance")
 	f.IntVar(&n.maxGraphs, "nn-max-graphs", 16, "WASI-NN graph handles per guest instance")
 	f.IntVar(&n.runningMiB, "nn-max-running-input-mib", 16, "MiB of input tensors in ONNX Runtime runs at once, for all jobs together; a run's working memory grows with its input, so this bounds the worker's inference memory (a larger run runs alone)")
+	setEnv(f, "model", "models-config", "nn-device", "nn-threads", "nn-batch-window", "nn-max-batch", "onnxruntime-lib=ONNXRUNTIME_LIB",
+		"nn-allow-load", "nn-cpu-arena", "nn-max-tensor-mib", "nn-max-contexts", "nn-max-graphs", "nn-max-running-input-mib")
 }
 
 // modelEntry is one model of --models-config: a path, or an object with the

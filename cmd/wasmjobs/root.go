@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
+	"runtime/debug"
 	"strings"
 
 	"github.com/hibiken/asynq"
@@ -41,23 +41,29 @@ Producers enqueue jobs into Redis in asynq's format; workers pull them, read the
 input from S3-compatible storage, run a WASI guest on wazero and write the result back.
 
 Every flag marked [$VAR] may also be set through that environment variable.`,
+		Version:       buildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd); err != nil {
+				return err
+			}
 			return g.setupLogging()
 		},
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&g.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL: redis://, rediss://, redis-socket://, redis-sentinel://[:password@]host:port,…?master=NAME or redis-cluster://host:port,… [$REDIS_URL]")
-	f.StringVar(&g.s3.Endpoint, "s3-endpoint", envOr("S3_ENDPOINT", "127.0.0.1:9000"), "S3 endpoint host:port [$S3_ENDPOINT]")
-	f.StringVar(&g.s3.AccessKey, "s3-access-key", envOr("S3_ACCESS_KEY", ""), "S3 access key [$S3_ACCESS_KEY]")
-	f.StringVar(&g.s3.SecretKey, "s3-secret-key", envOr("S3_SECRET_KEY", ""), "S3 secret key [$S3_SECRET_KEY]")
-	f.StringVar(&g.s3.Region, "s3-region", envOr("S3_REGION", "us-east-1"), "S3 region [$S3_REGION]")
-	f.BoolVar(&g.s3.UseSSL, "s3-use-ssl", envBool("S3_USE_SSL"), "use https for S3 [$S3_USE_SSL]")
-	f.StringVar(&g.cacheDir, "cache-dir", envOr("WASMJOBS_CACHE_DIR", defaultCacheDir()), "compiled-guest cache directory; empty disables the disk cache [$WASMJOBS_CACHE_DIR]")
-	f.StringVar(&g.guestBucket, "guest-bucket", envOr("WASMJOBS_GUEST_BUCKET", s3url.DefaultGuestBucket), "bucket holding registered guests [$WASMJOBS_GUEST_BUCKET]")
-	f.StringVar(&g.logLevel, "log-level", envOr("WASMJOBS_LOG_LEVEL", "info"), "log level: debug, info, warn, error [$WASMJOBS_LOG_LEVEL]")
-	f.StringVar(&g.logFormat, "log-format", envOr("WASMJOBS_LOG_FORMAT", "text"), "log format: text or json [$WASMJOBS_LOG_FORMAT]")
+	f.StringVar(&g.redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis URL: redis://, rediss://, redis-socket://, redis-sentinel://[:password@]host:port,…?master=NAME or redis-cluster://host:port,…")
+	f.StringVar(&g.s3.Endpoint, "s3-endpoint", "127.0.0.1:9000", "S3 endpoint host:port")
+	f.StringVar(&g.s3.AccessKey, "s3-access-key", "", "S3 access key")
+	f.StringVar(&g.s3.SecretKey, "s3-secret-key", "", "S3 secret key")
+	f.StringVar(&g.s3.Region, "s3-region", "us-east-1", "S3 region")
+	f.BoolVar(&g.s3.UseSSL, "s3-use-ssl", false, "use https for S3")
+	f.StringVar(&g.cacheDir, "cache-dir", defaultCacheDir(), "compiled-guest cache directory; empty disables the disk cache")
+	f.StringVar(&g.guestBucket, "guest-bucket", s3url.DefaultGuestBucket, "bucket holding registered guests")
+	f.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	setEnv(f, "redis=REDIS_URL", "s3-endpoint=S3_ENDPOINT", "s3-access-key=S3_ACCESS_KEY", "s3-secret-key=S3_SECRET_KEY",
+		"s3-region=S3_REGION", "s3-use-ssl=S3_USE_SSL", "cache-dir", "guest-bucket", "log-level", "log-format")
 
 	root.AddCommand(
 		newWorkerCmd(g),
@@ -67,11 +73,9 @@ Every flag marked [$VAR] may also be set through that environment variable.`,
 		newDevCmd(g),
 		newBatchCmd(g),
 		newWebCmd(g),
+		newJobCmd(g),
 	)
-	// Help shows flag defaults, and these two come from the environment:
-	// never print a secret or a URL's password there.
-	f.Lookup("s3-secret-key").DefValue = ""
-	f.Lookup("redis").DefValue = redactURL(g.redisURL)
+	nameEnv(root)
 	return root
 }
 
@@ -165,27 +169,29 @@ func (g *globalFlags) connect(withStore bool) (*services, error) {
 	return s, nil
 }
 
-func envOr(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok {
-		return v
+// buildVersion is the module version the binary was built at, with the
+// commit when it was built from a checkout.
+func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
 	}
-	return def
-}
-
-// envList splits a comma-separated variable; unset or empty is nil.
-func envList(key string) []string {
-	var out []string
-	for _, v := range strings.Split(os.Getenv(key), ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
+	v := info.Main.Version
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = ", modified"
+			}
 		}
 	}
-	return out
-}
-
-func envBool(key string) bool {
-	b, _ := strconv.ParseBool(os.Getenv(key))
-	return b
+	if rev != "" {
+		v += fmt.Sprintf(" (commit %.12s%s)", rev, dirty)
+	}
+	return v + ", " + info.GoVersion
 }
 
 func defaultCacheDir() string {

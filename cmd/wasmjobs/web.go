@@ -56,9 +56,10 @@ Writes from browsers are accepted only from its own pages (same origin).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&addr, "addr", envOr("WASMJOBS_WEB_ADDR", "127.0.0.1:8080"), "listen address [$WASMJOBS_WEB_ADDR]")
+	f.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
 	f.BoolVar(&readOnly, "read-only", false, "no writes: the API's POSTs and the dashboard's actions are refused")
 	f.BoolVar(&insecure, "insecure", false, "allow serving without $WASMJOBS_TOKEN beyond loopback")
-	f.StringSliceVar(&hosts, "allowed-hosts", envList("WASMJOBS_ALLOWED_HOSTS"), "further host names browsers use to reach it, e.g. behind a reverse proxy; * allows any [$WASMJOBS_ALLOWED_HOSTS]")
+	f.StringSliceVar(&hosts, "allowed-hosts", nil, "further host names browsers use to reach it, e.g. behind a reverse proxy; * allows any (comma-separated in the variable)")
+	setEnv(f, "addr=WASMJOBS_WEB_ADDR", "read-only", "insecure", "allowed-hosts")
 	return cmd
 }

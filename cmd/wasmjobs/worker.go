@@ -42,15 +42,17 @@ func (r *runFlags) register(cmd *cobra.Command) {
 	f.DurationVar(&r.guestTimeout, "guest-timeout", 60*time.Second, "deadline of one guest run")
 	f.Int64Var(&r.maxInput, "max-input", 64<<20, "largest input object in bytes")
 	f.IntVar(&r.maxOutput, "max-output", 64<<20, "largest guest output in bytes")
+	setEnv(f, "memory-limit", "guest-timeout", "max-input", "max-output")
 	r.nn.register(cmd)
 }
 
 // registerWorker adds the flags that limit what producers' jobs may do.
 func (r *runFlags) registerWorker(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.IntVar(&r.maxResult, "max-result", envInt("WASMJOBS_MAX_RESULT", 1<<20), "largest result kept in Redis (inline jobs without an output), in bytes [$WASMJOBS_MAX_RESULT]")
-	f.StringSliceVar(&r.inputAllow, "input-allow", envList("WASMJOBS_INPUT_ALLOW"), "bucket or bucket/prefix jobs may read; repeatable; none means any bucket but the guest bucket [$WASMJOBS_INPUT_ALLOW, comma-separated]")
-	f.StringSliceVar(&r.outputAllow, "output-allow", envList("WASMJOBS_OUTPUT_ALLOW"), "bucket or bucket/prefix jobs may write; repeatable; none means any bucket but the guest bucket [$WASMJOBS_OUTPUT_ALLOW, comma-separated]")
+	f.IntVar(&r.maxResult, "max-result", 1<<20, "largest result kept in Redis (inline jobs without an output), in bytes")
+	f.StringSliceVar(&r.inputAllow, "input-allow", nil, "bucket or bucket/prefix jobs may read; repeatable; none means any bucket but the guest bucket (comma-separated in the variable)")
+	f.StringSliceVar(&r.outputAllow, "output-allow", nil, "bucket or bucket/prefix jobs may write; repeatable; none means any bucket but the guest bucket (comma-separated in the variable)")
+	setEnv(f, "max-result", "input-allow", "output-allow")
 }
 
 // access parses the allow-lists; the guest bucket is never an output.
@@ -69,13 +71,6 @@ func (r *runFlags) access(guestBucket string) (s3url.Access, error) {
 		}
 	}
 	return s3url.Access{Inputs: in, Outputs: out}, nil
-}
-
-func envInt(key string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(key)); err == nil {
-		return n
-	}
-	return def
 }
 
 // sandboxConfig returns the sandbox's configuration with the WASI-NN host
@@ -217,6 +212,7 @@ lets jobs in flight finish within --shutdown-timeout; a second signal exits at o
 	f.StringVar(&outputPrefix, "output-prefix", "results", "default output location of S3 inputs: a key prefix in the input's bucket, or s3://bucket/prefix")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address (e.g. :9090); /metrics needs $WASMJOBS_TOKEN when set")
 	f.BoolVar(&insecure, "insecure", false, "allow --metrics-addr beyond loopback without $WASMJOBS_TOKEN")
+	setEnv(f, "concurrency", "queues", "shutdown-timeout", "poll-interval", "output-prefix", "metrics-addr", "insecure")
 	return cmd
 }
 

@@ -19,7 +19,7 @@ test('npm pack, install, enqueue', { skip: needs('redis'), timeout: 300_000 }, a
     const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: pkgDir });
     const [{ filename, files }] = JSON.parse(stdout);
     const paths = files.map((f) => f.path).sort();
-    for (const p of ['package.json', 'README.md', 'src/index.js', 'src/index.d.ts', 'proto/task_message.json', 'proto/asynq.proto']) {
+    for (const p of ['package.json', 'README.md', 'LICENSE', 'src/index.js', 'src/index.d.ts', 'proto/task_message.json', 'proto/asynq.proto']) {
       assert.ok(paths.includes(p), `${p} missing from the tarball: ${paths}`);
     }
     assert.ok(!paths.some((p) => p.startsWith('test/') || p.startsWith('bench/') || p.startsWith('examples/')), `tarball holds ${paths}`);
@@ -30,6 +30,7 @@ test('npm pack, install, enqueue', { skip: needs('redis'), timeout: 300_000 }, a
     // Dependencies come from npm's cache when `npm ci` filled it.
     await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(tmp, filename)], { cwd: app, timeout: 240_000 });
     const installed = JSON.parse(await readFile(join(app, 'node_modules', 'wasmjobs', 'package.json'), 'utf8'));
+    assert.equal(installed.license, 'Apache-2.0');
     assert.ok(existsSync(join(app, 'node_modules', 'wasmjobs', installed.types)));
 
     const { url } = await freshDB();
