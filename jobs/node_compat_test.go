@@ -414,18 +414,23 @@ func checkScriptDigests(tb testing.TB, node map[string]string) {
 	if err != nil {
 		tb.Fatalf("locate asynq's source: %v", err)
 	}
-	src, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(dir)), "internal", "rdb", "rdb.go"))
-	if err != nil {
-		tb.Fatalf("read asynq's rdb.go: %v", err)
+	var src []byte
+	for _, file := range []string{"rdb.go", "inspect.go"} {
+		b, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(dir)), "internal", "rdb", file))
+		if err != nil {
+			tb.Fatalf("read asynq's %s: %v", file, err)
+		}
+		src = append(src, b...)
 	}
-	want := []string{"enqueueCmd", "enqueueUniqueCmd", "scheduleCmd", "scheduleUniqueCmd", "addToGroupCmd", "addToGroupUniqueCmd"}
+	want := []string{"enqueueCmd", "enqueueUniqueCmd", "scheduleCmd", "scheduleUniqueCmd", "addToGroupCmd", "addToGroupUniqueCmd",
+		"deleteTaskCmd", "runTaskCmd", "archiveTaskCmd"}
 	if len(node) != len(want) {
 		tb.Errorf("Node client has scripts %v, want %v", node, want)
 	}
 	for _, name := range want {
 		m := regexp.MustCompile(`(?s)var ` + name + " = redis\\.NewScript\\(`(.*?)`\\)").FindSubmatch(src)
 		if m == nil {
-			tb.Errorf("script %s not found in asynq's rdb.go", name)
+			tb.Errorf("script %s not found in asynq's rdb.go or inspect.go", name)
 			continue
 		}
 		sum := sha1.Sum(m[1])

@@ -5,8 +5,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import Redis from 'ioredis';
 import {
-  BatchNotFoundError, DuplicateTaskError, InvalidPayloadError, JobFailedError, JobNotDoneError, JobNotFoundError,
-  OutputInUseError, RedisError, TaskIdConflictError, TimeoutError, WasmjobsError,
+  BatchNotFoundError, DuplicateTaskError, InvalidOptionError, InvalidPayloadError, JobFailedError, JobNotDoneError, JobNotFoundError,
+  JobRunningError, OutputInUseError, RedisError, TaskIdConflictError, TimeoutError, WasmjobsError,
 } from './errors.js';
 import { composeOptions, DefaultResultRetention, planEnqueue } from './options.js';
 import { encodeNormalized, normalizeJob, TypeImage, TypeText, validateTaskType } from './payload.js';
@@ -48,6 +48,12 @@ function checkJobKeys(job, allowed) {
 }
 
 const isNoScript = (err) => err instanceof Error && err.message.startsWith('NOSCRIPT');
+
+const taskKey = (queue, id) => `asynq:{${queue}}:t:${id}`;
+
+function checkQueueId(call, queue, id) {
+  if (typeof queue !== 'string' || typeof id !== 'string') throw new TypeError(`wasmjobs: ${call}(queue, id) takes two strings`);
+}
 
 function isRedisInstance(r) {
   return r !== null && typeof r === 'object' && typeof r.pipeline === 'function' && typeof r.evalsha === 'function';
@@ -409,6 +415,124 @@ export class Client {
       case 'archived': throw new JobFailedError(queue, id, decodeTaskMessage(msg).errorMsg);
       default: throw new JobNotDoneError(queue, id, st);
     }
+  }
+
+  /**
+   * A job's state and attempts, as asynq's Inspector reads them (Go:
+   * Client.State): `{ id, queue, type, state, retried, maxRetry, lastError,
+   * lastFailedAt, completedAt, resultBytes }`, the times as Dates or null.
+   * `state` is asynq's: pending, active, scheduled, retry, archived (failed
+   * for good, or canceled), completed or aggregating. Rejects with
+   * JobNotFoundError when there is no such job.
+   */
+  async getState(queue, id) {
+    checkQueueId('getState', queue, id);
+    const [msg, state, result] = await this.#call(`read ${queue}/${id}`,
+      () => this.#redis.hmgetBuffer(taskKey(queue, id), 'msg', 'state', 'result'));
+    if (msg === null) throw new JobNotFoundError(queue, id);
+    const m = decodeTaskMessage(msg);
+    const time = (secs) => (Number(secs) > 0 ? new Date(Number(secs) * 1000) : null);
+    return {
+      id, queue, type: m.type, state: state?.toString() ?? '', retried: Number(m.retried ?? 0), maxRetry: Number(m.retry ?? 0),
+      lastError: m.errorMsg ?? '', lastFailedAt: time(m.lastFailedAt), completedAt: time(m.completedAt), resultBytes: result?.length ?? 0,
+    };
+  }
+
+  /**
+   * How many jobs of a queue are in each state (as asynqmon counts them):
+   * `{ pending, active, scheduled, retry, archived, completed }`.
+   */
+  async getJobCounts(queue) {
+    if (typeof queue !== 'string' || queue === '') throw new TypeError('wasmjobs: getJobCounts(queue) takes a queue name');
+    const k = (s) => `asynq:{${queue}}:${s}`;
+    const res = await this.#call(`count ${queue}`, () => this.#redis.pipeline()
+      .llen(k('pending')).llen(k('active')).zcard(k('scheduled')).zcard(k('retry')).zcard(k('archived')).zcard(k('completed'))
+      .exec());
+    for (const [err] of res) if (err) throw err;
+    const [pending, active, scheduled, retry, archived, completed] = res.map(([, n]) => Number(n));
+    return { pending, active, scheduled, retry, archived, completed };
+  }
+
+  /**
+   * Deletes a job that is not running, and its result (asynq's DeleteTask):
+   * a job waiting to run never runs. Rejects with JobRunningError for a
+   * running job (cancel it first) and JobNotFoundError when there is none.
+   */
+  async remove(queue, id) {
+    checkQueueId('remove', queue, id);
+    const n = await this.#inspect('deleteTaskCmd', queue, [taskKey(queue, id), `asynq:{${queue}}:groups`],
+      [id, `asynq:{${queue}}:`, `asynq:{${queue}}:g:`], `remove ${queue}/${id}`);
+    if (n === 0) throw new JobNotFoundError(queue, id);
+    if (n === -1) throw new JobRunningError(queue, id);
+  }
+
+  /**
+   * Runs a failed (archived), retrying or scheduled job now (asynq's
+   * RunTask). Rejects with JobNotFoundError when there is no such job, and
+   * with an InvalidOptionError naming the state for a pending or running
+   * one.
+   */
+  async retry(queue, id) {
+    checkQueueId('retry', queue, id);
+    const n = await this.#inspect('runTaskCmd', queue, [taskKey(queue, id), `asynq:{${queue}}:pending`, `asynq:{${queue}}:groups`],
+      [id, `asynq:{${queue}}:`, `asynq:{${queue}}:g:`], `retry ${queue}/${id}`);
+    if (n === 0) throw new JobNotFoundError(queue, id);
+    if (n === -1) throw new JobRunningError(queue, id);
+    if (n === -2) throw new InvalidOptionError(`wasmjobs: retry ${queue}/${id}: it is pending already`);
+    if (n === 1) this.#wakeQueue(queue);
+  }
+
+  /**
+   * Stops a job for good, as Go's Client.Cancel: a waiting one (pending,
+   * scheduled, retrying) is archived at once; a running one is stopped by
+   * its worker (asynq's cancel notice) and archived once it is back, within
+   * `timeout` ms (default 10000). The job stays readable, archived; retry()
+   * runs it again. Rejects with JobNotFoundError when there is no such job,
+   * InvalidOptionError when it completed or was archived already, and
+   * TimeoutError when its worker did not stop it in time.
+   */
+  async cancel(queue, id, { timeout = 10_000 } = {}) {
+    checkQueueId('cancel', queue, id);
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const { state } = await this.getState(queue, id);
+      if (state === 'completed' || state === 'archived') {
+        throw new InvalidOptionError(`wasmjobs: cancel ${queue}/${id}: it is ${state} already`);
+      }
+      if (state === 'active') {
+        await this.#call(`cancel ${queue}/${id}`, () => this.#redis.publish('asynq:cancel', id));
+      } else {
+        const now = Math.floor(Date.now() / 1000);
+        const n = await this.#inspect('archiveTaskCmd', queue, [taskKey(queue, id), `asynq:{${queue}}:archived`, `asynq:{${queue}}:groups`],
+          [id, now, now - 90 * 24 * 3600, 10000, `asynq:{${queue}}:`, `asynq:{${queue}}:g:`], `cancel ${queue}/${id}`);
+        if (n === 1 || n === -1) return;
+        if (n === 0) throw new JobNotFoundError(queue, id);
+      }
+      if (Date.now() > deadline) {
+        throw new TimeoutError(`wasmjobs: cancel ${queue}/${id}: its worker did not stop it within ${timeout} ms`, { queue, id });
+      }
+      await sleep(50);
+    }
+  }
+
+  // #inspect runs one of asynq's inspector scripts (EVALSHA, EVAL when
+  // Redis does not have it) and returns its number.
+  async #inspect(name, queue, keys, args, what) {
+    const { sha, lua } = scripts[name];
+    return this.#call(what, async () => {
+      try {
+        return Number(await this.#redis.evalsha(sha, keys.length, ...keys, ...args));
+      } catch (err) {
+        if (!isNoScript(err)) throw err;
+        return Number(await this.#redis.eval(lua, keys.length, ...keys, ...args));
+      }
+    });
+  }
+
+  // #wakeQueue tells the queue's idle workers that a job is pending; a
+  // failed notice leaves it to their polls.
+  #wakeQueue(queue) {
+    this.#redis.publish(wakeChannel(queue), '').catch(() => {});
   }
 
   /**

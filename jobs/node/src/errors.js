@@ -78,6 +78,16 @@ export class JobNotFoundError extends WasmjobsError {
   }
 }
 
+/** The call needs a job that is not running: cancel it first (Go: jobs.ErrJobRunning). */
+export class JobRunningError extends WasmjobsError {
+  constructor(queue, id) {
+    super(`wasmjobs: ${queue}/${id}: job is running`);
+    this.code = 'ERR_WASMJOBS_JOB_RUNNING';
+    this.queue = queue;
+    this.id = id;
+  }
+}
+
 /** The job exists but has not completed yet (Go: jobs.ErrNotDone). */
 export class JobNotDoneError extends WasmjobsError {
   constructor(queue, id, state) {

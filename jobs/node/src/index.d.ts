@@ -94,6 +94,29 @@ export interface RunOptions extends WaitOptions {
   options?: EnqueueOptions;
 }
 
+export interface JobState {
+  id: string;
+  queue: string;
+  type: string;
+  /** asynq's: pending, active, scheduled, retry, archived, completed or aggregating. */
+  state: string;
+  retried: number;
+  maxRetry: number;
+  lastError: string;
+  lastFailedAt: Date | null;
+  completedAt: Date | null;
+  resultBytes: number;
+}
+
+export interface JobCounts {
+  pending: number;
+  active: number;
+  scheduled: number;
+  retry: number;
+  archived: number;
+  completed: number;
+}
+
 export interface ClientConfig {
   /**
    * A redis:// or rediss:// URL, a redis-sentinel://[:password@]host:port,…?master=NAME URL (the
@@ -120,6 +143,16 @@ export class Client {
   enqueueMany(jobs: ManyJob[], opts?: EnqueueOptions & { type?: TaskType }): Promise<EnqueueResult[]>;
   /** The result of a completed job; rejects with JobNotDoneError, JobFailedError or JobNotFoundError otherwise. */
   getResult(queue: string, id: string): Promise<Buffer>;
+  /** A job's state and attempts; rejects with JobNotFoundError. */
+  getState(queue: string, id: string): Promise<JobState>;
+  /** How many jobs of a queue are in each state. */
+  getJobCounts(queue: string): Promise<JobCounts>;
+  /** Deletes a job that is not running, and its result; JobRunningError for a running one. */
+  remove(queue: string, id: string): Promise<void>;
+  /** Runs a failed, retrying or scheduled job now. */
+  retry(queue: string, id: string): Promise<void>;
+  /** Stops a job for good: a waiting one at once, a running one through its worker; it stays archived. */
+  cancel(queue: string, id: string, opts?: { timeout?: number }): Promise<void>;
   /** Starts (or resumes) a dataset run; a worker lists the prefix and enqueues one job per object. */
   startBatch(spec: BatchSpec): Promise<BatchStatus>;
   /** Reads a batch's record; rejects with BatchNotFoundError. */
@@ -162,6 +195,7 @@ export class InvalidOptionError extends WasmjobsError { code: 'ERR_WASMJOBS_INVA
 export class TaskIdConflictError extends WasmjobsError { code: 'ERR_WASMJOBS_TASK_ID_CONFLICT'; queue: string; id: string; }
 export class DuplicateTaskError extends WasmjobsError { code: 'ERR_WASMJOBS_DUPLICATE_TASK'; queue: string; uniqueKey: string; }
 export class JobNotFoundError extends WasmjobsError { code: 'ERR_WASMJOBS_JOB_NOT_FOUND'; queue: string; id: string; }
+export class JobRunningError extends WasmjobsError { code: 'ERR_WASMJOBS_JOB_RUNNING'; queue: string; id: string; }
 export class JobNotDoneError extends WasmjobsError { code: 'ERR_WASMJOBS_JOB_NOT_DONE'; queue: string; id: string; state: string; }
 export class JobFailedError extends WasmjobsError { code: 'ERR_WASMJOBS_JOB_FAILED'; queue: string; id: string; reason: string; }
 export class TimeoutError extends WasmjobsError { code: 'ERR_WASMJOBS_TIMEOUT'; queue?: string; id?: string; }

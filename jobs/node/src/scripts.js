@@ -92,11 +92,107 @@ redis.call("SADD", KEYS[3], ARGV[4])
 return 1
 `;
 
+// asynq's inspector scripts, from internal/rdb/inspect.go of the same
+// release (same licence), for getState's neighbours: remove, retry and
+// cancel act on a job exactly as asynq's Inspector does.
+const deleteTask = `
+if redis.call("EXISTS", KEYS[1]) == 0 then
+	return 0
+end
+local state, group = unpack(redis.call("HMGET", KEYS[1], "state", "group"))
+if state == "active" then
+	return -1
+end
+if state == "pending" then
+	if redis.call("LREM", ARGV[2] .. state, 0, ARGV[1]) == 0 then
+		return redis.error_reply("task is not found in list: " .. tostring(ARGV[2] .. state))
+	end
+elseif state == "aggregating" then
+	if redis.call("ZREM", ARGV[3] .. group, ARGV[1]) == 0 then
+		return redis.error_reply("task is not found in zset: " .. tostring(ARGV[3] .. group))
+	end
+	if redis.call("ZCARD", ARGV[3] .. group) == 0 then
+		redis.call("SREM", KEYS[2], group)
+	end
+else
+	if redis.call("ZREM", ARGV[2] .. state, ARGV[1]) == 0 then
+		return redis.error_reply("task is not found in zset: " .. tostring(ARGV[2] .. state))
+	end
+end
+local unique_key = redis.call("HGET", KEYS[1], "unique_key")
+if unique_key and unique_key ~= "" and redis.call("GET", unique_key) == ARGV[1] then
+	redis.call("DEL", unique_key)
+end
+return redis.call("DEL", KEYS[1])
+`;
+
+const runTask = `
+if redis.call("EXISTS", KEYS[1]) == 0 then
+	return 0
+end
+local state, group = unpack(redis.call("HMGET", KEYS[1], "state", "group"))
+if state == "active" then
+	return -1
+elseif state == "pending" then
+	return -2
+elseif state == "aggregating" then
+	local n = redis.call("ZREM", ARGV[3] .. group, ARGV[1])
+	if n == 0 then
+		return redis.error_reply("internal error: task id not found in zset " .. tostring(ARGV[3] .. group))
+	end
+	if redis.call("ZCARD", ARGV[3] .. group) == 0 then
+		redis.call("SREM", KEYS[3], group)
+	end
+else
+	local n = redis.call("ZREM", ARGV[2] .. state, ARGV[1])
+	if n == 0 then
+		return redis.error_reply("internal error: task id not found in zset " .. tostring(ARGV[2] .. state))
+	end
+end
+redis.call("LPUSH", KEYS[2], ARGV[1])
+redis.call("HSET", KEYS[1], "state", "pending")
+return 1
+`;
+
+const archiveTask = `
+if redis.call("EXISTS", KEYS[1]) == 0 then
+	return 0
+end
+local state, group = unpack(redis.call("HMGET", KEYS[1], "state", "group"))
+if state == "active" then
+	return -2
+end
+if state == "archived" then
+	return -1
+end
+if state == "pending" then
+	if redis.call("LREM", ARGV[5] .. state, 1, ARGV[1]) == 0 then
+		return redis.error_reply("task id not found in list " .. tostring(ARGV[5] .. state))
+	end
+elseif state == "aggregating" then
+	if redis.call("ZREM", ARGV[6] .. group, ARGV[1]) == 0 then
+		return redis.error_reply("task id not found in zset " .. tostring(ARGV[6] .. group))
+	end
+	if redis.call("ZCARD", ARGV[6] .. group) == 0 then
+		redis.call("SREM", KEYS[3], group)
+	end
+else
+	if redis.call("ZREM", ARGV[5] .. state, ARGV[1]) == 0 then
+		return redis.error_reply("task id not found in zset " .. tostring(ARGV[5] .. state))
+	end
+end
+redis.call("ZADD", KEYS[2], ARGV[2], ARGV[1])
+redis.call("HSET", KEYS[1], "state", "archived")
+redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", ARGV[3])
+redis.call("ZREMRANGEBYRANK", KEYS[2], 0, -ARGV[4])
+return 1
+`;
+
 function script(name, lua) {
   return Object.freeze({ name, lua, sha: createHash('sha1').update(lua).digest('hex') });
 }
 
-/** asynq's enqueue-side scripts, keyed by the name of their Go variable. */
+/** asynq's enqueue-side and inspector scripts, keyed by the name of their Go variable. */
 export const scripts = Object.freeze({
   enqueueCmd: script('enqueueCmd', enqueue),
   enqueueUniqueCmd: script('enqueueUniqueCmd', enqueueUnique),
@@ -104,4 +200,7 @@ export const scripts = Object.freeze({
   scheduleUniqueCmd: script('scheduleUniqueCmd', scheduleUnique),
   addToGroupCmd: script('addToGroupCmd', addToGroup),
   addToGroupUniqueCmd: script('addToGroupUniqueCmd', addToGroupUnique),
+  deleteTaskCmd: script('deleteTaskCmd', deleteTask),
+  runTaskCmd: script('runTaskCmd', runTask),
+  archiveTaskCmd: script('archiveTaskCmd', archiveTask),
 });

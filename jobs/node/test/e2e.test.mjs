@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import * as Minio from 'minio';
-import { Client, JobFailedError, JobNotDoneError, TimeoutError, TypeText } from '../src/index.js';
+import { Client, JobFailedError, JobNotDoneError, JobNotFoundError, JobRunningError, TimeoutError, TypeText } from '../src/index.js';
 import { env, freshDB, needs, randomHex } from './helpers.mjs';
 
 const run = promisify(execFile);
@@ -87,6 +87,7 @@ describe('Node producer, Go worker', { skip: needs('redis', 's3'), timeout: 600_
     for (const g of ['hello', 'wordcount']) {
       await run(bin, ['guest', 'push', `internal/guests/wasm/${g}.wasm`, '--name', g, ...flags], { cwd: repo });
     }
+    await run(bin, ['guest', 'push', 'internal/guests/guesttest/wasm/misbehave.wasm', '--name', 'misbehave', ...flags], { cwd: repo });
     worker = spawn(bin, ['worker', ...flags, '--queues', `${queue}=2,default=1`, '--concurrency', '8', '--poll-interval', '20ms'],
       { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] });
     worker.stderr.on('data', (d) => { workerLog = (workerLog + d).slice(-20_000); });
@@ -207,7 +208,46 @@ describe('Node producer, Go worker', { skip: needs('redis', 's3'), timeout: 600_
     }
   });
 
-  test('examples/http-say answers through the queue', async () => {
+  test('job control: getState, getJobCounts, cancel, retry, remove, as asynq\'s Inspector sees them', async () => {
+    const seen = async (q, id) => {
+      const { stdout } = await run(inspect, ['-redis', url, '-queue', q, '-states', 'pending,active,retry,archived,completed']);
+      return stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((t) => t.id === id)?.state ?? 'gone';
+    };
+    // A job on a queue nobody serves.
+    const idle = 'ctl-idle';
+    const { id } = await client.enqueueText({ guest: 'hello', data: 'x' }, { queue: idle, maxRetry: 4 });
+    let st = await client.getState(idle, id);
+    assert.deepEqual([st.state, st.type, st.maxRetry, st.retried, st.lastError], ['pending', TypeText, 4, 0, '']);
+    assert.deepEqual(await client.getJobCounts(idle), { pending: 1, active: 0, scheduled: 0, retry: 0, archived: 0, completed: 0 });
+    await assert.rejects(client.retry(idle, id), /pending already/);
+    await client.cancel(idle, id);
+    assert.equal((await client.getState(idle, id)).state, 'archived');
+    assert.equal(await seen(idle, id), 'archived');
+    await assert.rejects(client.cancel(idle, id), /archived already/);
+    await client.retry(idle, id);
+    assert.equal(await seen(idle, id), 'pending');
+    await client.remove(idle, id);
+    assert.equal(await seen(idle, id), 'gone');
+    await assert.rejects(client.getState(idle, id), JobNotFoundError);
+    await assert.rejects(client.remove(idle, id), JobNotFoundError);
+    assert.equal((await client.getJobCounts(idle)).pending, 0);
+
+    // A running job (a guest that spins): remove refuses it, cancel stops
+    // it through the Go worker and leaves it archived.
+    const spin = await client.enqueueText({ guest: 'misbehave', data: '', params: { mode: 'loop' } }, { queue });
+    for (let i = 0; (await client.getState(queue, spin.id)).state !== 'active'; i++) {
+      if (i > 600) throw new Error(`the spinning job never ran:\n${workerLog}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await assert.rejects(client.remove(queue, spin.id), JobRunningError);
+    await client.cancel(queue, spin.id);
+    st = await client.getState(queue, spin.id);
+    assert.equal(st.state, 'archived', JSON.stringify(st));
+    assert.equal(await seen(queue, spin.id), 'archived');
+    await client.remove(queue, spin.id);
+  });
+
+    test('examples/http-say answers through the queue', async () => {
     const server = spawn(process.execPath, ['examples/http-say/server.mjs'], {
       cwd: new URL('..', import.meta.url).pathname, env: { ...process.env, REDIS_URL: url, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
     });
