@@ -78,6 +78,8 @@ type Client struct {
 	done      *queue.Completions
 	// poll is how often Wait reads the job's state without a notification.
 	poll time.Duration
+	// own is whether Close closes rdb.
+	own bool
 }
 
 // waitPoll is Wait's fallback poll: notifications from the workers make
@@ -92,13 +94,30 @@ func NewClient(opt asynq.RedisConnOpt) (*Client, error) {
 	if !ok {
 		return nil, fmt.Errorf("jobs: unsupported Redis connection option %T", opt)
 	}
-	q := queue.NewClient(rc)
-	return &Client{rdb: rc, q: q, batches: batch.New(q), inspector: q.Inspector(), done: queue.NewCompletions(rc), poll: waitPoll}, nil
+	c := newClient(rc)
+	c.own = true
+	return c, nil
 }
 
-// Close releases the Redis connections.
+// NewClientFromRedisClient returns a Client on an existing go-redis
+// connection (a *redis.Client, a Sentinel failover client or a
+// *redis.ClusterClient), as asynq.NewClientFromRedisClient does. Close
+// leaves rdb open: its owner closes it.
+func NewClientFromRedisClient(rdb redis.UniversalClient) *Client { return newClient(rdb) }
+
+func newClient(rc redis.UniversalClient) *Client {
+	q := queue.NewClient(rc)
+	return &Client{rdb: rc, q: q, batches: batch.New(q), inspector: q.Inspector(), done: queue.NewCompletions(rc), poll: waitPoll}
+}
+
+// Close releases the Client's own connections: the Redis connection too,
+// unless it came from NewClientFromRedisClient.
 func (c *Client) Close() error {
-	return errors.Join(c.done.Close(), c.rdb.Close())
+	err := c.done.Close()
+	if c.own {
+		err = errors.Join(err, c.rdb.Close())
+	}
+	return err
 }
 
 // Ping checks that Redis answers.
@@ -129,10 +148,29 @@ func NewTask(taskType string, p Payload, opts ...Option) (*asynq.Task, []Option,
 	return queue.NewTask(taskType, p, opts...)
 }
 
+// JobFailedError is the error of a job that failed for good (archived by
+// asynq): its reason and attempts as values. It matches ErrJobFailed.
+type JobFailedError struct {
+	Queue, ID string
+	// Reason is asynq's last error of the job: the worker's message (a
+	// guest's exit and its stderr tail, a refused input, a timeout) or
+	// "context canceled" for a canceled job.
+	Reason   string
+	Retried  int
+	FailedAt time.Time
+}
+
+func (e *JobFailedError) Error() string {
+	return fmt.Sprintf("jobs: %s/%s: %s: %s", e.Queue, e.ID, ErrJobFailed, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrJobFailed) hold.
+func (e *JobFailedError) Unwrap() error { return ErrJobFailed }
+
 // Result returns the result of a completed job: for an inline job without
 // output the guest's stdout, otherwise the worker's JSON summary naming the
 // output object. It returns ErrNotDone while the job is pending or running,
-// an error wrapping ErrJobFailed with the reason once it is archived, and
+// a *JobFailedError (matching ErrJobFailed) with the reason once it is archived, and
 // ErrJobNotFound when no such job exists.
 func (c *Client) Result(ctx context.Context, queue, id string) ([]byte, error) {
 	info, err := c.taskInfo(ctx, queue, id)
@@ -143,7 +181,7 @@ func (c *Client) Result(ctx context.Context, queue, id string) ([]byte, error) {
 	case asynq.TaskStateCompleted:
 		return info.Result, nil
 	case asynq.TaskStateArchived:
-		return nil, fmt.Errorf("jobs: %s/%s: %w: %s", queue, id, ErrJobFailed, info.LastErr)
+		return nil, &JobFailedError{Queue: queue, ID: id, Reason: info.LastErr, Retried: info.Retried, FailedAt: info.LastFailedAt}
 	default:
 		return nil, fmt.Errorf("jobs: %s/%s is %s: %w", queue, id, info.State, ErrNotDone)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/jobs"
@@ -53,6 +54,10 @@ func TestJobControl(t *testing.T) {
 	if err := c.Cancel(ctx, "later", waiting.ID); err == nil || !strings.Contains(err.Error(), "archived already") {
 		t.Errorf("a second Cancel: %v, want a refusal", err)
 	}
+	var failed *jobs.JobFailedError
+	if _, err := c.Result(ctx, "later", waiting.ID); !errors.As(err, &failed) || !errors.Is(err, jobs.ErrJobFailed) || failed.ID != waiting.ID {
+		t.Errorf("Result of the canceled job: %v, want a *JobFailedError", err)
+	}
 	if err := c.Retry(ctx, "later", waiting.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -96,5 +101,30 @@ func TestJobControl(t *testing.T) {
 	case <-started:
 		t.Error("the canceled job ran again")
 	case <-time.After(1500 * time.Millisecond):
+	}
+}
+
+// TestNewClientFromRedisClient: a Client on the caller's go-redis
+// connection enqueues and reads jobs, and its Close leaves the connection
+// open.
+func TestNewClientFromRedisClient(t *testing.T) {
+	t.Parallel()
+	opt := testenv.Redis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: opt.Addr, DB: opt.DB})
+	defer rdb.Close()
+	ctx := testenv.Context(t, 10*time.Second)
+	c := jobs.NewClientFromRedisClient(rdb)
+	info, err := c.EnqueueText(ctx, inline, jobs.Queue("shared"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.State(ctx, "shared", info.ID); err != nil || st.State != "pending" {
+		t.Fatalf("State: %+v, %v", st, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("the caller's connection after Close: %v", err)
 	}
 }
