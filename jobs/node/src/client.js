@@ -388,6 +388,27 @@ export class Client {
   }
 
   /**
+   * Waits until a batch finishes and resolves with its status, as Go's
+   * batch wait: it reads the record every `interval` ms (default 1000),
+   * calling `onProgress(status)` with each reading. Rejects with
+   * TimeoutError after `timeout` ms (default Infinity) or when `signal`
+   * aborts, and with BatchNotFoundError when there is no such batch.
+   */
+  async waitBatch(id, { timeout = Infinity, interval = 1000, signal, onProgress } = {}) {
+    if (!(interval > 0)) throw new TypeError('wasmjobs: waitBatch interval must be a positive number of milliseconds');
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      signal?.throwIfAborted();
+      const st = await this.batchStatus(id);
+      onProgress?.(st);
+      if (st.finished) return st;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new TimeoutError(`wasmjobs: batch ${id} not finished within ${timeout} ms (it keeps running)`);
+      await sleep(Math.min(interval, left), undefined, { signal });
+    }
+  }
+
+  /**
    * Reads a job's result, as Go's Client.Result: resolves with the result
    * bytes (a Buffer: for an inline job without output the guest's stdout,
    * else the worker's JSON summary) once the job completed. Rejects with

@@ -157,6 +157,8 @@ export class Client {
   startBatch(spec: BatchSpec): Promise<BatchStatus>;
   /** Reads a batch's record; rejects with BatchNotFoundError. */
   batchStatus(id: string): Promise<BatchStatus>;
+  /** Waits until a batch finishes, reading it every `interval` ms (default 1000); TimeoutError past `timeout`. */
+  waitBatch(id: string, opts?: { timeout?: number; interval?: number; signal?: AbortSignal; onProgress?: (s: BatchStatus) => void }): Promise<BatchStatus>;
   /** Waits for a job's result. */
   wait(queue: string, id: string, opts?: WaitOptions): Promise<Buffer>;
   /** Enqueues a job (inline data: the guest's output comes back) and waits for its result. */

@@ -161,12 +161,11 @@ describe('Node producer, Go worker', { skip: needs('redis', 's3'), timeout: 600_
     const spec = { guest: 'wordcount', type: 'text', input: `s3://${dataBucket}/batch/in/`, output: `s3://${dataBucket}/batch/out/` };
     const started = await client.startBatch(spec);
     assert.match(started.id, /^b-[0-9a-f]{16}$/);
-    let st;
-    for (const deadline = Date.now() + 120_000; ; await new Promise((r) => setTimeout(r, 100))) {
-      st = await client.batchStatus(started.id);
-      if (st.finished) break;
-      assert.ok(Date.now() < deadline, `batch not finished: ${JSON.stringify(st)}\nworker log:\n${workerLog}`);
-    }
+    await assert.rejects(client.waitBatch(started.id, { timeout: 1, interval: 1 }), TimeoutError);
+    const seen = [];
+    const st = await client.waitBatch(started.id, { timeout: 120_000, interval: 100, onProgress: (p) => seen.push(p.done + p.failed) })
+      .catch((err) => { throw new Error(`${err.message}\nworker log:\n${workerLog}`); });
+    assert.ok(seen.length > 0 && seen.at(-1) === n && seen.every((v, i) => i === 0 || v >= seen[i - 1]), `progress ${seen}`);
     assert.deepEqual({ total: st.total, done: st.done, failed: st.failed, listed: st.listed }, { total: n, done: 36, failed: 4, listed: true });
     // The same spec again resumes: same id, nothing new.
     const again = await client.startBatch(spec);
