@@ -55,6 +55,12 @@ function checkQueueId(call, queue, id) {
   if (typeof queue !== 'string' || typeof id !== 'string') throw new TypeError(`wasmjobs: ${call}(queue, id) takes two strings`);
 }
 
+// isNodeRedis recognises a client of the `redis` package (node-redis),
+// which would otherwise be taken for ioredis options.
+function isNodeRedis(r) {
+  return r !== null && typeof r === 'object' && typeof r.sendCommand === 'function' && 'isOpen' in r && typeof r.evalSha === 'function';
+}
+
 function isRedisInstance(r) {
   return r !== null && typeof r === 'object' && typeof r.pipeline === 'function' && typeof r.evalsha === 'function';
 }
@@ -121,6 +127,9 @@ export class Client {
     if (!(pollInterval > 0)) throw new TypeError('wasmjobs: pollInterval must be a positive number of milliseconds');
     this.#callTimeout = callTimeout;
     this.#pollInterval = pollInterval;
+    if (isNodeRedis(redis)) {
+      throw new TypeError('wasmjobs: redis is a node-redis client; pass an ioredis instance or Cluster, ioredis options, or a redis:// URL');
+    }
     if (isRedisInstance(redis)) {
       this.#redis = redis;
       this.#own = false;

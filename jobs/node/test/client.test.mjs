@@ -265,5 +265,8 @@ test('redis-sentinel:// and redis-cluster:// URLs', async () => {
   await c.close();
   assert.throws(() => new Client({ redis: 'redis-sentinel://127.0.0.1:26379' }), /without \?master=NAME/);
   assert.throws(() => new Client({ redis: 'redis-sentinel://127.0.0.1?master=x' }), /node "127.0.0.1": want host:port/);
+  // A node-redis client (its shape: sendCommand, isOpen, evalSha) is refused, not read as options.
+  const nodeRedis = { isOpen: false, sendCommand() {}, evalSha() {}, connect() {} };
+  assert.throws(() => new Client({ redis: nodeRedis }), /node-redis client; pass an ioredis instance/);
   assert.throws(() => new Client({ redis: 'http://127.0.0.1:6379' }), /want redis:\/\/, rediss:\/\/, redis-sentinel:\/\/ or redis-cluster:\/\//);
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { freshDB, needs, rawRedis } from './helpers.mjs';
+import { TypeText } from '../src/index.js';
 
 const run = promisify(execFile);
 const pkgDir = new URL('..', import.meta.url).pathname;
@@ -42,6 +43,14 @@ test('npm pack, install, enqueue', { skip: needs('redis'), timeout: 300_000 }, a
       console.log(JSON.stringify({ ...info, typeOK: info.type === TypeText }));
     `);
     const out = JSON.parse((await run(process.execPath, ['main.mjs', url], { cwd: app })).stdout);
+    // CommonJS consumers load it with require (Node 20.19 and later, which
+    // `engines` asks for).
+    await writeFile(join(app, 'main.cjs'), `
+      const { Client, TypeText } = require('wasmjobs');
+      console.log(JSON.stringify({ client: typeof Client, type: TypeText }));
+    `);
+    const cjs = JSON.parse((await run(process.execPath, ['main.cjs'], { cwd: app })).stdout);
+    assert.deepEqual(cjs, { client: 'function', type: TypeText });
     assert.equal(out.queue, 'packed');
     assert.ok(out.typeOK);
     const r = rawRedis(url);
