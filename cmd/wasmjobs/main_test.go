@@ -78,6 +78,30 @@ func TestRun(t *testing.T) {
 	if err != nil || out != `{"greeting":"Hello, Param!"}` {
 		t.Fatalf("run hello with param = %q, %v", out, err)
 	}
+	// Arguments after the module follow the params in argv (the guest's
+	// own key=value parsing sees the later one).
+	out, err = execute(t, "", "run", hello, "--param", "name=Param", "name=Positional")
+	if err != nil || out != `{"greeting":"Hello, Positional!"}` {
+		t.Fatalf("run hello with an argument = %q, %v", out, err)
+	}
+	for spec, want := range map[string]string{
+		"det:GGML:CPU:x.gguf":  "not served here",
+		"det:ONNX:CPU:x.ftz":   "wants a .onnx file",
+		"det:ONNX:FPGA:x.onnx": "want CPU, GPU or AUTO",
+		"det:ONNX:x.onnx":      "want name:ENCODING:TARGET:path",
+	} {
+		if _, err := execute(t, "", "run", hello, "--nn-preload", spec); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--nn-preload %s: %v, want %q", spec, err, want)
+		}
+	}
+	// A guest's model registered in WasmEdge's syntax (fastText, found by
+	// its extension under Autodetect; the path holds a colon-free prefix).
+	models := testenv.ModelsDir(t)
+	out, err = execute(t, "Der Zug fährt jeden Morgen um halb acht in die Stadt.", "run", writeWasm(t, guests.Langid),
+		"--nn-preload", "langid:Autodetect:CPU:"+filepath.Join(models, "lid.176.ftz"))
+	if err != nil || !strings.Contains(out, `"lang":"de"`) {
+		t.Errorf("run langid with --nn-preload = %q, %v", out, err)
+	}
 
 	// The guest's exit code becomes ours, with its stderr shown.
 	bad := writeWasm(t, guesttest.Misbehave)

@@ -23,6 +23,7 @@ import (
 // load by name and the inference backends. Shared by worker, run and dev.
 type nnFlags struct {
 	models       []string
+	preload      []string
 	modelsConfig string
 	device       string
 	threads      int
@@ -42,6 +43,7 @@ type nnFlags struct {
 
 func (n *nnFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
+	f.StringArrayVar(&n.preload, "nn-preload", nil, "register a model in WasmEdge's syntax, name:ENCODING:TARGET:path (ENCODING ONNX or Autodetect; TARGET CPU, GPU or AUTO, the device being --nn-device's); repeatable")
 	f.StringArrayVar(&n.models, "model", nil, "register a model guests load by name, name=path (repeatable; like WasmEdge's --nn-preload); .onnx, .ftz/.bin (fastText) or .txt")
 	f.StringVar(&n.modelsConfig, "models-config", "", `JSON file of models, {"name": "path", ...}; --model entries win`)
 	f.StringVar(&n.device, "nn-device", string(onnx.DeviceAuto), "ONNX execution provider: auto (CUDA if available, else CPU), cpu or cuda")
@@ -55,8 +57,35 @@ func (n *nnFlags) register(cmd *cobra.Command) {
 	f.IntVar(&n.maxContexts, "nn-max-contexts", 16, "live WASI-NN execution contexts per guest instance")
 	f.IntVar(&n.maxGraphs, "nn-max-graphs", 16, "WASI-NN graph handles per guest instance")
 	f.IntVar(&n.runningMiB, "nn-max-running-input-mib", 16, "MiB of input tensors in ONNX Runtime runs at once, for all jobs together; a run's working memory grows with its input, so this bounds the worker's inference memory (a larger run runs alone)")
-	setEnv(f, "model", "models-config", "nn-device", "nn-threads", "nn-batch-window", "nn-max-batch", "onnxruntime-lib=ONNXRUNTIME_LIB",
+	setEnv(f, "model", "nn-preload", "models-config", "nn-device", "nn-threads", "nn-batch-window", "nn-max-batch", "onnxruntime-lib=ONNXRUNTIME_LIB",
 		"nn-allow-load", "nn-cpu-arena", "nn-max-tensor-mib", "nn-max-contexts", "nn-max-graphs", "nn-max-running-input-mib")
+}
+
+// parsePreload reads a WasmEdge --nn-preload value, name:ENCODING:TARGET:path
+// (the path may hold further colons). ONNX models run on ONNX Runtime; with
+// Autodetect the file's extension picks the backend as for --model. The
+// device is the worker's (--nn-device) for every model, so TARGET is only
+// checked.
+func parsePreload(spec string) (name, path string, err error) {
+	parts := strings.SplitN(spec, ":", 4)
+	if len(parts) != 4 || parts[0] == "" || parts[3] == "" {
+		return "", "", fmt.Errorf("--nn-preload %q: want name:ENCODING:TARGET:path, e.g. ocr-det:ONNX:CPU:models/det.onnx", spec)
+	}
+	switch enc := strings.ToLower(parts[1]); enc {
+	case "onnx":
+		if !strings.EqualFold(filepath.Ext(parts[3]), ".onnx") {
+			return "", "", fmt.Errorf("--nn-preload %q: ONNX wants a .onnx file", spec)
+		}
+	case "autodetect", "auto":
+	default:
+		return "", "", fmt.Errorf("--nn-preload %q: encoding %s is not served here: ONNX (ONNX Runtime) or Autodetect (.onnx, fastText .ftz/.bin, .txt)", spec, parts[1])
+	}
+	switch strings.ToUpper(parts[2]) {
+	case "CPU", "GPU", "AUTO":
+	default:
+		return "", "", fmt.Errorf("--nn-preload %q: target %s: want CPU, GPU or AUTO", spec, parts[2])
+	}
+	return parts[0], parts[3], nil
 }
 
 // modelEntry is one model of --models-config: a path, or an object with the
@@ -113,6 +142,13 @@ func (n *nnFlags) modelMap() (map[string]nn.Model, error) {
 		name, p, ok := strings.Cut(kv, "=")
 		if !ok || name == "" || p == "" {
 			return nil, fmt.Errorf("--model %q: want name=path", kv)
+		}
+		entries[name] = modelEntry{Path: p}
+	}
+	for _, spec := range n.preload {
+		name, p, err := parsePreload(spec)
+		if err != nil {
+			return nil, err
 		}
 		entries[name] = modelEntry{Path: p}
 	}

@@ -18,14 +18,15 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		params []string
 	)
 	cmd := &cobra.Command{
-		Use:   "run GUEST.wasm [--param k=v]... [--model name=path]... < input",
+		Use:   "run GUEST.wasm [ARG]... [--param k=v]... [--model name=path | --nn-preload name:ONNX:CPU:path]... < input",
 		Short: "Run a guest locally on stdin, like a worker would",
 		Long: `run executes a guest once in the same sandbox and limits a worker uses: stdin is
-the input, --param values become argv and WASMJOBS_PARAMS, the guest's stdout is
-printed, its stderr passed through. The exit code is the guest's own (or 1 for a
+the input, --param values become argv and WASMJOBS_PARAMS, further arguments
+follow them in argv (as WasmEdge passes them; "--" before any that start with a
+dash), the guest's stdout is printed, its stderr passed through. The exit code is the guest's own (or 1 for a
 trap, timeout or limit). Models registered with --model are what the guest's
 WASI-NN load_by_name finds, as on a worker.`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			ps, err := parseParams(params)
@@ -61,6 +62,7 @@ WASI-NN load_by_name finds, as on a worker.`,
 				Stdin:      input,
 				Params:     ps,
 				Name:       args[0],
+				Args:       args[1:],
 				Timeout:    rf.guestTimeout,
 				MaxOutput:  rf.maxOutput,
 				StderrTail: 64 << 10,

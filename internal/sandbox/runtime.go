@@ -433,6 +433,10 @@ type RunOptions struct {
 	Params map[string]string
 	// Name is argv[0]. Defaults to "guest".
 	Name string
+	// Args follow the params in argv, as given (`wasmjobs run`'s extra
+	// arguments, as WasmEdge passes a command's); they are not in
+	// WASMJOBS_PARAMS. Jobs from a queue have none.
+	Args []string
 	// Timeout bounds the run. Defaults to 30 s.
 	Timeout time.Duration
 	// MaxOutput caps stdout in bytes. Defaults to 64 MiB.
@@ -483,7 +487,7 @@ func (r *Runtime) Run(ctx context.Context, m *Module, opts RunOptions) (*Result,
 	start := time.Now()
 	stdout := &cappedBuffer{max: opts.MaxOutput}
 	stderr := &tailBuffer{max: opts.StderrTail}
-	args, env, err := argvEnv(opts.Name, opts.Params)
+	args, env, err := argvEnv(opts.Name, opts.Params, opts.Args)
 	if err != nil {
 		return nil, err
 	}
@@ -579,13 +583,15 @@ func firstLine(s string) string {
 	return s
 }
 
-// argvEnv builds argv and the WASMJOBS_PARAMS value for params.
-func argvEnv(name string, params map[string]string) ([]string, string, error) {
-	args := make([]string, 0, len(params)+1)
+// argvEnv builds argv (name, the params, then extra) and the
+// WASMJOBS_PARAMS value for params.
+func argvEnv(name string, params map[string]string, extra []string) ([]string, string, error) {
+	args := make([]string, 0, len(params)+len(extra)+1)
 	args = append(args, name)
 	for _, k := range slices.Sorted(maps.Keys(params)) {
 		args = append(args, k+"="+params[k])
 	}
+	args = append(args, extra...)
 	if len(params) == 0 {
 		return args, "{}", nil
 	}
