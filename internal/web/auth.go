@@ -59,7 +59,7 @@ func (a *auth) require(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics" || r.URL.Path == "/readyz" ||
+		if strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics" ||
 			!strings.Contains(r.Header.Get("Accept"), "text/html") {
 			httpguard.Unauthorized(w)
 			return

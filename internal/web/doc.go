@@ -4,7 +4,8 @@
 //
 // # Notes
 //
-//   - With a token, every route but /healthz needs it: API clients send
+//   - With a token, every route but /healthz needs it (and /readyz answers
+//     without it with its status only): API clients send
 //     "Authorization: Bearer <token>", browsers sign in once on /login and
 //     carry an HttpOnly, Secure, SameSite=Strict session cookie.
 //   - Without a token the server refuses to listen on anything but loopback

@@ -37,7 +37,8 @@ type Config struct {
 	Redis asynq.RedisConnOpt
 	// Store is used for presigned links and the readiness check. Required.
 	Store *blob.Store
-	// Token protects every route but /healthz. Empty means no auth, which is
+	// Token protects every route but /healthz (and /readyz answers
+	// without it with its status code only). Empty means no auth, which is
 	// allowed only on loopback unless Insecure is set.
 	Token string
 	// Insecure allows serving without a token on any address.
@@ -102,13 +103,15 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	// A readiness probe carries no token: without one /readyz answers with
+	// its status code and nothing else; the checks' details need the token.
+	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /login", s.auth.login)
 	mux.HandleFunc("POST /login", s.auth.login)
 	mux.HandleFunc("POST /logout", s.auth.logout)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.Handle("/", s.auth.require(protected))
 
-	protected.HandleFunc("GET /readyz", s.readyz)
 	protected.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	protected.Handle("/monitoring/", s.mon)
 	protected.Handle("/monitoring", http.RedirectHandler("/monitoring/", http.StatusMovedPermanently))
@@ -160,6 +163,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.cfg.Store.Ping(ctx); err != nil {
 		checks["s3"], code = err.Error(), http.StatusServiceUnavailable
+	}
+	if s.auth != nil && !s.auth.allowed(r) {
+		status := map[int]string{http.StatusOK: "ready", http.StatusServiceUnavailable: "not ready"}[code]
+		writeJSON(w, code, map[string]string{"status": status})
+		return
 	}
 	writeJSON(w, code, checks)
 }

@@ -95,7 +95,6 @@ var protected = []struct{ method, path string }{
 	{"GET", "/"},
 	{"GET", "/batches/x"},
 	{"POST", "/batches"},
-	{"GET", "/readyz"},
 	{"GET", "/metrics"},
 	{"GET", "/monitoring/"},
 	{"GET", "/monitoring/api/queues"},
@@ -109,6 +108,13 @@ var protected = []struct{ method, path string }{
 
 func TestAuth(t *testing.T) {
 	e := newEnv(t, web.Config{Token: token})
+	// /readyz answers a probe without the token, with its status only.
+	if code, body, _ := e.do(t, "GET", "/readyz", "", ""); code != http.StatusOK || strings.Contains(body, "redis") || !strings.Contains(body, `"status":"ready"`) {
+		t.Errorf("readyz without the token: %d %s, want 200 and no details", code, body)
+	}
+	if code, body, _ := e.do(t, "GET", "/readyz", token, ""); code != http.StatusOK || !strings.Contains(body, `"redis":"ok"`) {
+		t.Errorf("readyz with the token: %d %s, want the checks", code, body)
+	}
 	for _, r := range protected {
 		for _, auth := range []string{"", "wrong-token", token[:len(token)-1]} {
 			code, body, hdr := e.do(t, r.method, r.path, auth, "")
