@@ -58,12 +58,13 @@ Every flag marked [$VAR] may also be set through that environment variable.`,
 	f.StringVar(&g.s3.SecretKey, "s3-secret-key", "", "S3 secret key")
 	f.StringVar(&g.s3.Region, "s3-region", "us-east-1", "S3 region")
 	f.BoolVar(&g.s3.UseSSL, "s3-use-ssl", false, "use https for S3")
+	f.BoolVar(&g.s3.IAM, "s3-iam", false, "without keys, also ask the EC2 instance metadata service for the role's credentials (AWS_* variables, ~/.aws/credentials, IRSA and container credentials are used without it)")
 	f.StringVar(&g.cacheDir, "cache-dir", defaultCacheDir(), "compiled-guest cache directory; empty disables the disk cache")
 	f.StringVar(&g.guestBucket, "guest-bucket", s3url.DefaultGuestBucket, "bucket holding registered guests")
 	f.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	setEnv(f, "redis=REDIS_URL", "s3-endpoint=S3_ENDPOINT", "s3-access-key=S3_ACCESS_KEY", "s3-secret-key=S3_SECRET_KEY",
-		"s3-region=S3_REGION", "s3-use-ssl=S3_USE_SSL", "cache-dir", "guest-bucket", "log-level", "log-format")
+		"s3-region=S3_REGION", "s3-use-ssl=S3_USE_SSL", "s3-iam=S3_IAM", "cache-dir", "guest-bucket", "log-level", "log-format")
 
 	root.AddCommand(
 		newWorkerCmd(g),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"os"
 	"strings"
 	"time"
 
@@ -30,9 +31,16 @@ var (
 type Config struct {
 	// Endpoint is host:port of the S3 API, without scheme. Required.
 	Endpoint string
-	// AccessKey and SecretKey are the credentials; both empty means
-	// anonymous access.
+	// AccessKey and SecretKey are static credentials. When both are empty
+	// the store looks for credentials as AWS's tools do (see
+	// credentialChain), and without any signs its requests anonymously.
 	AccessKey, SecretKey string
+	// IAM lets the store ask the instance metadata service for the role's
+	// credentials (an EC2 instance profile) when nothing else gives any.
+	// IAM roles for service accounts (AWS_WEB_IDENTITY_TOKEN_FILE) and
+	// container credentials (AWS_CONTAINER_CREDENTIALS_*) are used without
+	// it.
+	IAM bool
 	// Region defaults to "us-east-1".
 	Region string
 	// UseSSL selects https. Defaults to false (plain http), as for a local
@@ -61,7 +69,7 @@ func New(cfg Config) (*Store, error) {
 	if cfg.AccessKey != "" || cfg.SecretKey != "" {
 		creds = credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")
 	} else {
-		creds = credentials.New(&credentials.Static{})
+		creds = credentials.NewChainCredentials(credentialChain(cfg.IAM))
 	}
 	tr, err := minio.DefaultTransport(cfg.UseSSL)
 	if err != nil {
@@ -81,6 +89,25 @@ func New(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("blob: %w", err)
 	}
 	return &Store{mc: mc}, nil
+}
+
+// credentialChain is where a store without static keys finds credentials,
+// first hit wins, as AWS's SDKs look: AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; MinIO's MINIO_ROOT_USER
+// style variables; the shared credentials file (AWS_SHARED_CREDENTIALS_FILE
+// or ~/.aws/credentials, profile AWS_PROFILE); then, for a pod with an IAM
+// role for its service account, a container with task credentials, or with
+// iam an EC2 instance, AWS's credential endpoints. The metadata service is
+// only asked when one of those is configured, so a store elsewhere never
+// waits on a link-local address. Without any, requests go unsigned.
+func credentialChain(iam bool) []credentials.Provider {
+	chain := []credentials.Provider{&credentials.EnvAWS{}, &credentials.EnvMinio{}, &credentials.FileAWSCredentials{}}
+	roleEnv := os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE") != "" || os.Getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") != "" ||
+		os.Getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI") != ""
+	if iam || roleEnv {
+		chain = append(chain, &credentials.IAM{})
+	}
+	return append(chain, &credentials.Static{})
 }
 
 // ObjectInfo is what Stat, Get and List report about an object.

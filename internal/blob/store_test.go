@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -541,5 +543,48 @@ func TestBare404IsNotNotFound(t *testing.T) {
 	}
 	if _, _, err := s.Get(ctx, real, -1); !errors.Is(err, blob.ErrNotFound) {
 		t.Errorf("get on an S3 NoSuchKey = %v, want ErrNotFound", err)
+	}
+}
+
+// TestCredentialChain: a store given no keys signs in as AWS's tools do,
+// from AWS_* variables or a shared credentials file with a profile, and
+// without any sends anonymous requests (which MinIO refuses here).
+func TestCredentialChain(t *testing.T) {
+	cfg := testenv.S3Config(t)
+	keys := cfg
+	cfg.AccessKey, cfg.SecretKey = "", ""
+	for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY", "AWS_SECRET_KEY",
+		"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "AWS_PROFILE"} {
+		t.Setenv(v, "")
+	}
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	ping := func() error {
+		s, err := blob.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Ping(testContext(t))
+	}
+	if err := ping(); err == nil {
+		t.Fatal("a store with no credentials anywhere signed in")
+	}
+
+	t.Setenv("AWS_ACCESS_KEY_ID", keys.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", keys.SecretKey)
+	if err := ping(); err != nil {
+		t.Fatalf("with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: %v", err)
+	}
+
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	file := filepath.Join(t.TempDir(), "credentials")
+	body := "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n[jobs]\naws_access_key_id = " + keys.AccessKey + "\naws_secret_access_key = " + keys.SecretKey + "\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", file)
+	t.Setenv("AWS_PROFILE", "jobs")
+	if err := ping(); err != nil {
+		t.Fatalf("with a shared credentials file, profile jobs: %v", err)
 	}
 }
