@@ -128,9 +128,22 @@ export function encodeBatchSpec(s) {
   return j + '}';
 }
 
-/** Decodes a batch record (HGETALL) into the shape of Go's jobs.BatchStatus JSON. */
+// camelSpec is a stored spec (Go's snake_case JSON) in the camelCase of
+// the BatchSpec startBatch takes: max_size → maxSize, max_retry → maxRetry,
+// retention_seconds → retentionSeconds. Params keep their own keys.
+function camelSpec(raw) {
+  const out = {};
+  for (const [k, v] of Object.entries(raw)) out[k.replace(/_([a-z])/g, (_, c) => c.toUpperCase())] = v;
+  return out;
+}
+
+/**
+ * Decodes a batch record (HGETALL) into the shape of Go's jobs.BatchStatus
+ * JSON, in camelCase throughout: `spec` has the field names startBatch
+ * takes.
+ */
 export function decodeBatchStatus(id, h) {
-  const spec = JSON.parse(h.spec);
+  const spec = camelSpec(JSON.parse(h.spec));
   const num = (k) => Number(h[k] ?? 0);
   return {
     id,

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Redis from 'ioredis';
 import {
   BatchNotFoundError, DuplicateTaskError, InvalidOptionError, InvalidPayloadError, JobFailedError, JobNotDoneError, JobNotFoundError,
-  JobRunningError, OutputInUseError, RedisError, TaskIdConflictError, TimeoutError, WasmjobsError,
+  JobRunningError, OutputInUseError, RedisError, ResultNotJSONError, TaskIdConflictError, TimeoutError, WasmjobsError,
 } from './errors.js';
 import { composeOptions, DefaultResultRetention, planEnqueue } from './options.js';
 import { encodeNormalized, normalizeJob, TypeImage, TypeText, validateTaskType } from './payload.js';
@@ -48,6 +48,26 @@ function checkJobKeys(job, allowed) {
 }
 
 const isNoScript = (err) => err instanceof Error && err.message.startsWith('NOSCRIPT');
+
+// checkDecode refuses an unknown result decoding before anything is sent.
+function checkDecode(decode) {
+  if (decode !== undefined && decode !== 'buffer' && decode !== 'json' && decode !== 'text') {
+    throw new TypeError(`wasmjobs: decode ${JSON.stringify(decode)}: want 'buffer' (the default), 'json' or 'text'`);
+  }
+}
+
+// decodeResult is a completed job's result as asked: the Buffer, its text
+// (UTF-8), or its JSON value (a result that is not JSON rejects with
+// ResultNotJSONError, which carries the Buffer).
+function decodeResult(buf, decode, queue, id) {
+  if (decode === 'text') return buf.toString('utf8');
+  if (decode !== 'json') return buf;
+  try {
+    return JSON.parse(buf.toString('utf8'));
+  } catch (err) {
+    throw new ResultNotJSONError(queue, id, buf, err);
+  }
+}
 
 const taskKey = (queue, id) => `asynq:{${queue}}:t:${id}`;
 
@@ -425,7 +445,8 @@ export class Client {
    * archived reason) once it failed, and JobNotFoundError when there is no
    * such job (or its retention expired).
    */
-  async getResult(queue, id) {
+  async getResult(queue, id, { decode } = {}) {
+    checkDecode(decode);
     if (typeof queue !== 'string' || typeof id !== 'string') throw new TypeError('wasmjobs: getResult(queue, id) takes two strings');
     const [exists, [msg, state, result]] = await this.#call(`read ${queue}/${id}`, async () => {
       if (this.#cluster) {
@@ -441,7 +462,7 @@ export class Client {
     if (!exists || msg === null) throw new JobNotFoundError(queue, id);
     const st = state?.toString() ?? '';
     switch (st) {
-      case 'completed': return result ?? Buffer.alloc(0);
+      case 'completed': return decodeResult(result ?? Buffer.alloc(0), decode, queue, id);
       case 'archived': throw new JobFailedError(queue, id, decodeTaskMessage(msg).errorMsg);
       default: throw new JobNotDoneError(queue, id, st);
     }
@@ -576,7 +597,8 @@ export class Client {
    * before it first reads the job's state, so none is missed. Without
    * announcements it reads the state every `pollInterval` ms.
    */
-  async wait(queue, id, { timeout = 60_000, signal } = {}) {
+  async wait(queue, id, { timeout = 60_000, signal, decode } = {}) {
+    checkDecode(decode);
     if (typeof queue !== 'string' || typeof id !== 'string') throw new TypeError('wasmjobs: wait(queue, id) takes two strings');
     if (this.#closed) throw new RedisError(`wasmjobs: read ${queue}/${id}: client is closed`);
     const deadline = Date.now() + timeout;
@@ -589,7 +611,7 @@ export class Client {
         await this.#pause(next, deadline - Date.now(), signal);
         next = watch.fired();
         try {
-          return await this.getResult(queue, id);
+          return await this.getResult(queue, id, { decode });
         } catch (err) {
           if (!(err instanceof JobNotDoneError)) throw err;
         }
@@ -625,11 +647,12 @@ export class Client {
    * retention defaulting to 24 h so the result can be read back; `timeout`
    * and `signal` bound the wait as in wait().
    */
-  async run(job, { type = TypeText, timeout = 60_000, signal, options = {} } = {}) {
+  async run(job, { type = TypeText, timeout = 60_000, signal, options = {}, decode } = {}) {
+    checkDecode(decode);
     const opts = { ...options };
     if (opts.retention === undefined || opts.retention === null) opts.retention = DefaultResultRetention;
     const info = await this.enqueue(type, job, opts);
-    return this.wait(info.queue, info.id, { timeout, signal });
+    return this.wait(info.queue, info.id, { timeout, signal, decode });
   }
 
   /** Checks that Redis answers. */

@@ -78,6 +78,17 @@ export class JobNotFoundError extends WasmjobsError {
   }
 }
 
+/** A result asked for as JSON is not JSON; `result` holds its bytes. */
+export class ResultNotJSONError extends WasmjobsError {
+  constructor(queue, id, result, cause) {
+    super(`wasmjobs: ${queue}/${id}: the result is not JSON (${result.length} bytes)`, { cause });
+    this.code = 'ERR_WASMJOBS_RESULT_NOT_JSON';
+    this.queue = queue;
+    this.id = id;
+    this.result = result;
+  }
+}
+
 /** The call needs a job that is not running: cancel it first (Go: jobs.ErrJobRunning). */
 export class JobRunningError extends WasmjobsError {
   constructor(queue, id) {

@@ -85,6 +85,8 @@ export interface WaitOptions {
   /** Give up after this many ms (default 60000; Infinity waits for ever). The job keeps its own fate. */
   timeout?: number;
   signal?: AbortSignal;
+  /** The result as a Buffer (default), its UTF-8 text, or its JSON value (ResultNotJSONError, carrying the Buffer, if it is not JSON). */
+  decode?: 'buffer' | 'text' | 'json';
 }
 
 export interface RunOptions extends WaitOptions {
@@ -142,7 +144,9 @@ export class Client {
   /** Pipelined; one settled result per job, in order. Rejects only when Redis fails. */
   enqueueMany(jobs: ManyJob[], opts?: EnqueueOptions & { type?: TaskType }): Promise<EnqueueResult[]>;
   /** The result of a completed job; rejects with JobNotDoneError, JobFailedError or JobNotFoundError otherwise. */
-  getResult(queue: string, id: string): Promise<Buffer>;
+  getResult(queue: string, id: string, opts?: { decode?: 'buffer' }): Promise<Buffer>;
+  getResult(queue: string, id: string, opts: { decode: 'text' }): Promise<string>;
+  getResult(queue: string, id: string, opts: { decode: 'json' }): Promise<unknown>;
   /** A job's state and attempts; rejects with JobNotFoundError. */
   getState(queue: string, id: string): Promise<JobState>;
   /** How many jobs of a queue are in each state. */
@@ -160,9 +164,13 @@ export class Client {
   /** Waits until a batch finishes, reading it every `interval` ms (default 1000); TimeoutError past `timeout`. */
   waitBatch(id: string, opts?: { timeout?: number; interval?: number; signal?: AbortSignal; onProgress?: (s: BatchStatus) => void }): Promise<BatchStatus>;
   /** Waits for a job's result. */
-  wait(queue: string, id: string, opts?: WaitOptions): Promise<Buffer>;
+  wait(queue: string, id: string, opts?: WaitOptions & { decode?: 'buffer' }): Promise<Buffer>;
+  wait(queue: string, id: string, opts: WaitOptions & { decode: 'text' }): Promise<string>;
+  wait(queue: string, id: string, opts: WaitOptions & { decode: 'json' }): Promise<unknown>;
   /** Enqueues a job (inline data: the guest's output comes back) and waits for its result. */
-  run(job: Job, opts?: RunOptions): Promise<Buffer>;
+  run(job: Job, opts?: RunOptions & { decode?: 'buffer' }): Promise<Buffer>;
+  run(job: Job, opts: RunOptions & { decode: 'text' }): Promise<string>;
+  run(job: Job, opts: RunOptions & { decode: 'json' }): Promise<unknown>;
   ping(): Promise<void>;
   /** Closes the connection this client opened. Safe to call twice. */
   close(): Promise<void>;
@@ -197,6 +205,7 @@ export class InvalidOptionError extends WasmjobsError { code: 'ERR_WASMJOBS_INVA
 export class TaskIdConflictError extends WasmjobsError { code: 'ERR_WASMJOBS_TASK_ID_CONFLICT'; queue: string; id: string; }
 export class DuplicateTaskError extends WasmjobsError { code: 'ERR_WASMJOBS_DUPLICATE_TASK'; queue: string; uniqueKey: string; }
 export class JobNotFoundError extends WasmjobsError { code: 'ERR_WASMJOBS_JOB_NOT_FOUND'; queue: string; id: string; }
+export class ResultNotJSONError extends WasmjobsError { code: 'ERR_WASMJOBS_RESULT_NOT_JSON'; queue: string; id: string; result: Buffer; }
 export class JobRunningError extends WasmjobsError { code: 'ERR_WASMJOBS_JOB_RUNNING'; queue: string; id: string; }
 export class JobNotDoneError extends WasmjobsError { code: 'ERR_WASMJOBS_JOB_NOT_DONE'; queue: string; id: string; state: string; }
 export class JobFailedError extends WasmjobsError { code: 'ERR_WASMJOBS_JOB_FAILED'; queue: string; id: string; reason: string; }
@@ -230,7 +239,8 @@ export interface BatchSpec {
 /** A batch's record, as Go's jobs.BatchStatus. */
 export interface BatchStatus {
   id: string;
-  spec: Record<string, unknown>;
+  /** The stored spec, in the camelCase of BatchSpec (maxSize, maxRetry, retentionSeconds). */
+  spec: BatchSpec & Record<string, unknown>;
   total: number;
   enqueued: number;
   done: number;

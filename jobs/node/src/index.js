@@ -4,7 +4,7 @@
 export { Client, newTask } from './client.js';
 export {
   BatchNotFoundError, DuplicateTaskError, InvalidOptionError, InvalidPayloadError, JobFailedError, JobNotDoneError,
-  JobNotFoundError, JobRunningError, OutputInUseError, RedisError, TaskIdConflictError, TimeoutError, WasmjobsError,
+  JobNotFoundError, JobRunningError, OutputInUseError, RedisError, ResultNotJSONError, TaskIdConflictError, TimeoutError, WasmjobsError,
 } from './errors.js';
 export { DefaultMaxRetry, DefaultResultRetention, DefaultTimeout, uniqueKey } from './options.js';
 export {

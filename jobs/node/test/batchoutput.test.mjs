@@ -50,7 +50,8 @@ describe('batch output claim', { skip: needs('redis') }, () => {
     const id = `n-${randomHex(4)}`;
     const st = await client.startBatch({ id, guest: 'wordcount', type: 'text', input: `s3://${b}/in/`, output: `s3://${b}/res/`, retentionSeconds: 3600 });
     assert.equal(st.id, id);
-    assert.equal(st.spec.retention_seconds, 3600);
+    assert.equal(st.spec.retentionSeconds, 3600);
+    assert.equal(st.spec.retention_seconds, undefined);
     assert.equal(await raw.get(`wasmjobs:batch-output:${b}/res`), id);
     assert.ok(await raw.zscore('wasmjobs:batches', id), 'the new batch is listed');
   });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import * as Minio from 'minio';
-import { Client, JobFailedError, JobNotDoneError, JobNotFoundError, JobRunningError, TimeoutError, TypeText } from '../src/index.js';
+import { Client, JobFailedError, JobNotDoneError, JobNotFoundError, JobRunningError, ResultNotJSONError, TimeoutError, TypeText } from '../src/index.js';
 import { env, freshDB, needs, randomHex } from './helpers.mjs';
 
 const run = promisify(execFile);
@@ -177,6 +177,14 @@ describe('Node producer, Go worker', { skip: needs('redis', 's3'), timeout: 600_
   test('run: result, failure, timeout', async () => {
     const res = await client.run({ guest: 'hello', data: 'NodeJS' }, { timeout: 60_000 });
     assert.equal(res.toString(), '{"greeting":"Hello, NodeJS!"}');
+    // Decoded for the caller: JSON as a value, text as a string; a result
+    // that is not JSON rejects with its bytes.
+    assert.deepEqual(await client.run({ guest: 'hello', data: 'JSON' }, { timeout: 60_000, decode: 'json' }), { greeting: 'Hello, JSON!' });
+    const info = await client.enqueueText({ guest: 'misbehave', data: 'plain words', params: { mode: 'echo' } }, { retention: 3_600_000 });
+    assert.equal(await client.wait(info.queue, info.id, { timeout: 60_000, decode: 'text' }), 'plain words');
+    await assert.rejects(client.getResult(info.queue, info.id, { decode: 'json' }),
+      (e) => e instanceof ResultNotJSONError && e.result.toString() === 'plain words');
+    await assert.rejects(client.getResult(info.queue, info.id, { decode: 'yaml' }), /want 'buffer'/);
 
     await assert.rejects(client.run({ guest: 'nosuchguest', data: 'x' }, { timeout: 60_000 }),
       (e) => e instanceof JobFailedError && /nosuchguest/.test(e.reason) && /unknown guest/.test(e.message));
