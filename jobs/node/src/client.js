@@ -271,7 +271,11 @@ export class Client {
    * 'wasm:text') and `options` (merged over `opts`). Resolves with one entry
    * per job, in order, shaped like Promise.allSettled's: `{ status:
    * 'fulfilled', value: info }` or `{ status: 'rejected', reason: error }`.
-   * Rejects only when Redis itself fails.
+   * A pipeline that fails or times out rejects its own jobs only, with the
+   * RedisError or TimeoutError; the other pipelines' jobs keep their
+   * results. A timed-out pipeline's jobs may have been written: enqueue them
+   * again with the same task ids (options.taskId) and a TaskIdConflictError
+   * says one is there.
    */
   async enqueueMany(jobs, opts = {}) {
     if (!Array.isArray(jobs)) throw new TypeError('wasmjobs: enqueueMany takes an array of jobs');
@@ -290,7 +294,18 @@ export class Client {
     }
     const chunks = [];
     for (let c = 0; c < plans.length; c += manyChunk) chunks.push(plans.slice(c, c + manyChunk));
-    await Promise.all(chunks.map((chunk) => this.#call(`enqueue ${chunk.length} jobs`, () => this.#runMany(chunk, results))));
+    await Promise.all(chunks.map(async (chunk) => {
+      // Each pipeline settles into its own array, copied over once it
+      // answered in time: one that times out cannot change the results
+      // after they were returned.
+      const own = [];
+      try {
+        await this.#call(`enqueue ${chunk.length} jobs`, () => this.#runMany(chunk, own));
+        for (const { i } of chunk) results[i] = own[i];
+      } catch (err) {
+        for (const { i } of chunk) results[i] = { status: 'rejected', reason: err };
+      }
+    }));
     return results;
   }
 

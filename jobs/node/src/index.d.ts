@@ -141,7 +141,7 @@ export class Client {
   enqueueImage(job: Job, opts?: EnqueueOptions): Promise<TaskInfo>;
   enqueueText(job: Job, opts?: EnqueueOptions): Promise<TaskInfo>;
   enqueue(type: TaskType, job: Job, opts?: EnqueueOptions): Promise<TaskInfo>;
-  /** Pipelined; one settled result per job, in order. Rejects only when Redis fails. */
+  /** Pipelined; one settled result per job, in order. A failed or timed-out pipeline rejects only its own jobs. */
   enqueueMany(jobs: ManyJob[], opts?: EnqueueOptions & { type?: TaskType }): Promise<EnqueueResult[]>;
   /** The result of a completed job; rejects with JobNotDoneError, JobFailedError or JobNotFoundError otherwise. */
   getResult(queue: string, id: string, opts?: { decode?: 'buffer' }): Promise<Buffer>;

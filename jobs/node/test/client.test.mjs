@@ -132,6 +132,30 @@ describe('client', { skip: needs('redis') }, () => {
     assert.ok(await raw.sismember('asynq:queues', 'many-img'));
   });
 
+  test('enqueueMany: a pipeline that times out rejects its own jobs only, and the results stay as returned', async () => {
+    const quick = new Client({ redis: url, callTimeout: 1 });
+    try {
+      await quick.ping().catch(() => {}); // connect first
+      const jobs = [...Array(5000).keys()].map((i) => ({ guest: 'hello', data: `t${i}`, options: { taskId: `slow-${i}` } }));
+      const res = await quick.enqueueMany(jobs, { queue: 'many-slow' });
+      assert.equal(res.length, jobs.length);
+      const timedOut = res.filter((r) => r.status === 'rejected');
+      assert.ok(timedOut.length >= 1000, `${timedOut.length} jobs rejected; a 1 ms call timeout should fail pipelines`);
+      assert.ok(timedOut.every((r) => r.reason instanceof TimeoutError), timedOut.map((r) => r.reason?.message).slice(0, 3));
+      assert.ok(res.every((r) => r.status === 'fulfilled' || r.status === 'rejected'));
+      const before = JSON.stringify(res.map((r) => r.status));
+      await new Promise((r) => setTimeout(r, 500)); // the timed-out pipelines answer meanwhile
+      assert.equal(JSON.stringify(res.map((r) => r.status)), before);
+      // Enqueued again with the same ids: the ones that made it conflict.
+      const again = await client.enqueueMany(jobs, { queue: 'many-slow' });
+      const written = await raw.llen('asynq:{many-slow}:pending');
+      assert.equal(written, 5000);
+      assert.equal(again.filter((r) => r.reason instanceof TaskIdConflictError).length + again.filter((r) => r.status === 'fulfilled').length, 5000);
+    } finally {
+      await quick.close();
+    }
+  });
+
   test('scripts flushed from Redis are loaded again', async () => {
     await raw.script('FLUSH');
     await client.enqueueText({ guest: 'hello', data: 'after flush' });
