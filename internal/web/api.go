@@ -1,6 +1,7 @@
 package web
 
 import (
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,16 +102,88 @@ type TaskView struct {
 	ResultText string `json:"result_text,omitempty"`
 }
 
+// apiRoute is one route of the API; openapi.json documents each.
+type apiRoute struct {
+	method, path string
+	// write routes are refused by a read-only server.
+	write   bool
+	handler func(*Server) http.HandlerFunc
+}
+
+var apiRouteTable = []apiRoute{
+	{"POST", "/api/v1/jobs", true, func(s *Server) http.HandlerFunc { return s.postJob }},
+	{"POST", "/api/v1/batches", true, func(s *Server) http.HandlerFunc { return s.postBatch }},
+	{"GET", "/api/v1/batches", false, func(s *Server) http.HandlerFunc { return s.listBatches }},
+	{"GET", "/api/v1/batches/{id}", false, func(s *Server) http.HandlerFunc { return s.getBatch }},
+	{"GET", "/api/v1/batches/{id}/failures", false, func(s *Server) http.HandlerFunc { return s.getBatchFailures }},
+	{"POST", "/api/v1/batches/{id}/cancel", true, func(s *Server) http.HandlerFunc { return s.cancelBatch }},
+	{"POST", "/api/v1/batches/{id}/retry-failed", true, func(s *Server) http.HandlerFunc { return s.retryFailed }},
+	{"GET", "/api/v1/tasks/{queue}/{id}", false, func(s *Server) http.HandlerFunc { return s.getTask }},
+	{"GET", "/api/v1/openapi.json", false, func(s *Server) http.HandlerFunc { return serveOpenAPI }},
+}
+
 func (s *Server) apiRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/v1/jobs", s.writeGuard(s.postJob))
-	mux.HandleFunc("POST /api/v1/batches", s.writeGuard(s.postBatch))
-	mux.HandleFunc("GET /api/v1/batches", s.listBatches)
-	mux.HandleFunc("GET /api/v1/batches/{id}", s.getBatch)
-	mux.HandleFunc("GET /api/v1/batches/{id}/failures", s.getBatchFailures)
-	mux.HandleFunc("GET /api/v1/tasks/{queue}/{id}", s.getTask)
+	for _, rt := range apiRouteTable {
+		h := rt.handler(s)
+		if rt.write {
+			h = s.writeGuard(h)
+		}
+		mux.HandleFunc(rt.method+" "+rt.path, h)
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
 	})
+}
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// serveOpenAPI serves the API's OpenAPI 3 document.
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPIDoc)
+}
+
+// cancelBatch stops a batch: no further jobs are planned, its pending jobs
+// are deleted and their items canceled; running ones finish. A batch this
+// ends gets its manifest.
+func (s *Server) cancelBatch(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	n, finished, err := s.batches.CancelBatch(r.Context(), id)
+	if s.batchError(w, err) {
+		return
+	}
+	if finished {
+		if err := batch.EnsureManifest(r.Context(), s.batches, s.cfg.Store, id, batch.Access{}); err != nil {
+			writeError(w, http.StatusServiceUnavailable, codeUnavailable, err.Error())
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "canceled": n, "finished": finished})
+}
+
+// retryFailed runs a batch's failed items again.
+func (s *Server) retryFailed(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	n, err := s.batches.RetryFailed(r.Context(), id)
+	if s.batchError(w, err) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "retried": n})
+}
+
+// batchError answers err (not found, or Redis away) and reports whether
+// there was one.
+func (s *Server) batchError(w http.ResponseWriter, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, batch.ErrNotFound):
+		writeError(w, http.StatusNotFound, codeNotFound, err.Error())
+	default:
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, err.Error())
+	}
+	return true
 }
 
 func (s *Server) writeGuard(h http.HandlerFunc) http.HandlerFunc {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,9 +17,11 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
 	"github.com/wasmjobs/wasmjobs/internal/httpguard"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/internal/web"
@@ -262,6 +265,41 @@ func TestBatchesAPI(t *testing.T) {
 	if code, _, _ = e.do(t, "GET", "/batches/web-b1", token, ""); code != 200 {
 		t.Fatalf("batch page: %d", code)
 	}
+	if code, body, _ = e.do(t, "GET", "/api/v1/openapi.json", token, ""); code != 200 || !strings.Contains(body, `"/api/v1/batches/{id}/cancel"`) {
+		t.Fatalf("openapi.json: %d %.100s", code, body)
+	}
+
+	// Cancel and retry-failed a planned batch through the API.
+	store, bucket := testenv.Store(t)
+	testenv.PutObjects(t, store, 5, func(i int) (s3url.ObjectURL, []byte) {
+		return s3url.ObjectURL{Bucket: bucket, Key: fmt.Sprintf("c/%d.txt", i)}, []byte("some words")
+	})
+	bc, err := batch.NewClient(e.redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	spec, _ := batch.Spec{ID: "web-cancel", Guest: "wordcount", Type: "text", Input: "s3://" + bucket + "/c/"}.WithDefaults()
+	if _, err := bc.CreateBatch(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := batch.Plan(context.Background(), bc, store, spec, batch.PlanConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body, _ = e.do(t, "POST", "/api/v1/batches/web-cancel/cancel", token, ""); code != 200 || !strings.Contains(body, `"canceled":5`) || !strings.Contains(body, `"finished":true`) {
+		t.Fatalf("cancel: %d %s", code, body)
+	}
+	if code, body, _ = e.do(t, "GET", "/api/v1/batches/web-cancel", token, ""); code != 200 || !strings.Contains(body, `"canceled":5`) || !strings.Contains(body, `"manifest_written":true`) {
+		t.Fatalf("after cancel: %d %s", code, body)
+	}
+	if code, body, _ = e.do(t, "POST", "/api/v1/batches/web-cancel/retry-failed", token, ""); code != 200 || !strings.Contains(body, `"retried":0`) {
+		t.Fatalf("retry-failed: %d %s", code, body)
+	}
+	for _, p := range []string{"/api/v1/batches/none/cancel", "/api/v1/batches/none/retry-failed"} {
+		if code, body, _ = e.do(t, "POST", p, token, ""); code != 404 || errorCode(t, body) != "not_found" {
+			t.Errorf("POST %s: %d %s, want 404", p, code, body)
+		}
+	}
 	if code, body, _ = e.do(t, "GET", "/", token, ""); code != 200 || !strings.Contains(body, "web-b1") {
 		t.Fatalf("batches page: %d", code)
 	}
@@ -269,7 +307,7 @@ func TestBatchesAPI(t *testing.T) {
 
 func TestReadOnly(t *testing.T) {
 	e := newEnv(t, web.Config{ReadOnly: true})
-	for _, p := range []string{"/api/v1/jobs", "/api/v1/batches"} {
+	for _, p := range []string{"/api/v1/jobs", "/api/v1/batches", "/api/v1/batches/x/cancel", "/api/v1/batches/x/retry-failed"} {
 		if code, body, _ := e.do(t, "POST", p, "", `{}`); code != http.StatusForbidden || errorCode(t, body) != "read_only" {
 			t.Errorf("POST %s read-only: %d %s", p, code, body)
 		}
