@@ -82,9 +82,15 @@ func TestBrowser(t *testing.T) {
 	base := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
 
 	// A batch that takes a few seconds: 400 objects, one slow-ish worker.
+	// The first three are not UTF-8: the guest fails them, so the batch has
+	// failures to retry from the page.
 	for i := range 400 {
 		u := s3url.ObjectURL{Bucket: bucket, Key: fmt.Sprintf("docs/%04d.txt", i)}
-		if err := store.Put(ctx, u, fmt.Appendf(nil, "text number %d", i), "text/plain", nil); err != nil {
+		body := fmt.Appendf(nil, "text number %d", i)
+		if i < 3 {
+			body = []byte{0xff, 0xfe}
+		}
+		if err := store.Put(ctx, u, body, "text/plain", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -188,8 +194,41 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The page shows the rate and time left while it runs; Cancel stops it.
+	if c := text(".counts"); !strings.Contains(c, "so far") {
+		t.Errorf("a running batch's progress shows no elapsed time: %q", c)
+	}
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS("#cancel")), chromedp.WaitVisible(chromedp.CSS("#note"))); err != nil {
+		t.Fatal(err)
+	}
+	if note := text("#note"); !strings.Contains(note, "Canceled") {
+		t.Fatalf("after Cancel the page says %q", note)
+	}
+	var canceled *batch.Status
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if canceled, err = batches.BatchStatus(ctx, spec.ID); err == nil && !canceled.Finished.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the canceled batch did not finish: %+v %v", canceled, err)
+		}
+	}
+	if canceled.Canceled == 0 || canceled.Failed != 3 {
+		t.Fatalf("after Cancel: %+v, want canceled items and the 3 failures", canceled)
+	}
+	// The finished batch offers its failures again; the page stops polling.
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/batches/"+spec.ID), chromedp.WaitVisible(chromedp.CSS("#retry-failed")), shot("03-batch-canceled.png")); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS("#retry-failed")), chromedp.WaitVisible(chromedp.CSS("#note"))); err != nil {
+		t.Fatal(err)
+	}
+	if note := text("#note"); !strings.Contains(note, "3 failed jobs queued again") {
+		t.Fatalf("after Retry failed the page says %q", note)
+	}
+
 	// The batch list shows it too.
-	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("table")), shot("03-batches.png")); err != nil {
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("table")), shot("04-batches.png")); err != nil {
 		t.Fatal(err)
 	}
 	noErrorPage("batches page")
@@ -219,11 +258,11 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("%s does not show %q: %s", page, want, body)
 	}
 	waitFor("/monitoring/", "default", "Size", "Processed")
-	if err := chromedp.Do(bctx, shot("04-dashboard.png")); err != nil {
+	if err := chromedp.Do(bctx, shot("05-dashboard.png")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor("/monitoring/queues/default", "default", "Pending", "Processed")
-	if err := chromedp.Do(bctx, shot("05-dashboard-queue.png")); err != nil {
+	if err := chromedp.Do(bctx, shot("06-dashboard-queue.png")); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -2,8 +2,10 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -28,6 +30,35 @@ func (s *Server) pageRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", s.batchesPage)
 	mux.HandleFunc("POST /batches", s.writeGuard(s.startBatchForm))
 	mux.HandleFunc("GET /batches/{id}", s.batchPage)
+	mux.HandleFunc("POST /batches/{id}/cancel", s.writeGuard(s.cancelBatchForm))
+	mux.HandleFunc("POST /batches/{id}/retry-failed", s.writeGuard(s.retryFailedForm))
+}
+
+// cancelBatchForm is the batch page's Cancel button: the API's cancel,
+// then back to the page with what it did.
+func (s *Server) cancelBatchForm(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	n, finished, err := s.batches.CancelBatch(r.Context(), id)
+	if err == nil && finished {
+		err = batch.EnsureManifest(r.Context(), s.batches, s.cfg.Store, id, batch.Access{})
+	}
+	s.backToBatch(w, r, id, fmt.Sprintf("Canceled: %d pending jobs removed; running ones finish.", n), err)
+}
+
+// retryFailedForm is the batch page's Retry failed button.
+func (s *Server) retryFailedForm(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	n, err := s.batches.RetryFailed(r.Context(), id)
+	s.backToBatch(w, r, id, fmt.Sprintf("%d failed jobs queued again.", n), err)
+}
+
+// backToBatch sends the browser back to the batch's page with a note (the
+// error's, if any).
+func (s *Server) backToBatch(w http.ResponseWriter, r *http.Request, id, note string, err error) {
+	if err != nil {
+		note = "Failed: " + err.Error()
+	}
+	http.Redirect(w, r, "/batches/"+url.PathEscape(id)+"?note="+url.QueryEscape(note), http.StatusSeeOther)
 }
 
 func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
@@ -69,6 +100,15 @@ func (s *Server) startBatchForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/batches/"+st.ID, http.StatusSeeOther)
+}
+
+// truncateNote bounds the note a page shows (it comes from the URL; the
+// template escapes it).
+func truncateNote(s string) string {
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
 }
 
 type outputLink struct {
@@ -118,8 +158,9 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
 		Failures                []batch.Item
 		Outputs                 []outputLink
 		ManifestURL, SummaryURL string
+		Note                    string
 	}{pageData: pageData{Title: "Batch " + st.ID, Auth: s.auth != nil, ReadOnly: s.cfg.ReadOnly}, Batch: st,
-		Finished: !st.Finished.IsZero(), Failures: failures, Outputs: outputs}
+		Finished: !st.Finished.IsZero(), Failures: failures, Outputs: outputs, Note: truncateNote(r.URL.Query().Get("note"))}
 	if st.ManifestWritten {
 		data.ManifestURL, _ = s.cfg.Store.PresignGet(ctx, st.Spec.OutputObject(s3url.ManifestName), presignFor)
 		data.SummaryURL, _ = s.cfg.Store.PresignGet(ctx, st.Spec.OutputObject(s3url.SummaryName), presignFor)
