@@ -366,7 +366,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("web /metrics: %d", code)
 	}
 	webNames := parse("web", body)
-	for _, want := range []string{"asynq_queue_size", "asynq_tasks_enqueued_total", "asynq_queue_latency_seconds", "go_goroutines"} {
+	for _, want := range []string{"asynq_queue_size", "asynq_tasks_enqueued_total", "asynq_queue_latency_seconds", "asynq_tasks_processed_total", "asynq_tasks_failed_total", "go_goroutines"} {
 		if !webNames[want] {
 			t.Errorf("web /metrics lacks %s", want)
 		}
