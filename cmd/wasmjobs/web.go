@@ -15,6 +15,7 @@ func newWebCmd(g *globalFlags) *cobra.Command {
 		readOnly bool
 		insecure bool
 		hosts    []string
+		promURL  string
 	)
 	cmd := &cobra.Command{
 		Use:   "web",
@@ -42,7 +43,7 @@ Writes from browsers are accepted only from its own pages (same origin).`,
 			defer svc.Close()
 			srv, err := web.New(web.Config{
 				Addr: addr, Redis: svc.redis, Store: svc.store,
-				Token: os.Getenv("WASMJOBS_TOKEN"), Insecure: insecure, ReadOnly: readOnly, AllowedHosts: hosts, Logger: slog.Default(),
+				Token: os.Getenv("WASMJOBS_TOKEN"), Insecure: insecure, ReadOnly: readOnly, AllowedHosts: hosts, PrometheusURL: promURL, Logger: slog.Default(),
 			})
 			if err != nil {
 				return err
@@ -60,6 +61,7 @@ Writes from browsers are accepted only from its own pages (same origin).`,
 	f.BoolVar(&readOnly, "read-only", false, "no writes: the API's POSTs and the dashboard's actions are refused")
 	f.BoolVar(&insecure, "insecure", false, "allow serving without $WASMJOBS_TOKEN beyond loopback")
 	f.StringSliceVar(&hosts, "allowed-hosts", nil, "further host names browsers use to reach it, e.g. behind a reverse proxy; * allows any (comma-separated in the variable)")
-	setEnv(f, "addr=WASMJOBS_WEB_ADDR", "read-only", "insecure", "allowed-hosts")
+	f.StringVar(&promURL, "prometheus-url", "", "a Prometheus server scraping the /metrics endpoints (http://prometheus:9090): turns on the dashboard's Metrics tab")
+	setEnv(f, "addr=WASMJOBS_WEB_ADDR", "read-only", "insecure", "allowed-hosts", "prometheus-url")
 	return cmd
 }

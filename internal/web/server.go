@@ -38,6 +38,11 @@ type Config struct {
 	Redis asynq.RedisConnOpt
 	// Store is used for presigned links and the readiness check. Required.
 	Store *blob.Store
+	// PrometheusURL is a Prometheus server scraping the workers' and this
+	// server's /metrics (http://prometheus:9090): asynqmon's Metrics tab
+	// charts queue sizes, latency and throughput from it. Empty leaves
+	// the tab off.
+	PrometheusURL string
 	// Token protects every route but /healthz (and /readyz answers
 	// without it with its status code only). Empty means no auth, which is
 	// allowed only on loopback unless Insecure is set.
@@ -92,7 +97,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	q := queue.NewClient(rc)
 	s := &Server{cfg: cfg, auth: newAuth(cfg.Token), insp: q.Inspector(), queue: q, batches: batch.New(q)}
-	s.mon = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: cfg.Redis, ReadOnly: cfg.ReadOnly})
+	s.mon = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: cfg.Redis, ReadOnly: cfg.ReadOnly, PrometheusAddress: cfg.PrometheusURL})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

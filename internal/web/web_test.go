@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -302,6 +303,39 @@ func TestBatchesAPI(t *testing.T) {
 	}
 	if code, body, _ = e.do(t, "GET", "/", token, ""); code != 200 || !strings.Contains(body, "web-b1") {
 		t.Fatalf("batches page: %d", code)
+	}
+}
+
+// TestMetricsTab: with a Prometheus server configured, asynqmon's Metrics
+// tab is on and its charts' data come from that server (a stand-in that
+// answers query_range as Prometheus does).
+func TestMetricsTab(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		queries []string
+	)
+	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/query_range" {
+			http.NotFound(w, r)
+			return
+		}
+		mu.Lock()
+		queries = append(queries, r.URL.Query().Get("query"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"queue":"default"},"values":[[1700000000,"3"]]}]}}`)
+	}))
+	defer prom.Close()
+	e := newEnv(t, web.Config{PrometheusURL: prom.URL})
+	code, body, _ := e.do(t, "GET", "/monitoring/", "", "")
+	if code != 200 || !strings.Contains(body, strings.TrimPrefix(prom.URL, "http://")) {
+		t.Fatalf("asynqmon's page does not name the Prometheus server: %d %.300s", code, body)
+	}
+	code, body, _ = e.do(t, "GET", "/monitoring/api/metrics?duration=3600", "", "")
+	mu.Lock()
+	defer mu.Unlock()
+	if code != 200 || !strings.Contains(body, `"queue":"default"`) || len(queries) == 0 || !strings.Contains(strings.Join(queries, " "), "asynq_") {
+		t.Fatalf("metrics through asynqmon: %d %.300s (queries %v)", code, body, queries)
 	}
 }
 
