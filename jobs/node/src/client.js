@@ -13,7 +13,7 @@ import { encodeNormalized, normalizeJob, TypeImage, TypeText, validateTaskType }
 import { scripts } from './scripts.js';
 import { batchesKey, batchKey, batchOutputKey, batchSpecWithDefaults, decodeBatchStatus, encodeBatchSpec, swapClaimScript, TypeBatch } from './batch.js';
 import { decodeTaskMessage, encodeTaskMessage } from './taskmessage.js';
-import { Completions, wakeChannel } from './notify.js';
+import { Completions, QueueEvents, wakeChannel } from './notify.js';
 
 const allQueues = 'asynq:queues';
 const jobFields = new Set(['guest', 'input', 'data', 'output', 'params', 'batch']);
@@ -429,6 +429,17 @@ export class Client {
     const h = await this.#call(`batch ${id}`, () => this.#redis.hgetall(batchKey(id)));
     if (!h || !h.spec) throw new BatchNotFoundError(id);
     return decodeBatchStatus(id, h);
+  }
+
+  /**
+   * The ends of a queue's jobs as events, like BullMQ's QueueEvents:
+   * `'completed'` ({ jobId, queue }) and `'failed'` ({ jobId, queue,
+   * failedReason }). Await `ready` before relying on it; close() it when
+   * done (close() of the client does not).
+   */
+  queueEvents(queue) {
+    if (typeof queue !== 'string' || queue === '') throw new TypeError('wasmjobs: queueEvents(queue) takes a queue name');
+    return new QueueEvents(this.#redis, queue, decodeTaskMessage);
   }
 
   /**

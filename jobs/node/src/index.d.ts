@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 // Type declarations of the wasmjobs Node client (hand-written; the package
 // ships plain ESM JavaScript with no build step).
 
@@ -96,6 +97,14 @@ export interface RunOptions extends WaitOptions {
   options?: EnqueueOptions;
 }
 
+export class QueueEvents extends EventEmitter {
+  readonly ready: Promise<void>;
+  on(event: 'completed', listener: (e: { jobId: string; queue: string }) => void): this;
+  on(event: 'failed', listener: (e: { jobId: string; queue: string; failedReason: string }) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  close(): Promise<void>;
+}
+
 export interface JobState {
   id: string;
   queue: string;
@@ -161,6 +170,8 @@ export class Client {
   startBatch(spec: BatchSpec): Promise<BatchStatus>;
   /** Reads a batch's record; rejects with BatchNotFoundError. */
   batchStatus(id: string): Promise<BatchStatus>;
+  /** The ends of a queue's jobs as events ('completed', 'failed'), like BullMQ's QueueEvents. */
+  queueEvents(queue: string): QueueEvents;
   /** Waits until a batch finishes, reading it every `interval` ms (default 1000); TimeoutError past `timeout`. */
   waitBatch(id: string, opts?: { timeout?: number; interval?: number; signal?: AbortSignal; onProgress?: (s: BatchStatus) => void }): Promise<BatchStatus>;
   /** Waits for a job's result. */

@@ -1,3 +1,5 @@
+import { EventEmitter } from 'node:events';
+
 // Notifications, the Node side of Go's internal/queue wakeup.go and
 // completions.go: producers publish a queue's wake channel as they enqueue,
 // so idle workers dequeue at once; workers publish a task's done channel once
@@ -116,5 +118,51 @@ class Watch {
 
   close() {
     this.#close();
+  }
+}
+
+/**
+ * QueueEvents streams the ends of a queue's jobs as BullMQ's QueueEvents
+ * does: 'completed' ({ jobId, queue }) and 'failed' ({ jobId, queue,
+ * failedReason }), from the workers' done notices (a pattern subscription on
+ * its own connection), each checked against the job's record: a job whose
+ * record is gone completed without retention. 'error' reports a failed
+ * read. Listen, await `ready`, and close() when done. Events are not
+ * replayed: a job that ended before `ready`, or while Redis was away, is not
+ * announced (read it with getState).
+ */
+export class QueueEvents extends EventEmitter {
+  #sub;
+  #redis;
+  #queue;
+
+  constructor(redis, queue, decodeTaskMessage) {
+    super();
+    this.#redis = redis;
+    this.#queue = queue;
+    this.#sub = redis.duplicate();
+    this.#sub.on('error', () => {}); // reconnections are the driver's
+    // The queue's name is matched literally: its glob characters escaped.
+    const pattern = doneChannel(queue.replace(/[*?[\]\\]/g, '\\$&'), '*');
+    this.#sub.on('pmessage', (_p, channel) => {
+      const prefix = doneChannel(queue, '');
+      if (!channel.startsWith(prefix)) return;
+      const jobId = channel.slice(prefix.length);
+      this.#redis.hmgetBuffer(`asynq:{${queue}}:t:${jobId}`, 'state', 'msg').then(([state, msg]) => {
+        const st = state?.toString();
+        if (st === 'archived') {
+          this.emit('failed', { jobId, queue, failedReason: msg ? decodeTaskMessage(msg).errorMsg ?? '' : '' });
+        } else if (st === 'completed' || st === undefined) {
+          this.emit('completed', { jobId, queue });
+        }
+      }, (err) => this.emit('error', err));
+    });
+    this.ready = this.#sub.psubscribe(pattern).then(() => {});
+    this.ready.catch(() => {});
+  }
+
+  /** Stops the stream and closes its connection. */
+  async close() {
+    this.#sub.disconnect();
   }
 }

@@ -254,7 +254,30 @@ describe('Node producer, Go worker', { skip: needs('redis', 's3'), timeout: 600_
     await client.remove(queue, spin.id);
   });
 
-    test('examples/http-say answers through the queue', async () => {
+    test('queueEvents: completed and failed as the Go worker ends jobs', async () => {
+    const events = client.queueEvents(queue);
+    const seen = [];
+    events.on('completed', (e) => seen.push(['completed', e.jobId]));
+    events.on('failed', (e) => seen.push(['failed', e.jobId, e.failedReason]));
+    try {
+      await events.ready;
+      const ok = await client.enqueueText({ guest: 'hello', data: 'events' }, { queue, retention: 3_600_000 });
+      const bad = await client.enqueueText({ guest: 'nosuchguest', data: 'x' }, { queue });
+      const has = (id) => seen.some(([, j]) => j === id);
+      for (let i = 0; !has(ok.id) || !has(bad.id); i++) {
+        if (i > 600) throw new Error(`events seen: ${JSON.stringify(seen)}\nworker log:\n${workerLog}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const byId = Object.fromEntries(seen.map(([ev, id, reason]) => [id, [ev, reason]]));
+      assert.equal(byId[ok.id]?.[0], 'completed', JSON.stringify(seen));
+      assert.equal(byId[bad.id]?.[0], 'failed', JSON.stringify(seen));
+      assert.match(byId[bad.id][1], /unknown guest/);
+    } finally {
+      await events.close();
+    }
+  });
+
+  test('examples/http-say answers through the queue', async () => {
     const server = spawn(process.execPath, ['examples/http-say/server.mjs'], {
       cwd: new URL('..', import.meta.url).pathname, env: { ...process.env, REDIS_URL: url, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
     });
