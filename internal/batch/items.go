@@ -153,7 +153,11 @@ return 1
 // reconciler leaves such an item alone for a while: its job is still
 // archived until RetryFailed runs it): the batch runs again, so its keys no
 // longer expire. KEYS: record, status, items. ARGV: key, now.
-var retryItemScript = redis.NewScript(`
+var retryItemScript = redis.NewScript(retryItemSource)
+
+// retryItemSource is retryItemScript's Lua, which the Node client's
+// retryFailed runs too (TestNodeBatchScripts holds them equal).
+const retryItemSource = `
 if redis.call("HGET", KEYS[2], ARGV[1]) ~= "failed" then
 	return 0
 end
@@ -163,7 +167,7 @@ redis.call("HINCRBY", KEYS[1], "failed", -1)
 redis.call("HDEL", KEYS[1], "finished", "manifest")
 for _, k in ipairs(KEYS) do redis.call("PERSIST", k) end
 return 1
-`)
+`
 
 func batchKeys(id string) []string {
 	return []string{batchKey(id), batchStatusKey(id), batchItemsKey(id)}

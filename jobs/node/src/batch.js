@@ -11,6 +11,8 @@ import { goString, parseObjectURL, TypeImage, TypeText, validateGuestRef, valida
 export const TypeBatch = 'wasm:batch';
 
 export const batchKey = (id) => `wasmjobs:batch:{${id}}`;
+export const batchStatusKey = (id) => `wasmjobs:batch:{${id}}:status`;
+export const batchItemsKey = (id) => `wasmjobs:batch:{${id}}:items`;
 export const batchesKey = 'wasmjobs:batches';
 
 /**
@@ -39,6 +41,23 @@ if ARGV[2] == "" then
 else
 	redis.call("SET", KEYS[1], ARGV[2])
 end
+return 1
+`;
+
+/**
+ * Moves a failed item back to pending, noting when, and lets the batch run
+ * again (Go's retryItemSource, which a Go test holds equal). KEYS: record,
+ * status, items. ARGV: key, now (ms).
+ */
+export const retryItemScript = `
+if redis.call("HGET", KEYS[2], ARGV[1]) ~= "failed" then
+	return 0
+end
+redis.call("HSET", KEYS[2], ARGV[1], "pending")
+redis.call("HSET", KEYS[1], "retried:" .. ARGV[1], ARGV[2])
+redis.call("HINCRBY", KEYS[1], "failed", -1)
+redis.call("HDEL", KEYS[1], "finished", "manifest")
+for _, k in ipairs(KEYS) do redis.call("PERSIST", k) end
 return 1
 `;
 

@@ -11,7 +11,10 @@ import {
 import { composeOptions, DefaultResultRetention, planEnqueue } from './options.js';
 import { encodeNormalized, normalizeJob, TypeImage, TypeText, validateTaskType } from './payload.js';
 import { scripts } from './scripts.js';
-import { batchesKey, batchKey, batchOutputKey, batchSpecWithDefaults, decodeBatchStatus, encodeBatchSpec, swapClaimScript, TypeBatch } from './batch.js';
+import {
+  batchesKey, batchItemsKey, batchKey, batchOutputKey, batchSpecWithDefaults, batchStatusKey, decodeBatchStatus, encodeBatchSpec,
+  retryItemScript, swapClaimScript, TypeBatch,
+} from './batch.js';
 import { decodeTaskMessage, encodeTaskMessage } from './taskmessage.js';
 import { Completions, QueueEvents, wakeChannel } from './notify.js';
 
@@ -440,6 +443,60 @@ export class Client {
   queueEvents(queue) {
     if (typeof queue !== 'string' || queue === '') throw new TypeError('wasmjobs: queueEvents(queue) takes a queue name');
     return new QueueEvents(this.#redis, queue, decodeTaskMessage);
+  }
+
+  /**
+   * Cancels a batch: no more of it is planned, and each job of it not run
+   * yet ends as canceled when a worker takes it, without running its guest;
+   * running ones finish. The batch then finishes and its last job writes
+   * the manifest (Go's CancelBatch also deletes the waiting jobs at once).
+   * Resolves with the batch's status; BatchNotFoundError when there is none.
+   */
+  async cancelBatch(id) {
+    const st = await this.batchStatus(id);
+    await this.#call(`cancel batch ${id}`, () => this.#redis.hset(batchKey(id), 'cancel', '1'));
+    return { ...st, cancelRequested: true };
+  }
+
+  /**
+   * Runs a batch's failed items again, as Go's RetryFailed: each goes back
+   * to pending and its archived job runs again. Resolves with `{ retried,
+   * missing }`: `missing` lists the keys whose job no longer exists (deleted,
+   * or past asynq's 90 days of archive); they stay failed, and `wasmjobs
+   * batch retry-failed` (or Go's RetryFailed) enqueues them anew.
+   */
+  async retryFailed(id) {
+    const st = await this.batchStatus(id);
+    const queue = st.spec.queue || 'default';
+    const failed = [];
+    await this.#call(`scan batch ${id}`, async () => {
+      let cursor = '0';
+      do {
+        const [next, kv] = await this.#redis.hscan(batchStatusKey(id), cursor, 'COUNT', 500);
+        for (let i = 0; i + 1 < kv.length; i += 2) if (kv[i + 1] === 'failed') failed.push(kv[i]);
+        cursor = next;
+      } while (cursor !== '0');
+    });
+    let retried = 0;
+    const missing = [];
+    for (const key of failed) {
+      const item = await this.#call(`batch ${id} item`, () => this.#redis.hget(batchItemsKey(id), key));
+      let taskId = '';
+      try { taskId = JSON.parse(item ?? '{}').task_id ?? ''; } catch { /* a corrupt item: missing */ }
+      const exists = taskId && await this.#call(`read ${queue}/${taskId}`, () => this.#redis.exists(taskKey(queue, taskId)));
+      if (!exists) {
+        missing.push(key);
+        continue;
+      }
+      const keys = [batchKey(id), batchStatusKey(id), batchItemsKey(id)];
+      const n = await this.#call(`retry batch ${id} item`, () => this.#redis.eval(retryItemScript, keys.length, ...keys, key, Date.now()));
+      if (Number(n) !== 1) continue;
+      const r = await this.#inspect('runTaskCmd', queue, [taskKey(queue, taskId), `asynq:{${queue}}:pending`, `asynq:{${queue}}:groups`],
+        [taskId, `asynq:{${queue}}:`, `asynq:{${queue}}:g:`], `retry ${queue}/${taskId}`);
+      if (r === 1) retried++;
+    }
+    if (retried > 0) this.#wakeQueue(queue);
+    return { retried, missing };
   }
 
   /**

@@ -172,6 +172,10 @@ export class Client {
   batchStatus(id: string): Promise<BatchStatus>;
   /** The ends of a queue's jobs as events ('completed', 'failed'), like BullMQ's QueueEvents. */
   queueEvents(queue: string): QueueEvents;
+  /** Cancels a batch: its jobs not run yet end as canceled when a worker takes them. */
+  cancelBatch(id: string): Promise<BatchStatus>;
+  /** Runs a batch's failed items again; `missing` lists keys whose job no longer exists. */
+  retryFailed(id: string): Promise<{ retried: number; missing: string[] }>;
   /** Waits until a batch finishes, reading it every `interval` ms (default 1000); TimeoutError past `timeout`. */
   waitBatch(id: string, opts?: { timeout?: number; interval?: number; signal?: AbortSignal; onProgress?: (s: BatchStatus) => void }): Promise<BatchStatus>;
   /** Waits for a job's result. */

@@ -167,6 +167,17 @@ describe('Node producer, Go worker', { skip: needs('redis', 's3'), timeout: 600_
       .catch((err) => { throw new Error(`${err.message}\nworker log:\n${workerLog}`); });
     assert.ok(seen.length > 0 && seen.at(-1) === n && seen.every((v, i) => i === 0 || v >= seen[i - 1]), `progress ${seen}`);
     assert.deepEqual({ total: st.total, done: st.done, failed: st.failed, listed: st.listed }, { total: n, done: 36, failed: 4, listed: true });
+    // retryFailed runs the four failed items again (they fail again: the
+    // bytes are still not UTF-8), and the batch finishes once more.
+    assert.deepEqual(await client.retryFailed(started.id), { retried: 4, missing: [] });
+    const again2 = await client.waitBatch(started.id, { timeout: 120_000, interval: 100 });
+    assert.deepEqual({ done: again2.done, failed: again2.failed }, { done: 36, failed: 4 });
+    assert.deepEqual(await client.retryFailed(started.id).then((r) => r.retried), 4);
+    await client.waitBatch(started.id, { timeout: 120_000, interval: 100 });
+    // cancelBatch asks the workers to stop it.
+    assert.equal((await client.cancelBatch(started.id)).cancelRequested, true);
+    assert.equal((await client.batchStatus(started.id)).cancelRequested, true);
+    await assert.rejects(client.cancelBatch('no-such-batch'), { code: 'ERR_WASMJOBS_BATCH_NOT_FOUND' });
     // The same spec again resumes: same id, nothing new.
     const again = await client.startBatch(spec);
     assert.equal(again.id, started.id);
