@@ -194,6 +194,14 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The picture of progress has points by now.
+	points, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector(".spark polyline").getAttribute("points")`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(points, ",") < 2 {
+		t.Errorf("the progress picture has points %q, want two or more", points)
+	}
 	// The page shows the rate and time left while it runs; Cancel stops it.
 	if c := text(".counts"); !strings.Contains(c, "so far") {
 		t.Errorf("a running batch's progress shows no elapsed time: %q", c)

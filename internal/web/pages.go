@@ -102,6 +102,10 @@ func (s *Server) startBatchForm(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/batches/"+st.ID, http.StatusSeeOther)
 }
 
+// pageScan is how many of a batch's items its page reads for the failures
+// and outputs it lists.
+const pageScan = 20000
+
 // truncateNote bounds the note a page shows (it comes from the URL; the
 // template escapes it).
 func truncateNote(s string) string {
@@ -133,8 +137,15 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
 	}
 	var failures []batch.Item
 	var outputs []outputLink
+	scanned, partial := 0, false
 	for it, err := range s.batches.BatchItems(ctx, st.ID) {
 		if err != nil {
+			break
+		}
+		// A view reads at most pageScan items: a batch of millions would
+		// otherwise be read whole for a page of a few dozen rows.
+		if scanned++; scanned > pageScan {
+			partial = true
 			break
 		}
 		switch {
@@ -159,8 +170,10 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
 		Outputs                 []outputLink
 		ManifestURL, SummaryURL string
 		Note                    string
+		Partial                 bool
+		Scanned                 int
 	}{pageData: pageData{Title: "Batch " + st.ID, Auth: s.auth != nil, ReadOnly: s.cfg.ReadOnly}, Batch: st,
-		Finished: !st.Finished.IsZero(), Failures: failures, Outputs: outputs, Note: truncateNote(r.URL.Query().Get("note"))}
+		Finished: !st.Finished.IsZero(), Failures: failures, Outputs: outputs, Note: truncateNote(r.URL.Query().Get("note")), Partial: partial, Scanned: pageScan}
 	if st.ManifestWritten {
 		data.ManifestURL, _ = s.cfg.Store.PresignGet(ctx, st.Spec.OutputObject(s3url.ManifestName), presignFor)
 		data.SummaryURL, _ = s.cfg.Store.PresignGet(ctx, st.Spec.OutputObject(s3url.SummaryName), presignFor)

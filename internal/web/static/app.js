@@ -32,6 +32,16 @@
         hist.push({ at: now, ended });
         while (hist.length > 1 && now - hist[0].at > 30000) hist.shift();
         seen.set(b.id, hist);
+        // The picture: jobs ended over the last ten minutes of this page.
+        const all = seen.get(b.id + "/all") ?? [];
+        all.push({ at: now, ended });
+        while (all.length > 1 && now - all[0].at > 600000) all.shift();
+        seen.set(b.id + "/all", all);
+        const line = row.querySelector(".spark polyline");
+        if (line && all.length > 1) {
+          const t0 = all[0].at, dt = Math.max(1, now - t0), top = Math.max(1, total);
+          line.setAttribute("points", all.map((p) => (300 * (p.at - t0) / dt).toFixed(1) + "," + (40 - 40 * p.ended / top).toFixed(1)).join(" "));
+        }
         const started = Date.parse(b.started);
         const until = b.finished ? Date.parse(b.finished) : now;
         let extra = " · " + fmt(until - started) + (b.finished ? "" : " so far");
