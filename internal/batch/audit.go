@@ -140,24 +140,12 @@ func (r *Recorder) auditBatch(ctx context.Context, id, q string) (int, error) {
 			return n, err
 		}
 		for _, it := range gone {
-			res, err := c.finishItem(ctx, id, it)
-			if errors.Is(err, ErrBatchItemUnknown) || errors.Is(err, ErrNotBatchItem) || errors.Is(err, ErrNotFound) {
-				continue
-			}
+			failed, _, err := r.failItem(ctx, id, it, "its job no longer exists")
 			if err != nil {
 				return n, err
 			}
-			if res == itemAlreadyFinal {
-				continue
-			}
-			n++
-			if r.Logger != nil {
-				r.Logger.Warn("batch item failed: its job no longer exists", "batch", id, "key", it.Key, "task", it.TaskID)
-			}
-			if res == itemFinishedBatch {
-				if err := r.batchEnded(ctx, id); err != nil {
-					return n, err
-				}
+			if failed {
+				n++
 			}
 		}
 		if cursor = next; cursor == 0 {
@@ -189,7 +177,7 @@ func (c *Client) goneItems(ctx context.Context, id, q string, keys []string) ([]
 		if json.Unmarshal([]byte(items[i].Val()), &it) != nil || it.TaskID == "" {
 			continue
 		}
-		if at, _ := strconv.ParseInt(retried[i].Val(), 10, 64); time.Since(time.UnixMilli(at)) < retryGrace {
+		if inRetryGrace(retried[i].Val()) {
 			continue // retry-failed is putting its job back
 		}
 		cands = append(cands, Item{Key: k, Status: ItemFailed, TaskID: it.TaskID,

@@ -102,25 +102,15 @@ func (r *Recorder) reconcileQueue(ctx context.Context, q string) (int, error) {
 				ended[s.batch] = true
 				continue
 			}
-			res, err := c.finishItem(ctx, s.batch, s.item)
-			if errors.Is(err, ErrBatchItemUnknown) || errors.Is(err, ErrNotBatchItem) || errors.Is(err, ErrNotFound) {
-				continue // not this batch's job for that item
-			}
+			failed, final, err := r.failItem(ctx, s.batch, s.item, "its job was archived without an outcome")
 			if err != nil {
 				return n, err
 			}
-			if res == itemAlreadyFinal {
+			if final {
 				ended[s.batch] = true // its job reported meanwhile
-				continue
 			}
-			n++
-			if r.Logger != nil {
-				r.Logger.Warn("batch item failed: its job was archived without an outcome", "batch", s.batch, "key", s.item.Key, "task", s.item.TaskID)
-			}
-			if res == itemFinishedBatch {
-				if err := r.batchEnded(ctx, s.batch); err != nil {
-					return n, err
-				}
+			if failed {
+				n++
 			}
 		}
 		for id := range ended {
@@ -154,6 +144,38 @@ func (r *Recorder) manifestLeftOver(ctx context.Context, id string) error {
 	return r.batchEnded(ctx, id)
 }
 
+// failItem records item it of batch id as failed, for a job that will never
+// report it (why says so in the log), and writes the manifest when that
+// ended the batch. It reports whether it recorded the failure, and whether
+// the item had an outcome already; an item the batch holds for another
+// task, or no longer holds, is left alone.
+func (r *Recorder) failItem(ctx context.Context, id string, it Item, why string) (failed, final bool, err error) {
+	res, err := r.Client.finishItem(ctx, id, it)
+	switch {
+	case errors.Is(err, ErrBatchItemUnknown) || errors.Is(err, ErrNotBatchItem) || errors.Is(err, ErrNotFound):
+		return false, false, nil // not this batch's job for that item
+	case err != nil:
+		return false, false, err
+	case res == itemAlreadyFinal:
+		return false, true, nil
+	}
+	if r.Logger != nil {
+		r.Logger.Warn("batch item failed: "+why, "batch", id, "key", it.Key, "task", it.TaskID)
+	}
+	if res == itemFinishedBatch {
+		return true, false, r.batchEnded(ctx, id)
+	}
+	return true, false, nil
+}
+
+// inRetryGrace reports whether an item's retried:<key> record (a Unix ms
+// time, "" for none) says retry-failed set it pending within retryGrace:
+// its job is still being put back.
+func inRetryGrace(retried string) bool {
+	at, _ := strconv.ParseInt(retried, 10, 64)
+	return time.Since(time.UnixMilli(at)) <= retryGrace
+}
+
 // pendingItems reports, in one round trip, which of the items are pending
 // in their batches, and not just set so by retry-failed.
 func (c *Client) pendingItems(ctx context.Context, items []stranded) ([]bool, error) {
@@ -174,8 +196,7 @@ func (c *Client) pendingItems(ctx context.Context, items []stranded) ([]bool, er
 	}
 	out := make([]bool, len(items))
 	for i := range items {
-		at, _ := strconv.ParseInt(retried[i].Val(), 10, 64)
-		out[i] = states[i].Val() == ItemPending && time.Since(time.UnixMilli(at)) > retryGrace
+		out[i] = states[i].Val() == ItemPending && !inRetryGrace(retried[i].Val())
 	}
 	return out, nil
 }
