@@ -304,15 +304,11 @@ func newBatchCancelCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer svc.Close()
-			c, store := svc.batches, svc.store
-			n, finished, err := c.CancelBatch(cmd.Context(), args[0])
+			n, _, err := batch.Cancel(cmd.Context(), svc.batches, svc.store, args[0], batch.Access{GuestBucket: g.guestBucket})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "batch %s: %d pending jobs canceled\n", args[0], n)
-			if finished {
-				return batch.EnsureManifest(cmd.Context(), c, store, args[0], batch.Access{GuestBucket: g.guestBucket})
-			}
 			return nil
 		},
 	}

@@ -136,6 +136,17 @@ func (r *Recorder) finish(ctx context.Context, batchID string, it Item) (int64, 
 	}
 }
 
+// Cancel cancels batch id (Client.CancelBatch) and, when that finished it,
+// writes its manifest. It returns how many pending jobs it canceled and
+// whether the batch finished.
+func Cancel(ctx context.Context, c *Client, w ManifestWriter, id string, access Access) (int, bool, error) {
+	n, finished, err := c.CancelBatch(ctx, id)
+	if err == nil && finished {
+		err = EnsureManifest(ctx, c, w, id, access)
+	}
+	return n, finished, err
+}
+
 // EnsureManifest writes the manifest of a finished batch unless it was
 // written already.
 func EnsureManifest(ctx context.Context, c *Client, w ManifestWriter, id string, access Access) error {

@@ -149,15 +149,9 @@ func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
 // ends gets its manifest.
 func (s *Server) cancelBatch(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	n, finished, err := s.batches.CancelBatch(r.Context(), id)
+	n, finished, err := batch.Cancel(r.Context(), s.batches, s.cfg.Store, id, batch.Access{})
 	if s.batchError(w, err) {
 		return
-	}
-	if finished {
-		if err := batch.EnsureManifest(r.Context(), s.batches, s.cfg.Store, id, batch.Access{}); err != nil {
-			writeError(w, http.StatusServiceUnavailable, codeUnavailable, err.Error())
-			return
-		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "canceled": n, "finished": finished})
 }

@@ -38,10 +38,7 @@ func (s *Server) pageRoutes(mux *http.ServeMux) {
 // then back to the page with what it did.
 func (s *Server) cancelBatchForm(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	n, finished, err := s.batches.CancelBatch(r.Context(), id)
-	if err == nil && finished {
-		err = batch.EnsureManifest(r.Context(), s.batches, s.cfg.Store, id, batch.Access{})
-	}
+	n, _, err := batch.Cancel(r.Context(), s.batches, s.cfg.Store, id, batch.Access{})
 	s.backToBatch(w, r, id, fmt.Sprintf("Canceled: %d pending jobs removed; running ones finish.", n), err)
 }
 
