@@ -420,9 +420,9 @@ type relRow struct {
 	// allowTwice is how much work done twice the scenario tolerates: none,
 	// but where a Redis failover may lose the record of jobs that had just
 	// ended (see relSentinelFailover).
-	allowTwice int
-	took, stall         time.Duration
-	bound               string
+	allowTwice  int
+	took, stall time.Duration
+	bound       string
 }
 
 // finish waits for the batch to end and checks it: every object done,
@@ -737,14 +737,7 @@ func relSentinelFailover(t *testing.T) {
 			t.Fatalf("the Sentinel did not promote the replica within a minute: %v %v", addr, err)
 		}
 	}
-	row := r.finish(5 * time.Minute)
-	nb := &relRun{e: e, id: "relnode", n: n, start: r.start}
-	nrow := nb.finish(5 * time.Minute)
-	sum := node.finish(t)
-	row.in += nrow.in + inline
-	row.ok += nrow.ok + sum.Done
-	row.lost += nrow.lost + inline - sum.Done
-	row.took = max(row.took, nrow.took) // the stall is the first batch's, sampled throughout
+	row, sum := r.finishWithNode(node, "relnode", inline)
 	// The primary's last writes before the kill may not have reached the
 	// replica: at most the jobs in flight then (the worker's concurrency)
 	// can have their completion lost with it and run again.
@@ -755,6 +748,20 @@ func relSentinelFailover(t *testing.T) {
 	row.bound = "the Sentinel's failover (down after 1 s here, then the promotion); writes the replica had not received yet are lost with the primary: " +
 		"their jobs run again once their leases expire, and a producer enqueues again a job its wait no longer finds"
 	addRelRow(t, row)
+}
+
+// finishWithNode finishes the run's batch, the Node producer's batch
+// (nodeBatch, over the same objects) and its inline jobs, and returns one
+// row counting all three, with the producer's summary.
+func (r *relRun) finishWithNode(node *nodeProducer, nodeBatch string, inline int) (relRow, nodeSummary) {
+	row := r.finish(5 * time.Minute)
+	nrow := (&relRun{e: r.e, id: nodeBatch, n: r.n, start: r.start}).finish(5 * time.Minute)
+	sum := node.finish(r.e.t)
+	row.in += nrow.in + inline
+	row.ok += nrow.ok + sum.Done
+	row.lost += nrow.lost + inline - sum.Done
+	row.took = max(row.took, nrow.took) // the stall is the first batch's, sampled throughout
+	return row, sum
 }
 
 // nodeProducer is jobs/node/test/failover-producer.mjs running against the
@@ -1047,13 +1054,7 @@ func relCluster(t *testing.T) {
 	node.waitEnqueued(t, inline/5)
 	w.kill()
 	e.startWorker("--concurrency", "4", "--queues", queue+"=1")
-	row := r.finish(5 * time.Minute)
-	nrow := (&relRun{e: e, id: queue + "-node", n: n, start: r.start}).finish(5 * time.Minute)
-	sum := node.finish(t)
-	row.in += nrow.in + inline
-	row.ok += nrow.ok + sum.Done
-	row.lost += nrow.lost + inline - sum.Done
-	row.took = max(row.took, nrow.took) // the stall is the first batch's, sampled throughout
+	row, sum := r.finishWithNode(node, queue+"-node", inline)
 	row.scenario = fmt.Sprintf("a 3-master Redis Cluster (real redis-server in cluster mode), its worker killed (kill -9) and restarted mid-run. Producers: a batch from the wasmjobs command, "+
 		"a batch and %d inline jobs one by one from Node (redis-cluster:// URL; %d enqueues and %d waits tried again)", inline, sum.EnqueueRetries, sum.WaitRetries)
 	row.bound = "as after any kill: the killed worker's jobs wait for their lease and asynq's recoverer"
