@@ -772,8 +772,7 @@ type nodeProducer struct {
 	enqueued atomic.Int64
 	out      chan string // the summary line, once it exits
 	err      chan error
-	log      *bytes.Buffer
-	logMu    sync.Mutex
+	log      string // its stderr, a file as the workers' logs are
 }
 
 // nodeSummary is the producer's last line.
@@ -794,7 +793,7 @@ func (e *relEnv) startNodeProducer(t *testing.T, batchID string, jobs int, env .
 		}
 		t.Skip("no node")
 	}
-	p := &nodeProducer{out: make(chan string, 1), err: make(chan error, 1), log: &bytes.Buffer{}}
+	p := &nodeProducer{out: make(chan string, 1), err: make(chan error, 1), log: filepath.Join(e.dir, "node-producer-"+batchID+".log")}
 	p.cmd = exec.Command("node", filepath.Join(testenv.RepoRoot(t), "jobs", "node", "test", "failover-producer.mjs"))
 	p.cmd.Env = append(e.cliEnv(), "BATCH_ID="+batchID, "BATCH_INPUT=s3://"+e.bucket+"/ds/", fmt.Sprintf("JOBS=%d", jobs), "PACE_MS=10", "TASK_PREFIX="+batchID+"-")
 	p.cmd.Env = append(p.cmd.Env, env...)
@@ -802,7 +801,12 @@ func (e *relEnv) startNodeProducer(t *testing.T, batchID string, jobs int, env .
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Stderr = &lockedWriter{mu: &p.logMu, w: p.log}
+	logFile, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	p.cmd.Stderr = logFile
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -834,9 +838,8 @@ func (p *nodeProducer) waitEnqueued(t *testing.T, k int64) {
 }
 
 func (p *nodeProducer) stderr() string {
-	p.logMu.Lock()
-	defer p.logMu.Unlock()
-	return tail(p.log.String(), 4000)
+	b, _ := os.ReadFile(p.log)
+	return tail(string(b), 4000)
 }
 
 // finish waits for the producer to exit and checks its summary: every job
@@ -860,18 +863,6 @@ func (p *nodeProducer) finish(t *testing.T) nodeSummary {
 		t.Errorf("the Node producer: %+v, want every job done with the right result", sum)
 	}
 	return sum
-}
-
-// lockedWriter serializes writes to w.
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
 
 // s3Fault is a proxy in front of MinIO that passes requests on, answers
