@@ -272,12 +272,7 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getBatch(w http.ResponseWriter, r *http.Request) {
 	st, err := s.batches.BatchStatus(r.Context(), r.PathValue("id"))
-	switch {
-	case errors.Is(err, batch.ErrNotFound):
-		writeError(w, http.StatusNotFound, codeNotFound, err.Error())
-	case err != nil:
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, err.Error())
-	default:
+	if !s.batchError(w, err) {
 		writeJSON(w, http.StatusOK, st)
 	}
 }
