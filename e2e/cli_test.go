@@ -93,6 +93,17 @@ func modelsArgs(tb testing.TB) []string {
 	return []string{"--models-config", config}
 }
 
+// pushBuiltin is `guest push --builtin` with the workers' models to check
+// the guests' declared models against, or without the check when there are
+// no models.
+func pushBuiltin(tb testing.TB) []string {
+	tb.Helper()
+	if m := modelsArgs(tb); m != nil {
+		return append([]string{"guest", "push", "--builtin"}, m...)
+	}
+	return []string{"guest", "push", "--builtin", "--no-model-check"}
+}
+
 // procStatus reads a memory field of /proc/<pid>/status in bytes.
 func procStatus(tb testing.TB, pid int, field string) int64 {
 	tb.Helper()

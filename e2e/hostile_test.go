@@ -41,7 +41,7 @@ func TestHostileSuite(t *testing.T) {
 
 	nnArgs := modelsArgs(t)
 	guests := hostileGuests(t, nnArgs != nil)
-	cli.run(t, ctx, "guest", "push", "--builtin")
+	cli.run(t, ctx, pushBuiltin(t)...)
 	pushHostile(t, ctx, store, guestBucket, guests)
 
 	w := cli.startWorker(t, ctx, append([]string{"--concurrency", "4", "--guest-timeout", "60s", "--poll-interval", "50ms"}, nnArgs...)...)

@@ -165,7 +165,7 @@ func benchmarkWasmjobs(b *testing.B, set ocrSet) {
 		b.Fatal("no models/models.json: run `make models`")
 	}
 	cli := buildCLI(b, ctx, redis, testenv.NewBucket(b, store))
-	cli.run(b, ctx, "guest", "push", "--builtin")
+	cli.run(b, ctx, pushBuiltin(b)...)
 	metricsAddr := freeLoopbackAddr(b)
 	// No --concurrency: the default is what is measured.
 	worker := cli.startWorker(b, ctx, append([]string{"--metrics-addr", metricsAddr}, models...)...)

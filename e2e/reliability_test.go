@@ -177,7 +177,7 @@ func newRelEnv(t *testing.T, withSentinel ...bool) *relEnv {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	e.cli("guest", "push", "--builtin")
+	e.cli(pushBuiltin(t)...)
 	return e
 }
 

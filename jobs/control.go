@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 )
 
 // ErrJobRunning means the call needs a job that is not running: cancel it
@@ -30,6 +32,10 @@ type JobState struct {
 	CompletedAt   time.Time `json:"completed_at,omitzero"`
 	// ResultBytes is the size of a completed job's result.
 	ResultBytes int `json:"result_bytes"`
+	// Log is what the guest of a completed job wrote to stderr (its last
+	// 2 KiB), kept with the job's record for its retention; "" when it
+	// wrote nothing. A failed job's stderr tail is in LastError.
+	Log string `json:"log,omitempty"`
 }
 
 // taskInfo reads a job's record; ErrJobNotFound when there is none.
@@ -50,13 +56,19 @@ func (c *Client) taskInfo(ctx context.Context, queue, id string) (*asynq.TaskInf
 // State returns the job's state, attempts and last failure; ErrJobNotFound
 // when no such job exists (never enqueued, or a completed job whose
 // retention ran out).
-func (c *Client) State(ctx context.Context, queue, id string) (*JobState, error) {
-	info, err := c.taskInfo(ctx, queue, id)
+func (c *Client) State(ctx context.Context, q, id string) (*JobState, error) {
+	info, err := c.taskInfo(ctx, q, id)
 	if err != nil {
 		return nil, err
 	}
-	return &JobState{ID: info.ID, Queue: info.Queue, Type: info.Type, State: info.State.String(), Retried: info.Retried, MaxRetry: info.MaxRetry,
-		LastError: info.LastErr, LastFailedAt: info.LastFailedAt, NextProcessAt: info.NextProcessAt, CompletedAt: info.CompletedAt, ResultBytes: len(info.Result)}, nil
+	st := &JobState{ID: info.ID, Queue: info.Queue, Type: info.Type, State: info.State.String(), Retried: info.Retried, MaxRetry: info.MaxRetry,
+		LastError: info.LastErr, LastFailedAt: info.LastFailedAt, NextProcessAt: info.NextProcessAt, CompletedAt: info.CompletedAt, ResultBytes: len(info.Result)}
+	if info.State == asynq.TaskStateCompleted {
+		if st.Log, err = queue.JobLog(ctx, c.rdb, q, id); err != nil {
+			return nil, fmt.Errorf("jobs: %w", err)
+		}
+	}
+	return st, nil
 }
 
 // cancelWait bounds how long Cancel waits for a running job's worker to

@@ -39,7 +39,7 @@ func TestCLIOnRedisCluster(t *testing.T) {
 		}
 		return string(out)
 	}
-	run("", "guest", "push", "--builtin")
+	run("", "guest", "push", "--builtin", "--no-model-check")
 
 	w := exec.CommandContext(ctx, bin, append([]string{"worker", "--queues", queue + "=1"}, args...)...)
 	var logs bytes.Buffer

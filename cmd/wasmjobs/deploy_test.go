@@ -203,6 +203,7 @@ func TestDeployFiles(t *testing.T) {
 	if fs := ran["guest push"]; fs != nil && fs.Lookup("builtin").Value.String() != "true" {
 		t.Error("the guests Job does not push the shipped guests (--builtin)")
 	}
+	sameModels(t, "Kubernetes", ran["guest push"], ran["worker"])
 
 	// KEDA: the pending list of a queue the workers serve, the password
 	// from the Secret.
@@ -256,6 +257,7 @@ func TestDeployFiles(t *testing.T) {
 	compose := yamlDocs(t, filepath.Join(root, "docker-compose.yml"))[0]
 	services := at(compose, "services").(map[string]any)
 	var pushes bool
+	composeRan := map[string]*pflag.FlagSet{}
 	for svc := range services {
 		if at(services, svc, "image") != "wasmjobs" {
 			continue
@@ -263,6 +265,7 @@ func TestDeployFiles(t *testing.T) {
 		args := strs(at(services, svc, "command"))
 		fs, _ := checkArgs(t, "compose "+svc, args)
 		pushes = pushes || (args[0] == "guest" && fs.Lookup("builtin").Value.String() == "true")
+		composeRan[args[0]] = fs
 		env, _ := at(services, svc, "environment").(map[string]any)
 		for k := range env {
 			if !known[k] {
@@ -280,5 +283,20 @@ func TestDeployFiles(t *testing.T) {
 	}
 	if !pushes {
 		t.Error("compose registers no guests")
+	}
+	sameModels(t, "compose", composeRan["guest"], composeRan["worker"])
+}
+
+// sameModels checks that the guest push checks the guests' declared models
+// against the models the workers register.
+func sameModels(t *testing.T, where string, push, worker *pflag.FlagSet) {
+	t.Helper()
+	if push == nil || worker == nil {
+		return
+	}
+	for _, f := range []string{"models-config", "model", "nn-preload"} {
+		if p, w := push.Lookup(f).Value.String(), worker.Lookup(f).Value.String(); p != w {
+			t.Errorf("%s: guest push checks models against --%s %s, the workers register --%s %s", where, f, p, f, w)
+		}
 	}
 }

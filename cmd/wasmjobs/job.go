@@ -27,6 +27,20 @@ ended yet (result).`,
 	}
 	cmd.AddCommand(
 		newJobStatusCmd(g),
+		jobActionCmd(g, "log QUEUE ID", "Print what a completed job's guest wrote to stderr (its last 2 KiB; a failure's is in its reason)",
+			func(ctx context.Context, c *jobs.Client, cmd *cobra.Command, q, id string) error {
+				st, err := c.State(ctx, q, id)
+				if err != nil {
+					return err
+				}
+				if st.State != "completed" {
+					return exitError{code: exitNotDone, err: fmt.Errorf("job %s/%s is %s: a log is kept when a job completes (job status shows a failure's reason)", q, id, st.State)}
+				}
+				if st.Log != "" {
+					fmt.Fprintln(cmd.OutOrStdout(), st.Log)
+				}
+				return nil
+			}),
 		jobActionCmd(g, "result QUEUE ID", "Print a completed job's result (the guest's output, or the JSON summary naming its output object)",
 			func(ctx context.Context, c *jobs.Client, cmd *cobra.Command, q, id string) error {
 				res, err := c.Result(ctx, q, id)
@@ -105,6 +119,9 @@ func newJobStatusCmd(g *globalFlags) *cobra.Command {
 			}
 			if st.LastError != "" {
 				fmt.Fprintf(out, "\nlast failure (%s): %s", st.LastFailedAt.UTC().Format(time.RFC3339), st.LastError)
+			}
+			if st.Log != "" {
+				fmt.Fprintf(out, "\nlog (the guest's stderr, last 2 KiB):\n%s", st.Log)
 			}
 			fmt.Fprintln(out)
 			return nil

@@ -11,14 +11,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/wasmjobs/wasmjobs/internal/guests"
 	"github.com/wasmjobs/wasmjobs/internal/guests/guesttest"
 	"github.com/wasmjobs/wasmjobs/internal/httpguard"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
@@ -154,6 +159,7 @@ func TestCLIAgainstServices(t *testing.T) {
 	if err != nil || !strings.Contains(out, "pushed hello sha256:") {
 		t.Fatalf("guest push: %q, %v", out, err)
 	}
+	checkModelCheck(t, redis, common)
 	out, err = execute(t, "", append([]string{"guest", "push", "--builtin"}, common...)...)
 	if err != nil || !strings.Contains(out, "pushed wordcount sha256:") || !strings.Contains(out, "pushed ocr sha256:") {
 		t.Fatalf("guest push --builtin: %q, %v", out, err)
@@ -187,6 +193,81 @@ func TestCLIAgainstServices(t *testing.T) {
 		}
 	case <-time.After(40 * time.Second):
 		t.Fatal("worker did not stop")
+	}
+}
+
+// checkModelCheck pushes the shipped guests, two of which declare their
+// models, against the model flags, no workers, and announced workers that
+// lack some of them. It leaves two workers announced that have them all.
+func checkModelCheck(t *testing.T, ropt asynq.RedisClientOpt, common []string) {
+	t.Helper()
+	push := func(args ...string) (string, error) {
+		return execute(t, "", append(append([]string{"guest", "push", "--builtin"}, args...), common...)...)
+	}
+	want := func(out string, err error, msgs ...string) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("push = %q, want an error with %q", out, msgs)
+		}
+		for _, m := range msgs {
+			if !strings.Contains(err.Error(), m) {
+				t.Fatalf("push: %v, want it to say %q", err, m)
+			}
+		}
+		if strings.Contains(out, "pushed") {
+			t.Fatalf("a refused push registered guests: %q", out)
+		}
+	}
+	out, err := push()
+	want(out, err, "guest langid needs models langid", "no worker is running")
+	out, err = push("--model", "langid=/m/lid.176.ftz", "--nn-preload", "ocr-det:ONNX:CPU:/m/det.onnx")
+	want(out, err, "guest ocr needs models", "ocr-cls, ocr-rec, ocr-keys")
+	cfg := filepath.Join(t.TempDir(), "models.json")
+	all := `{"ocr-det": "d.onnx", "ocr-cls": "c.onnx", "ocr-rec": "r.onnx", "ocr-keys": "k.txt", "langid": "lid.176.ftz"}`
+	if err := os.WriteFile(cfg, []byte(all), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err = push("--models-config", cfg); err != nil || !strings.Contains(out, "pushed ocr ") {
+		t.Fatalf("push with every model configured: %q, %v", out, err)
+	}
+	if out, err = push("--no-model-check"); err != nil || !strings.Contains(out, "guest ocr needs models ocr-det, ocr-cls, ocr-rec, ocr-keys: not checked") {
+		t.Fatalf("push --no-model-check: %q, %v", out, err)
+	}
+
+	rdb := redis.NewClient(&redis.Options{Addr: ropt.Addr, DB: ropt.DB, Password: ropt.Password})
+	defer rdb.Close()
+	ctx := context.Background()
+	announce := func(id string, models ...string) {
+		t.Helper()
+		if err := queue.Announce(ctx, rdb, queue.WorkerInfo{ID: id, Host: "h", Queues: []string{"default"}, Models: models}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	announce("text-1", "langid")
+	out, err = push()
+	want(out, err, "guest ocr needs models none of the 1 running workers has: ocr-det, ocr-cls, ocr-rec, ocr-keys")
+	// A lapsed entry is a worker that died: it neither counts nor stays.
+	dead, _ := json.Marshal(queue.WorkerInfo{ID: "dead", Models: []string{"ocr-det", "ocr-cls", "ocr-rec", "ocr-keys"}, Until: time.Now().Add(-time.Second)})
+	rdb.HSet(ctx, queue.FleetKey, "dead", dead)
+	out, err = push()
+	want(out, err, "none of the 1 running workers")
+	if rdb.HExists(ctx, queue.FleetKey, "dead").Val() {
+		t.Fatal("the lapsed worker entry was not removed")
+	}
+	announce("ocr-1", "ocr-det", "ocr-cls", "ocr-rec", "ocr-keys", "langid")
+	out, err = push()
+	if err != nil || !strings.Contains(out, "pushed ocr ") ||
+		!strings.Contains(out, "guest ocr: model ocr-det is missing on 1 of 2 workers (text-1); its jobs fail there") {
+		t.Fatalf("push with one worker lacking the OCR models: %q, %v", out, err)
+	}
+	announce("text-1", "ocr-det", "ocr-cls", "ocr-rec", "ocr-keys", "langid")
+	if out, err = push(); err != nil || strings.Contains(out, "missing") {
+		t.Fatalf("push with every worker having the models: %q, %v", out, err)
+	}
+	out, err = execute(t, "", append([]string{"guest", "list"}, common...)...)
+	if err != nil || !regexp.MustCompile(`(?m)^ocr .* models ocr-det,ocr-cls,ocr-rec,ocr-keys$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^langid .* models langid$`).MatchString(out) || strings.Contains(regexp.MustCompile(`(?m)^hello .*$`).FindString(out), "models") {
+		t.Fatalf("guest list does not show the declared models: %q, %v", out, err)
 	}
 }
 
@@ -232,6 +313,25 @@ func checkJobCommands(t *testing.T, common []string) {
 	if out, err := run("", "job", "result", done.Queue, done.ID); err != nil || out != `{"greeting":"Hello, Ada!"}` {
 		t.Errorf("job result = %q, %v", out, err)
 	}
+	if out, err := run("", "job", "log", done.Queue, done.ID); err != nil || out != "" {
+		t.Errorf("job log of a quiet guest = %q, %v", out, err)
+	}
+	// A guest that succeeds and writes to stderr: its log.
+	if out, err := run("", "guest", "push", writeWasm(t, guesttest.Misbehave), "--name", "misbehave"); err != nil {
+		t.Fatalf("push misbehave: %q, %v", out, err)
+	}
+	out, err = run("hi", "enqueue", "text", "--guest", "misbehave", "--param", "mode=warn", "--data-file", "-", "--json", "--wait", "30s")
+	var warned struct{ ID, Queue string }
+	if err != nil || json.Unmarshal([]byte(out), &warned) != nil {
+		t.Fatalf("enqueue of a job that logs: %q, %v", out, err)
+	}
+	if out, err := run("", "job", "status", warned.Queue, warned.ID); err != nil || !strings.Contains(out, "log (the guest's stderr, last 2 KiB):\n…www") ||
+		!strings.HasSuffix(out, "misbehave: warn marker\n") {
+		t.Errorf("job status of a job that logged = %.200q, %v", out, err)
+	}
+	if out, err := run("", "job", "log", warned.Queue, warned.ID); err != nil || !strings.HasPrefix(out, "…www") || !strings.HasSuffix(out, "www\nmisbehave: warn marker\n") {
+		t.Errorf("job log = %.200q, %v", out, err)
+	}
 
 	// A job on a queue nobody serves: not done (4), canceled, failed (2),
 	// retried, removed; waiting on it times out (3).
@@ -254,6 +354,9 @@ func checkJobCommands(t *testing.T, common []string) {
 	}
 	if out, err := run("", "job", "status", "idle", waiting.ID, "--json"); err != nil || !strings.Contains(out, `"state":"archived"`) {
 		t.Errorf("job status --json = %q, %v", out, err)
+	}
+	if _, err := run("", "job", "log", "idle", waiting.ID); code(err) != 4 {
+		t.Errorf("job log of a job not completed: %v, want exit code 4", err)
 	}
 	if out, err := run("", "job", "retry", "idle", waiting.ID); err != nil || !strings.Contains(out, "queued") {
 		t.Errorf("job retry = %q, %v", out, err)

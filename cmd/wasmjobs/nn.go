@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wasmjobs/wasmjobs/internal/nn"
 	"github.com/wasmjobs/wasmjobs/internal/nn/fasttext"
@@ -43,9 +44,7 @@ type nnFlags struct {
 
 func (n *nnFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringArrayVar(&n.preload, "nn-preload", nil, "register a model in WasmEdge's syntax, name:ENCODING:TARGET:path (ENCODING ONNX or Autodetect; TARGET CPU, GPU or AUTO, the device being --nn-device's); repeatable")
-	f.StringArrayVar(&n.models, "model", nil, "register a model guests load by name, name=path (repeatable; like WasmEdge's --nn-preload); .onnx, .ftz/.bin (fastText) or .txt")
-	f.StringVar(&n.modelsConfig, "models-config", "", `JSON file of models, {"name": "path", ...}; --model entries win`)
+	n.registerModels(f)
 	f.StringVar(&n.device, "nn-device", string(onnx.DeviceAuto), "ONNX execution provider: auto (CUDA if available, else CPU), cpu or cuda")
 	f.IntVar(&n.threads, "nn-threads", 1, "ONNX Runtime intra-op threads per run (parallel runs on shared sessions scale better than wide runs)")
 	f.DurationVar(&n.batchWindow, "nn-batch-window", 0, "merge concurrent computes on one model arriving within this window into one run; 0 disables (best on CPU)")
@@ -57,8 +56,18 @@ func (n *nnFlags) register(cmd *cobra.Command) {
 	f.IntVar(&n.maxContexts, "nn-max-contexts", 16, "live WASI-NN execution contexts per guest instance")
 	f.IntVar(&n.maxGraphs, "nn-max-graphs", 16, "WASI-NN graph handles per guest instance")
 	f.IntVar(&n.runningMiB, "nn-max-running-input-mib", 16, "MiB of input tensors in ONNX Runtime runs at once, for all jobs together; a run's working memory grows with its input, so this bounds the worker's inference memory (a larger run runs alone)")
-	setEnv(f, "model", "nn-preload", "models-config", "nn-device", "nn-threads", "nn-batch-window", "nn-max-batch", "onnxruntime-lib=ONNXRUNTIME_LIB",
+	setEnv(f, "nn-device", "nn-threads", "nn-batch-window", "nn-max-batch", "onnxruntime-lib=ONNXRUNTIME_LIB",
 		"nn-allow-load", "nn-cpu-arena", "nn-max-tensor-mib", "nn-max-contexts", "nn-max-graphs", "nn-max-running-input-mib")
+}
+
+// registerModels registers the flags that name models: --model,
+// --nn-preload and --models-config. guest push takes them alone, to check a
+// guest's declared models against the workers' configuration.
+func (n *nnFlags) registerModels(f *pflag.FlagSet) {
+	f.StringArrayVar(&n.preload, "nn-preload", nil, "register a model in WasmEdge's syntax, name:ENCODING:TARGET:path (ENCODING ONNX or Autodetect; TARGET CPU, GPU or AUTO, the device being --nn-device's); repeatable")
+	f.StringArrayVar(&n.models, "model", nil, "register a model guests load by name, name=path (repeatable; like WasmEdge's --nn-preload); .onnx, .ftz/.bin (fastText) or .txt")
+	f.StringVar(&n.modelsConfig, "models-config", "", `JSON file of models, {"name": "path", ...}; --model entries win`)
+	setEnv(f, "model", "nn-preload", "models-config")
 }
 
 // parsePreload reads a WasmEdge --nn-preload value, name:ENCODING:TARGET:path

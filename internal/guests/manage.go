@@ -19,6 +19,8 @@ type Info struct {
 	Digest   string    `json:"digest"`
 	Bytes    int64     `json:"bytes"`
 	Modified time.Time `json:"modified"`
+	// Models are the models the guest declares it loads.
+	Models []string `json:"models,omitempty"`
 }
 
 // BucketStore is the part of blob.Store that listing and removing guests
@@ -50,7 +52,11 @@ func List(ctx context.Context, store BucketStore, bucket string) ([]Info, error)
 		if err != nil {
 			return nil, fmt.Errorf("guest %s: %w", name, err)
 		}
-		out = append(out, Info{Name: name, Digest: info.Metadata[metaDigest], Bytes: info.Size, Modified: info.LastModified})
+		gi := Info{Name: name, Digest: info.Metadata[metaDigest], Bytes: info.Size, Modified: info.LastModified}
+		if m := info.Metadata[metaModels]; m != "" {
+			gi.Models = strings.Split(m, ",")
+		}
+		out = append(out, gi)
 	}
 	return out, nil
 }

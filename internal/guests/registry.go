@@ -23,6 +23,10 @@ const MaxGuestBytes = 64 << 20
 // metaDigest is the user-metadata key recording a guest's digest.
 const metaDigest = "wasmjobs-sha256"
 
+// metaModels is the user-metadata key recording the models a guest
+// declares (sandbox.ModelsSection), comma-separated.
+const metaModels = "wasmjobs-models"
+
 // ObjectStore is the part of blob.Store the registry uses.
 type ObjectStore interface {
 	Stat(ctx context.Context, u s3url.ObjectURL) (blob.ObjectInfo, error)
@@ -89,6 +93,9 @@ func (g *Registry) Push(ctx context.Context, name string, wasm []byte) (string, 
 		return "", fmt.Errorf("guest %s rejected: %w", name, err)
 	}
 	md := map[string]string{metaDigest: mod.Digest}
+	if len(mod.Models) > 0 {
+		md[metaModels] = strings.Join(mod.Models, ",")
+	}
 	if err := g.store.Put(ctx, g.digestURL(mod.Digest), wasm, "application/wasm", md); err != nil {
 		return "", err
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -142,17 +144,18 @@ var wasmHeader = []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
 var errBudget = errors.New("over the module budget")
 
 // budget checks wasm against lim and the memory limit, and returns the bytes
-// to compile: wasm itself, or a copy with custom sections dropped and table
-// maxima capped. The error is a one-line reason.
-func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, error) {
+// to compile (wasm itself, or a copy with custom sections dropped and table
+// maxima capped) and the models the module declares (its ModelsSection).
+// The error is a one-line reason.
+func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, []string, error) {
 	if len(wasm) > lim.MaxModuleBytes {
-		return nil, fmt.Errorf("%w: module is %d bytes, limit %d", errBudget, len(wasm), lim.MaxModuleBytes)
+		return nil, nil, fmt.Errorf("%w: module is %d bytes, limit %d", errBudget, len(wasm), lim.MaxModuleBytes)
 	}
 	if len(wasm) < len(wasmHeader) || !bytes.Equal(wasm[:4], wasmHeader[:4]) {
-		return nil, errors.New("not a wasm binary (no \\0asm magic)")
+		return nil, nil, errors.New("not a wasm binary (no \\0asm magic)")
 	}
 	if !bytes.Equal(wasm[4:8], wasmHeader[4:]) {
-		return nil, fmt.Errorf("unsupported wasm binary version % x", wasm[4:8])
+		return nil, nil, fmt.Errorf("unsupported wasm binary version % x", wasm[4:8])
 	}
 	r := &reader{b: wasm, off: len(wasmHeader)}
 	out := make([]byte, 0, len(wasm))
@@ -161,19 +164,20 @@ func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, err
 	var funcs uint32
 	haveFuncs, haveCode := false, false
 	customBytes := 0
+	var models []string
 	for r.off < len(r.b) {
 		start := r.off
 		id, err := r.byte()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		size, err := r.u32()
 		if err != nil {
-			return nil, fmt.Errorf("section %d size: %w", id, err)
+			return nil, nil, fmt.Errorf("section %d size: %w", id, err)
 		}
 		body, err := r.bytes(size)
 		if err != nil {
-			return nil, fmt.Errorf("section %d: %w", id, err)
+			return nil, nil, fmt.Errorf("section %d: %w", id, err)
 		}
 		sr := &reader{b: body, base: r.off - len(body)}
 		keep := true
@@ -181,30 +185,35 @@ func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, err
 		case secCustom:
 			customBytes += len(body)
 			if customBytes > lim.MaxCustomSectionBytes {
-				return nil, fmt.Errorf("%w: custom sections exceed %d bytes", errBudget, lim.MaxCustomSectionBytes)
+				return nil, nil, fmt.Errorf("%w: custom sections exceed %d bytes", errBudget, lim.MaxCustomSectionBytes)
 			}
 			name, err := sr.name()
 			if err != nil {
-				return nil, fmt.Errorf("custom section name: %w", err)
+				return nil, nil, fmt.Errorf("custom section name: %w", err)
+			}
+			if name == ModelsSection {
+				if models, err = declaredModels(body[sr.off:], models); err != nil {
+					return nil, nil, err
+				}
 			}
 			keep = name == "name" && wellFormedNames(&reader{b: body[sr.off:]})
 		case secType:
 			if err := checkTypes(sr, lim); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		case secImport:
 			if _, err := checkImports(sr, lim); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		case secFunction:
 			if funcs, err = sr.count("functions", lim.MaxFunctions); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			haveFuncs = true
 		case secTable:
 			nb, err := capTables(sr, lim)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if nb != nil {
 				out = appendSection(out, secTable, nb)
@@ -212,36 +221,36 @@ func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, err
 			}
 		case secMemory:
 			if err := checkMemories(sr, memoryLimitPages); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		case secGlobal:
 			if _, err := sr.count("globals", lim.MaxGlobals); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		case secExport:
 			if err := checkExports(sr, lim); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		case secStart, secDataCnt:
 		case secElement:
 			if err := checkElements(sr, lim); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		case secCode:
 			n, err := checkCode(sr, lim)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if n != funcs {
-				return nil, fmt.Errorf("code section has %d bodies for %d functions", n, funcs)
+				return nil, nil, fmt.Errorf("code section has %d bodies for %d functions", n, funcs)
 			}
 			haveCode = true
 		case secData:
 			if err := checkData(sr, lim); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		default:
-			return nil, fmt.Errorf("unknown section id %d at offset %d", id, start)
+			return nil, nil, fmt.Errorf("unknown section id %d at offset %d", id, start)
 		}
 		if keep {
 			out = append(out, wasm[start:r.off]...)
@@ -250,12 +259,61 @@ func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, err
 		}
 	}
 	if haveFuncs && funcs > 0 && !haveCode {
-		return nil, fmt.Errorf("%d functions declared without a code section", funcs)
+		return nil, nil, fmt.Errorf("%d functions declared without a code section", funcs)
 	}
 	if !changed {
-		return wasm, nil
+		return wasm, models, nil
 	}
-	return out, nil
+	return out, models, nil
+}
+
+// ModelsSection is the custom section in which a guest declares the
+// models it loads by name: their names, each ended by a newline ("ocr-det\n
+// ocr-rec\n"). Several such sections add up (a linker concatenates those
+// of each object file).
+const ModelsSection = "wasmjobs:models"
+
+// Bounds of a models declaration.
+const (
+	maxDeclaredModels = 64
+	maxModelNameBytes = 128
+)
+
+// declaredModels adds the model names in body, a ModelsSection, to models,
+// without repeats.
+func declaredModels(body []byte, models []string) ([]string, error) {
+	if len(body) == 0 {
+		return models, nil
+	}
+	for line := range strings.SplitSeq(strings.TrimSuffix(string(body), "\n"), "\n") {
+		if err := validModelName(line); err != nil {
+			return nil, fmt.Errorf("custom section %s: %w", ModelsSection, err)
+		}
+		if slices.Contains(models, line) {
+			continue
+		}
+		if len(models) == maxDeclaredModels {
+			return nil, fmt.Errorf("custom section %s: more than %d models", ModelsSection, maxDeclaredModels)
+		}
+		models = append(models, line)
+	}
+	return models, nil
+}
+
+// validModelName accepts what a worker can register as a model name: 1-128
+// bytes of letters, digits, '.', '_', '-', '/', ':' or '@'.
+func validModelName(s string) error {
+	if s == "" || len(s) > maxModelNameBytes {
+		return fmt.Errorf("model name %.40q: want 1-%d bytes", s, maxModelNameBytes)
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.IndexByte("._-/:@", c) >= 0:
+		default:
+			return fmt.Errorf("model name %.40q: byte 0x%02x is not a letter, digit or one of ._-/:@", s, c)
+		}
+	}
+	return nil
 }
 
 func appendSection(out []byte, id byte, body []byte) []byte {

@@ -3,10 +3,13 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -29,7 +32,7 @@ func TestBudgetAcceptsShippedGuests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := budget(wasm, lim, 4096)
+		out, _, err := budget(wasm, lim, 4096)
 		if err != nil {
 			t.Errorf("%s: %v", p, err)
 			continue
@@ -73,7 +76,7 @@ func TestBudgetCapsTableMaximum(t *testing.T) {
 	wasm := append(append([]byte{}, wasmHeader...), secTable, 7, 2, 0x70, 0x00, 2, 0x70, 0x01, 3)
 	wasm = append(wasm[:len(wasm)-1], 3, 0x80, 0x20) // max 4096 as LEB
 	wasm[9] = byte(len(wasm) - 10)
-	out, err := budget(wasm, lim, 0)
+	out, _, err := budget(wasm, lim, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +84,7 @@ func TestBudgetCapsTableMaximum(t *testing.T) {
 	if string(out) != string(want) {
 		t.Fatalf("budget = % x, want % x", out, want)
 	}
-	if _, err := budget(want, lim, 0); err != nil {
+	if _, _, err := budget(want, lim, 0); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -99,12 +102,12 @@ func FuzzBudget(f *testing.F) {
 	}
 	lim := ModuleLimits{}.WithDefaults()
 	f.Fuzz(func(t *testing.T, wasm []byte) {
-		out, err := budget(wasm, lim, 4096)
+		out, _, err := budget(wasm, lim, 4096)
 		if err != nil {
 			return
 		}
 		// What passes once passes again unchanged.
-		again, err := budget(out, lim, 4096)
+		again, _, err := budget(out, lim, 4096)
 		if err != nil {
 			t.Fatalf("rewritten module fails the budget: %v", err)
 		}
@@ -130,4 +133,60 @@ func FuzzBudget(f *testing.F) {
 			t.Fatalf("metered module does not compile: %v", err)
 		}
 	})
+}
+
+// withCustom appends a custom section named name holding body to wasm.
+func withCustom(wasm []byte, name, body string) []byte {
+	sec := appendU32(nil, uint32(len(name)))
+	sec = append(append(sec, name...), body...)
+	return appendSection(append([]byte{}, wasm...), secCustom, sec)
+}
+
+func TestDeclaredModels(t *testing.T) {
+	t.Parallel()
+	lim := ModuleLimits{}.WithDefaults()
+	empty := append([]byte{}, wasmHeader...)
+	many := ""
+	for i := range maxDeclaredModels + 1 {
+		many += fmt.Sprintf("m%d\n", i)
+	}
+	for _, tc := range []struct {
+		name     string
+		sections []string // bodies of ModelsSection sections, in order
+		want     []string
+		err      string
+	}{
+		{name: "none"},
+		{name: "one", sections: []string{"langid\n"}, want: []string{"langid"}},
+		{name: "no final newline", sections: []string{"ocr-det\nocr-rec"}, want: []string{"ocr-det", "ocr-rec"}},
+		{name: "sections add up without repeats", sections: []string{"ocr-det\nocr-rec\n", "ocr-rec\nocr-keys\n"}, want: []string{"ocr-det", "ocr-rec", "ocr-keys"}},
+		{name: "empty section", sections: []string{""}},
+		{name: "empty line", sections: []string{"a\n\nb\n"}, err: "want 1-128 bytes"},
+		{name: "space", sections: []string{"my model\n"}, err: "byte 0x20"},
+		{name: "too long", sections: []string{strings.Repeat("x", 129) + "\n"}, err: "want 1-128 bytes"},
+		{name: "too many", sections: []string{many}, err: "more than 64 models"},
+	} {
+		wasm := empty
+		for _, b := range tc.sections {
+			wasm = withCustom(wasm, ModelsSection, b)
+		}
+		wasm = withCustom(wasm, "wasmjobs:other", "ignored\n")
+		code, models, err := budget(wasm, lim, 0)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), ModelsSection) {
+				t.Errorf("%s: err = %v, want one naming %s and %q", tc.name, err, ModelsSection, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if !slices.Equal(models, tc.want) {
+			t.Errorf("%s: models = %q, want %q", tc.name, models, tc.want)
+		}
+		if string(code) != string(empty) {
+			t.Errorf("%s: the custom sections were not dropped from the code: % x", tc.name, code)
+		}
+	}
 }

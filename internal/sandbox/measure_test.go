@@ -110,7 +110,7 @@ func TestMeasure(t *testing.T) {
 	} else {
 		wasm = shape(p[0], n, f, l)
 	}
-	_, err := budget(wasm, ModuleLimits{}.WithDefaults(), 4096)
+	_, _, err := budget(wasm, ModuleLimits{}.WithDefaults(), 4096)
 	ctx := context.Background()
 	rt := wazero.NewRuntime(ctx)
 	start := time.Now()

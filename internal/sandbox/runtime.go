@@ -127,6 +127,9 @@ type Module struct {
 	Digest string
 	// Size is the module's size in bytes.
 	Size int
+	// Models are the model names the module declares it loads (its
+	// ModelsSection), in the order declared; nil when it declares none.
+	Models []string
 
 	compiled wazero.CompiledModule
 	rt       *Runtime
@@ -342,7 +345,7 @@ func (r *Runtime) releaseLocked(ctx context.Context, m *Module) {
 }
 
 func (r *Runtime) compile(ctx context.Context, wasm []byte, digest string) (*Module, error) {
-	code, err := budget(wasm, r.cfg.Limits, r.cfg.MemoryLimitPages)
+	code, models, err := budget(wasm, r.cfg.Limits, r.cfg.MemoryLimitPages)
 	if err == nil {
 		code, err = meter(code, r.cfg.Limits)
 	}
@@ -357,7 +360,7 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte, digest string) (*Mod
 		_ = cm.Close(ctx)
 		return nil, err
 	}
-	return &Module{Digest: digest, Size: len(wasm), compiled: cm, rt: r}, nil
+	return &Module{Digest: digest, Size: len(wasm), Models: models, compiled: cm, rt: r}, nil
 }
 
 // budgetError turns a failed budget check into a GuestError of the kind

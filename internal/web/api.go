@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -100,6 +101,8 @@ type TaskView struct {
 	Result    json.RawMessage `json:"result,omitempty"`
 	// ResultText holds a result that is not JSON (as text when UTF-8).
 	ResultText string `json:"result_text,omitempty"`
+	// Log is what the guest of a completed job wrote to stderr (its tail).
+	Log string `json:"log,omitempty"`
 }
 
 // apiRoute is one route of the API; openapi.json documents each.
@@ -313,16 +316,27 @@ func (s *Server) getBatchFailures(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
-	info, err := s.insp.GetTaskInfo(r.PathValue("queue"), r.PathValue("id"))
+	v, err := s.task(r.Context(), r.PathValue("queue"), r.PathValue("id"))
 	switch {
-	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+	case errors.Is(err, asynq.ErrTaskNotFound):
 		writeError(w, http.StatusNotFound, codeNotFound, "no such task")
-		return
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, err.Error())
-		return
+	default:
+		writeJSON(w, http.StatusOK, v)
 	}
-	v := TaskView{ID: info.ID, Queue: info.Queue, Type: info.Type, State: info.State.String(),
+}
+
+// task reads a task's view; asynq.ErrTaskNotFound when there is none.
+func (s *Server) task(ctx context.Context, q, id string) (*TaskView, error) {
+	info, err := s.insp.GetTaskInfo(q, id)
+	if errors.Is(err, asynq.ErrQueueNotFound) {
+		err = asynq.ErrTaskNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	v := &TaskView{ID: info.ID, Queue: info.Queue, Type: info.Type, State: info.State.String(),
 		MaxRetry: info.MaxRetry, Retried: info.Retried, LastError: info.LastErr}
 	if len(info.Result) > 0 {
 		if json.Valid(info.Result) {
@@ -331,5 +345,10 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
 			v.ResultText = string(info.Result)
 		}
 	}
-	writeJSON(w, http.StatusOK, v)
+	if info.State == asynq.TaskStateCompleted {
+		if v.Log, err = queue.JobLog(ctx, s.queue.Redis(), q, id); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
 }

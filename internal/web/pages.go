@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
@@ -32,6 +34,47 @@ func (s *Server) pageRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /batches/{id}", s.batchPage)
 	mux.HandleFunc("POST /batches/{id}/cancel", s.writeGuard(s.cancelBatchForm))
 	mux.HandleFunc("POST /batches/{id}/retry-failed", s.writeGuard(s.retryFailedForm))
+	mux.HandleFunc("GET /jobs", s.findJob)
+	mux.HandleFunc("GET /jobs/{queue}/{id}", s.jobPage)
+}
+
+// findJob is the batches page's job lookup: on to the job's page.
+func (s *Server) findJob(w http.ResponseWriter, r *http.Request) {
+	q, id := r.URL.Query().Get("queue"), r.URL.Query().Get("id")
+	if q == "" {
+		q = "default"
+	}
+	if id == "" {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/jobs/"+url.PathEscape(q)+"/"+url.PathEscape(id), http.StatusSeeOther)
+}
+
+// maxPageResult bounds the result a job's page shows.
+const maxPageResult = 64 << 10
+
+// jobPage shows one job: its state, last failure, result and log.
+func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
+	v, err := s.task(r.Context(), r.PathValue("queue"), r.PathValue("id"))
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound):
+		http.Error(w, "no such job (never enqueued, or its retention ran out)", http.StatusNotFound)
+		return
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if len(v.Result) > maxPageResult {
+		v.Result = append(v.Result[:maxPageResult:maxPageResult], "…"...)
+	}
+	if len(v.ResultText) > maxPageResult {
+		v.ResultText = v.ResultText[:maxPageResult] + "…"
+	}
+	s.render(w, http.StatusOK, "job.html", struct {
+		pageData
+		Job *TaskView
+	}{pageData{Title: "Job " + v.ID, Auth: s.auth != nil, ReadOnly: s.cfg.ReadOnly}, v})
 }
 
 // cancelBatchForm is the batch page's Cancel button: the API's cancel,

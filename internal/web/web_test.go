@@ -21,6 +21,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
+	"github.com/wasmjobs/wasmjobs/internal/guests/guesttest"
 	"github.com/wasmjobs/wasmjobs/internal/httpguard"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
@@ -108,6 +109,8 @@ var protected = []struct{ method, path string }{
 	{"GET", "/api/v1/batches/x"},
 	{"GET", "/api/v1/batches/x/failures"},
 	{"GET", "/api/v1/tasks/default/x"},
+	{"GET", "/jobs/default/x"},
+	{"GET", "/jobs?queue=default&id=x"},
 }
 
 func TestAuth(t *testing.T) {
@@ -433,4 +436,45 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestJobLogViews: a completed job's log (its guest's stderr tail) is in the
+// API's task view and on the job's page, which the batches page's lookup
+// and a batch's rows link to.
+func TestJobLogViews(t *testing.T) {
+	e := newEnv(t, web.Config{Token: token})
+	ctx := testenv.Context(t, time.Minute)
+	store, _ := testenv.Store(t)
+	testworker.Start(t, worker.Config{Redis: e.redis, Store: store, Concurrency: 2, Queues: map[string]int{"logs": 1}}, map[string][]byte{"misbehave": guesttest.Misbehave})
+	info, err := e.client.EnqueueText(ctx, jobs.Payload{Guest: "misbehave", Data: []byte(`{"ok":true}`), Params: map[string]string{"mode": "warn"}}, jobs.Queue("logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.Wait(ctx, info.Queue, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := e.do(t, "GET", "/api/v1/tasks/logs/"+info.ID, token, "")
+	var v web.TaskView
+	if code != 200 || json.Unmarshal([]byte(body), &v) != nil || !strings.HasSuffix(v.Log, "www\nmisbehave: warn marker") || len(v.Log) > 2<<10+3 ||
+		string(v.Result) != `{"ok":true}` {
+		t.Fatalf("GET task: %d %.300s", code, body)
+	}
+	code, page, _ := e.do(t, "GET", "/jobs/logs/"+info.ID, token, "")
+	if code != 200 || !strings.Contains(page, `<pre id="log">…www`) || !strings.Contains(page, "misbehave: warn marker</pre>") ||
+		!strings.Contains(page, `<span id="state">completed</span>`) {
+		t.Fatalf("job page: %d %.600s", code, page)
+	}
+	code, _, h := e.do(t, "GET", "/jobs?queue=logs&id="+info.ID, token, "")
+	if code != http.StatusSeeOther || h.Get("Location") != "/jobs/logs/"+info.ID {
+		t.Fatalf("job lookup: %d, Location %q", code, h.Get("Location"))
+	}
+	if code, _, _ = e.do(t, "GET", "/jobs/logs/nope", token, ""); code != 404 {
+		t.Fatalf("page of an unknown job: %d", code)
+	}
+	if code, _, _ = e.do(t, "GET", "/jobs/logs/"+info.ID, "", ""); code != http.StatusUnauthorized && code != http.StatusSeeOther {
+		t.Fatalf("job page without a token: %d, want it refused", code)
+	}
+	if _, page, _ = e.do(t, "GET", "/", token, ""); !strings.Contains(page, `id="find-job"`) {
+		t.Fatal("the batches page has no job lookup")
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
@@ -128,6 +129,9 @@ type handler struct {
 	cfg handlerConfig
 	// slots holds one token per guest running now.
 	slots chan struct{}
+	// logs, when set, keeps a completed job's stderr tail as its log
+	// (queue.SetJobLog); a started Worker sets it.
+	logs redis.Scripter
 	// runners run the guests.
 	runners *runners
 }
@@ -374,7 +378,11 @@ func (h *handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queu
 	}
 
 	if !hasOut {
-		return h.writeResult(t, res.Stdout)
+		if err := h.writeResult(t, res.Stdout); err != nil {
+			return err
+		}
+		h.keepLog(ctx, taskID, res.Stderr)
+		return nil
 	}
 	ct := "application/json"
 	if v := p.Params["content_type"]; v != "" {
@@ -384,10 +392,28 @@ func (h *handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queu
 	if err := h.cfg.Store.Put(ctx, out, res.Stdout, ct, md); err != nil {
 		return storeError("write output", err)
 	}
-	return h.writeSummary(t, Summary{
+	if err := h.writeSummary(t, Summary{
 		Output: out.String(), Bytes: len(res.Stdout), Guest: mod.Digest,
 		DurationMS: res.Duration.Milliseconds(),
-	})
+	}); err != nil {
+		return err
+	}
+	h.keepLog(ctx, taskID, res.Stderr)
+	return nil
+}
+
+// keepLog keeps what a guest that succeeded wrote to stderr (its tail,
+// sandbox.RunOptions.StderrTail) as the job's log, readable with the job's
+// state for its retention. The job is done either way: a log that could
+// not be written is only reported.
+func (h *handler) keepLog(ctx context.Context, taskID, stderr string) {
+	q, ok := asynq.GetQueueName(ctx)
+	if stderr == "" || h.logs == nil || taskID == "" || !ok {
+		return
+	}
+	if err := queue.SetJobLog(ctx, h.logs, q, taskID, stderr); err != nil {
+		h.cfg.Logger.Warn("job log not kept", "queue", q, "id", taskID, "err", err)
+	}
 }
 
 // outputURL picks where the job's output goes; false means the result

@@ -2,12 +2,14 @@ package worker
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"runtime"
 	"slices"
@@ -307,6 +309,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		LogLevel:                 asynq.WarnLevel,
 	})
 	w.rdb = rdb
+	w.jobs.logs = rdb
 	if err := w.srv.Start(w.mux); err != nil {
 		w.closeRedis()
 		w.srv = nil
@@ -316,7 +319,43 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.reconciling.Add(1)
 		go w.reconcile(rec)
 	}
+	w.reconciling.Add(1)
+	go w.announce()
 	return nil
+}
+
+// announce keeps the worker's entry in the fleet (queue.FleetKey): its
+// queues and models, which `wasmjobs guest push` checks a guest's declared
+// models against. It withdraws the entry when the worker stops.
+func (w *Worker) announce() {
+	defer w.reconciling.Done()
+	host, _ := os.Hostname()
+	info := queue.WorkerInfo{
+		ID:     fmt.Sprintf("%s:%d:%s", host, os.Getpid(), crand.Text()[:8]),
+		Host:   host,
+		Queues: slices.Sorted(maps.Keys(w.cfg.Queues)),
+		Models: []string{},
+	}
+	if w.nn != nil {
+		info.Models = w.nn.Models()
+	}
+	t := time.NewTicker(queue.FleetRenew)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := queue.Announce(ctx, w.rdb, info); err != nil {
+			w.cfg.Logger.Debug("worker: fleet entry not renewed", "err", err)
+		}
+		cancel()
+		select {
+		case <-w.stopping:
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = queue.Withdraw(ctx, w.rdb, info.ID)
+			cancel()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // retryDelay is how long a failed job waits before its retry n (from 0).

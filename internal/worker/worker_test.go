@@ -5,16 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests"
 	"github.com/wasmjobs/wasmjobs/internal/guests/guesttest"
+	"github.com/wasmjobs/wasmjobs/internal/nn"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/sandbox"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
@@ -370,5 +376,92 @@ func TestOutputTheStoreRefusesIsPermanent(t *testing.T) {
 	ti := waitArchived(t, ctx, e.insp, info.Queue, info.ID)
 	if ti.Retried != 0 || !strings.Contains(ti.LastErr, "refused by the store") {
 		t.Fatalf("retried %d, reason %q", ti.Retried, ti.LastErr)
+	}
+}
+
+// TestJobLog checks that a job whose guest succeeds keeps the tail of its
+// stderr as its log, inline and with an S3 output, and that a quiet guest
+// keeps none.
+func TestJobLog(t *testing.T) {
+	e := newEnv(t, envConfig{concurrency: 2})
+	ctx := testenv.Context(t, time.Minute)
+	warn := map[string]string{"mode": "warn"}
+	inline, err := e.client.EnqueueText(ctx, jobs.Payload{Guest: "misbehave", Data: []byte("kept"), Params: warn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toS3, err := e.client.EnqueueText(ctx, jobs.Payload{Guest: "misbehave", Input: e.put(t, "log/in.txt", []byte("in s3")), Params: warn}, jobs.Retention(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet, err := e.client.EnqueueText(ctx, jobs.Payload{Guest: "misbehave", Data: []byte("quiet")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range []*jobs.TaskInfo{inline, toS3, quiet} {
+		if _, err := e.client.Wait(ctx, j.Queue, j.ID); err != nil {
+			t.Fatalf("%s: %v", j.ID, err)
+		}
+	}
+	for _, j := range []*jobs.TaskInfo{inline, toS3} {
+		st, err := e.client.State(ctx, j.Queue, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The tail: the last 2 KiB, marked as cut, ending with the marker
+		// after 100 KiB of 'w'.
+		body, cut := strings.CutPrefix(st.Log, "…")
+		if !cut || !strings.HasSuffix(body, "w\nmisbehave: warn marker") || len(body) < 2000 || len(body) > 2<<10 || strings.Trim(body[:1900], "w") != "" {
+			t.Errorf("%s: log = %d bytes ending %q, want the 2 KiB tail of the guest's stderr", j.ID, len(st.Log), st.Log[max(0, len(st.Log)-40):])
+		}
+	}
+	if st, err := e.client.State(ctx, quiet.Queue, quiet.ID); err != nil || st.Log != "" {
+		t.Errorf("a guest that wrote no stderr: log %q, %v", st.Log, err)
+	}
+	// A job deleted while its log is being kept does not come back as a
+	// hash of its own.
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr, DB: e.redis.DB, Password: e.redis.Password})
+	defer rdb.Close()
+	if err := queue.SetJobLog(ctx, rdb, "default", "no-such-task", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if n := rdb.Exists(ctx, queue.TaskKey("default", "no-such-task")).Val(); n != 0 {
+		t.Error("SetJobLog created the record of a task that does not exist")
+	}
+}
+
+// TestFleetEntry checks that a started worker announces its queues and
+// models, and withdraws them when it stops.
+func TestFleetEntry(t *testing.T) {
+	ropt := testenv.Redis(t)
+	store, _ := testenv.Store(t)
+	rdb := redis.NewClient(&redis.Options{Addr: ropt.Addr, DB: ropt.DB, Password: ropt.Password})
+	defer rdb.Close()
+	ctx := testenv.Context(t, time.Minute)
+	keys := filepath.Join(t.TempDir(), "keys.txt")
+	if err := os.WriteFile(keys, []byte("a\nb\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(worker.Config{Redis: ropt, Store: store, Queues: map[string]int{"fleet-a": 1, "fleet-b": 1},
+		Sandbox: sandbox.Config{CacheDir: t.TempDir()}, NN: &nn.Config{Models: map[string]nn.Model{"keys": {Path: keys}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var live []queue.WorkerInfo
+	for deadline := time.Now().Add(10 * time.Second); len(live) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if live, err = queue.LiveWorkers(ctx, rdb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(live) != 1 || !slices.Equal(live[0].Models, []string{"keys"}) || !slices.Equal(live[0].Queues, []string{"fleet-a", "fleet-b"}) ||
+		time.Until(live[0].Until) < queue.FleetTTL-10*time.Second {
+		t.Fatalf("fleet = %+v, want one worker with model keys on fleet-a and fleet-b", live)
+	}
+	w.Shutdown()
+	if n := rdb.HLen(ctx, queue.FleetKey).Val(); n != 0 {
+		t.Errorf("a stopped worker left %d fleet entries", n)
 	}
 }

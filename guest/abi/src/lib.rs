@@ -58,3 +58,39 @@ mod tests {
         assert_eq!(super::param("wasmjobs-no-such-param"), None);
     }
 }
+
+/// Declares the models the guest loads by name (`build_from_cache`), so
+/// that `wasmjobs guest push` refuses it when the workers do not have them,
+/// instead of its first job failing. Use it once, at the crate's top level:
+///
+/// ```ignore
+/// wasmjobs_guest::models!("ocr-det", "ocr-rec");
+/// ```
+///
+/// It writes the names, each ended by a newline, into the module's custom
+/// section `wasmjobs:models`; a guest written without this crate declares
+/// them the same way.
+#[macro_export]
+macro_rules! models {
+    ($($name:literal),+ $(,)?) => {
+        const _: () = {
+            const NAMES: &str = concat!($($name, "\n"),+);
+            #[link_section = "wasmjobs:models"]
+            #[used]
+            static MODELS: [u8; NAMES.len()] = $crate::section_bytes::<{ NAMES.len() }>(NAMES);
+        };
+    };
+}
+
+/// The bytes of `s` as an array, for [`models!`].
+#[doc(hidden)]
+pub const fn section_bytes<const N: usize>(s: &str) -> [u8; N] {
+    let b = s.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = b[i];
+        i += 1;
+    }
+    out
+}

@@ -25,6 +25,9 @@ use std::io::{self, Write};
 use wasmedge_wasi_nn::{ExecutionTarget, GraphBuilder, GraphEncoding, TensorType};
 use wasmjobs_guest::{param, fail, read_input};
 
+// The models this guest loads, checked by `wasmjobs guest push`.
+wasmjobs_guest::models!("langid");
+
 const UNDETERMINED: &str = r#"{"languages":[{"lang":"und","prob":0}]}"#;
 const LABEL_PREFIX: &str = "__label__";
 

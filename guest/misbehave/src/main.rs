@@ -7,6 +7,8 @@
 //! - `grow`: allocate 1 MiB chunks (filled, kept alive) until allocation fails.
 //! - `panic`: panic with "misbehave: boom" (aborts: a wasm trap).
 //! - `stderr`: write 100 KiB of 'x', then "\nmisbehave: tail marker\n" to stderr, exit 4.
+//! - `warn`: write 100 KiB of 'w', then "\nmisbehave: warn marker\n" to stderr,
+//!   copy stdin to stdout, exit 0 (a job that succeeds with a log).
 //! - `big`: write `n=` bytes (default 1048576) of 'a' to stdout, exit 0.
 
 use std::io::{self, Write};
@@ -43,16 +45,27 @@ fn grow() -> ! {
     }
 }
 
+fn echo() {
+    let stdin = io::stdin();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    if let Err(e) = io::copy(&mut stdin.lock(), &mut out).and_then(|_| out.flush()) {
+        fail(1, &format!("misbehave: echo: {}\n", e));
+    }
+}
+
 fn main() {
     let mode = param("mode").unwrap_or_else(|| "echo".to_string());
     match mode.as_str() {
-        "echo" => {
-            let stdin = io::stdin();
-            let stdout = io::stdout();
-            let mut out = stdout.lock();
-            if let Err(e) = io::copy(&mut stdin.lock(), &mut out).and_then(|_| out.flush()) {
-                fail(1, &format!("misbehave: echo: {}\n", e));
-            }
+        "echo" => echo(),
+        "warn" => {
+            let stderr = io::stderr();
+            let mut e = stderr.lock();
+            let ws = vec![b'w'; 100 * 1024];
+            let _ = e.write_all(&ws);
+            let _ = e.write_all(b"\nmisbehave: warn marker\n");
+            let _ = e.flush();
+            echo();
         }
         "exit" => fail(3, "misbehave: asked to fail\n"),
         "loop" => spin(),

@@ -52,6 +52,9 @@ use raster::Rgb;
 use wasmedge_wasi_nn::{ExecutionTarget, GraphBuilder, GraphEncoding, GraphExecutionContext, TensorType};
 use wasmjobs_guest::{param, fail, read_input};
 
+// The models this guest loads, checked by `wasmjobs guest push`.
+wasmjobs_guest::models!("ocr-det", "ocr-cls", "ocr-rec", "ocr-keys");
+
 const MAX_PIXELS: u64 = 16 * 1024 * 1024;
 const DET_MARGIN: usize = 16;
 const REC_HEIGHT: usize = 48;
