@@ -71,11 +71,12 @@ func (r *Recorder) auditBatches(ctx context.Context, queues []string) (int, erro
 		return 0, fmt.Errorf("batch: audit: %w", err)
 	}
 	n := 0
+	var manifestErrs []error
 	for chunk := range slices.Chunk(ids, 100) {
 		recs := make([]*redis.SliceCmd, len(chunk))
 		if _, err := c.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 			for i, id := range chunk {
-				recs[i] = pipe.HMGet(ctx, batchKey(id), "spec", "listed", "finished", "done", "failed", "canceled", "skipped")
+				recs[i] = pipe.HMGet(ctx, batchKey(id), "spec", "listed", "finished", "done", "failed", "canceled", "skipped", "manifest", "error")
 			}
 			return nil
 		}); err != nil {
@@ -84,16 +85,38 @@ func (r *Recorder) auditBatches(ctx context.Context, queues []string) (int, erro
 		for i, id := range chunk {
 			k, err := r.auditIfStalled(ctx, id, recs[i].Val(), queues, every)
 			n += k
+			var merr *manifestError
+			if errors.As(err, &merr) {
+				// One batch's manifest that cannot be written (S3 away, its
+				// bucket gone) must not hold up the audit of the others.
+				manifestErrs = append(manifestErrs, err)
+				continue
+			}
 			if err != nil {
 				return n, fmt.Errorf("batch: audit %s: %w", id, err)
 			}
 		}
 	}
-	return n, nil
+	return n, errors.Join(manifestErrs...)
 }
+
+// manifestError is auditIfStalled's error when it could not write the
+// manifest of a finished batch.
+type manifestError struct {
+	id  string
+	err error
+}
+
+func (e *manifestError) Error() string { return "batch: manifest of " + e.id + ": " + e.err.Error() }
+func (e *manifestError) Unwrap() error { return e.err }
 
 // auditIfStalled audits batch id (v: its record's fields as auditBatches
 // reads them) if it runs on one of queues and made no progress for every.
+// A finished batch of those queues still without its manifest past the
+// manifest grace gets it written: one a cancel finished without any job
+// left to write it (the Node client's cancelBatch writes no S3), or whose
+// writer was killed while no archived job of it is left for
+// reconcileQueue to find it by.
 func (r *Recorder) auditIfStalled(ctx context.Context, id string, v []any, queues []string, every time.Duration) (int, error) {
 	str := func(i int) string {
 		if i >= len(v) {
@@ -103,8 +126,20 @@ func (r *Recorder) auditIfStalled(ctx context.Context, id string, v []any, queue
 		return s
 	}
 	var spec Spec
-	if str(0) == "" || str(1) != "1" || str(2) != "" || json.Unmarshal([]byte(str(0)), &spec) != nil || !slices.Contains(queues, spec.Queue) {
-		return 0, nil // gone, still planning, finished, or not ours to run
+	if str(0) == "" || json.Unmarshal([]byte(str(0)), &spec) != nil || !slices.Contains(queues, spec.Queue) {
+		return 0, nil // gone, or not ours to run
+	}
+	if str(2) != "" {
+		if str(7) == "1" || str(8) != "" {
+			return 0, nil // finished with its manifest, or with a reason it has none
+		}
+		if err := r.manifestLeftOver(ctx, id); err != nil {
+			return 0, &manifestError{id, err}
+		}
+		return 0, nil
+	}
+	if str(1) != "1" {
+		return 0, nil // still planning
 	}
 	var ended int64
 	for i := 3; i < 7; i++ {

@@ -42,8 +42,10 @@ const manifestGrace = 30 * time.Second
 // job whose manifest write was cut short. It reads the archived tasks of queues,
 // which asynq bounds, not the batches' items; and it fails the pending
 // items whose jobs no longer exist at all (see auditBatches), looking only
-// at batches that stopped making progress. It returns how many items it
-// finished. Safe to run from any number of workers at once: recording
+// at batches that stopped making progress; the same audit writes the
+// manifest of a finished batch still without one past the manifest grace
+// (one a cancel finished with no job left to write it). It returns how
+// many items it finished. Safe to run from any number of workers at once: recording
 // an outcome happens once.
 func (r *Recorder) Reconcile(ctx context.Context, queues []string) (int, error) {
 	n := 0

@@ -141,3 +141,54 @@ func TestReconcileDeletedJobs(t *testing.T) {
 		}
 	}
 }
+
+// TestReconcileWritesManifestOfCanceledBatch: a cancel that deleted every
+// job of a batch finished it with no job left to write the manifest, and
+// its canceller wrote none (the Node client's cancelBatch has no S3 to
+// write to). With no archived job of the batch for reconcileQueue to find,
+// the reconciler's audit writes it once the manifest grace is over, and
+// only then.
+func TestReconcileWritesManifestOfCanceledBatch(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Context(t, 2*time.Minute)
+	e.upload(t, "c/", 12)
+	spec, _ := batch.Spec{Guest: "wordcount", Type: "text", Input: "s3://" + e.bucket + "/c/"}.WithDefaults()
+	if _, err := e.client.CreateBatch(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := batch.Plan(ctx, e.client, e.store, spec, batch.PlanConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, finished, err := e.client.CancelBatch(ctx, spec.ID); err != nil || n != 12 || !finished {
+		t.Fatalf("cancel = %d, %v, %v; want 12 canceled and the batch finished", n, finished, err)
+	}
+	rec := &batch.Recorder{Client: e.client, Store: e.store}
+	if _, err := rec.Reconcile(ctx, []string{spec.Queue}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := e.client.BatchStatus(ctx, spec.ID); st.ManifestWritten {
+		t.Fatal("a pass within the grace wrote the manifest")
+	}
+	// A worker of other queues leaves it alone.
+	rec = &batch.Recorder{Client: e.client, Store: e.store, ManifestGrace: time.Nanosecond}
+	if _, err := rec.Reconcile(ctx, []string{"other"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := e.client.BatchStatus(ctx, spec.ID); st.ManifestWritten {
+		t.Fatal("a worker of another queue wrote the manifest")
+	}
+	rec = &batch.Recorder{Client: e.client, Store: e.store, ManifestGrace: time.Nanosecond}
+	if _, err := rec.Reconcile(ctx, []string{spec.Queue}); err != nil {
+		t.Fatal(err)
+	}
+	st := e.waitManifest(t, spec.ID)
+	lines := e.manifest(t, st)
+	if len(lines) != 12 {
+		t.Fatalf("manifest has %d lines, want 12", len(lines))
+	}
+	for _, l := range lines {
+		if l.Status != batch.ItemCanceled || l.Error != "batch canceled" {
+			t.Fatalf("%+v, want canceled by the batch's cancel", l)
+		}
+	}
+}
