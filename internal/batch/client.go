@@ -140,7 +140,7 @@ func (c *Client) CreateBatch(ctx context.Context, spec Spec) (*Status, error) {
 var swapClaimScript = redis.NewScript(swapClaimSource)
 
 // swapClaimSource is swapClaimScript's Lua, which the Node client runs too
-// (TestNodeSwapClaimScript holds the two equal).
+// (TestNodeBatchScripts holds the two equal).
 const swapClaimSource = `
 if redis.call("GET", KEYS[1]) ~= ARGV[1] then
 	return 0

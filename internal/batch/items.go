@@ -104,7 +104,11 @@ return 1
 // finished the batch), 3 (the batch had finished before), -1 (the batch has
 // no such item yet), -2 (the item belongs to another task) or -3 (no such
 // batch).
-var finishItemScript = redis.NewScript(finishedCheck + `
+var finishItemScript = redis.NewScript(finishItemSource)
+
+// finishItemSource is finishItemScript's Lua, which the Node client's
+// cancelBatch runs too (TestNodeBatchScripts holds them equal).
+var finishItemSource = finishedCheck + `
 if redis.call("HEXISTS", KEYS[1], "spec") == 0 then
 	return -3
 end
@@ -131,7 +135,7 @@ if redis.call("HEXISTS", KEYS[1], "finished") == 1 then
 end
 if finished(KEYS[1]) then return 2 end
 return 1
-`)
+`
 
 // Outcomes of finishItemScript that are not errors.
 const (

@@ -61,6 +61,117 @@ for _, k in ipairs(KEYS) do redis.call("PERSIST", k) end
 return 1
 `;
 
+/**
+ * Records an item's final state once, for an item the batch holds with the
+ * same task id, and finishes the batch when it was the last (Go's
+ * finishItemSource, which a Go test holds equal). KEYS: record, status,
+ * items. ARGV: key, state, item JSON, now (ms). Returns 0 (already final),
+ * 1, 2 (this call finished the batch), 3 (the batch had finished before),
+ * -1 (no such item), -2 (the item belongs to another task) or -3 (no such
+ * batch).
+ */
+export const finishItemScript = `
+local function expire_batch()
+	local ok, spec = pcall(cjson.decode, redis.call("HGET", KEYS[1], "spec") or "")
+	local s = ok and type(spec) == "table" and tonumber(spec.retention_seconds) or 604800
+	if s < 1 then s = 604800 end
+	if s > 315360000 then s = 315360000 end
+	for _, k in ipairs(KEYS) do redis.call("EXPIRE", k, math.floor(s)) end
+end
+local function sync_expiry()
+	local t = redis.call("PTTL", KEYS[1])
+	if t > 0 then
+		for i = 2, #KEYS do redis.call("PEXPIRE", KEYS[i], t) end
+	end
+end
+
+local function finished(rec)
+	if redis.call("HGET", rec, "listed") ~= "1" or redis.call("HEXISTS", rec, "finished") == 1 then
+		return false
+	end
+	local n = {}
+	for _, f in ipairs({"total", "done", "failed", "canceled", "skipped"}) do
+		n[f] = tonumber(redis.call("HGET", rec, f) or "0")
+	end
+	if n.total - n.done - n.failed - n.canceled - n.skipped <= 0 then
+		redis.call("HSET", rec, "finished", ARGV[#ARGV])
+		expire_batch()
+		return true
+	end
+	return false
+end
+
+if redis.call("HEXISTS", KEYS[1], "spec") == 0 then
+	return -3
+end
+local cur = redis.call("HGET", KEYS[2], ARGV[1])
+if not cur then
+	return -1
+end
+local old = redis.call("HGET", KEYS[3], ARGV[1])
+local o = old and cjson.decode(old) or {}
+local n = cjson.decode(ARGV[3])
+if type(o.task_id) ~= "string" or o.task_id == "" or o.task_id ~= n.task_id then
+	return -2
+end
+if cur ~= "pending" then
+	return 0
+end
+redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
+if (n.output == nil or n.output == "") and o.output then n.output = o.output end
+redis.call("HSET", KEYS[3], ARGV[1], cjson.encode(n))
+redis.call("HINCRBY", KEYS[1], ARGV[2], 1)
+if redis.call("HEXISTS", KEYS[1], "finished") == 1 then
+	sync_expiry()
+	return 3
+end
+if finished(KEYS[1]) then return 2 end
+return 1
+`;
+
+/**
+ * An item's JSON as Go's json.Marshal(batch.Item) writes it, for the fields
+ * a cancel sets: key, status, task_id, error.
+ */
+export function encodeItem({ key, status, taskId = '', error = '' }) {
+  let j = `{"key":${goString(key)},"status":${goString(status)}`;
+  if (taskId) j += `,"task_id":${goString(taskId)}`;
+  if (error) j += `,"error":${goString(error)}`;
+  return j + '}';
+}
+
+/**
+ * The output key of input key rel under prefix, as Go's s3url.OutputKey:
+ * "<prefix>/<rel>.<guest>.json", a digest guest shortened to 12 hex digits.
+ */
+function outputKey(prefix, rel, guest) {
+  if (guest.startsWith('sha256:') && guest.length - 7 > 12) guest = guest.slice(7, 19);
+  const name = `${rel}.${guest}.json`;
+  const p = prefix.replace(/^\/+|\/+$/g, '');
+  return p === '' ? name : `${p}/${name}`;
+}
+
+/**
+ * The job of the object key of a batch whose spec (camelCase, as
+ * batchStatus reads it) has its defaults, as Go's Spec.ItemJob: `{ type,
+ * job, options }` for enqueue. The task id is the caller's to add.
+ */
+export function itemJob(spec, key) {
+  const input = parsePrefix(spec.input, 'input');
+  const output = parsePrefix(spec.output, 'output');
+  const rel = key.startsWith(input.prefix) ? key.slice(input.prefix.length) : key;
+  const job = {
+    guest: spec.guest,
+    input: `s3://${input.bucket}/${key}`,
+    output: `s3://${output.bucket}/${outputKey(output.prefix, rel, spec.guest)}`,
+    params: spec.params ?? {},
+    batch: spec.id,
+  };
+  const options = { queue: spec.queue };
+  if (spec.maxRetry !== undefined && spec.maxRetry !== null) options.maxRetry = spec.maxRetry;
+  return { type: spec.type, job, options };
+}
+
 /** How long a finished batch's record stays in Redis by default (Go's batch.DefaultRetention), in seconds. */
 export const defaultBatchRetentionSeconds = 7 * 24 * 3600;
 const maxRetentionSeconds = 10 * 365 * 24 * 3600;

@@ -13,7 +13,7 @@ import { encodeNormalized, normalizeJob, TypeImage, TypeText, validateTaskType }
 import { scripts } from './scripts.js';
 import {
   batchesKey, batchItemsKey, batchKey, batchOutputKey, batchSpecWithDefaults, batchStatusKey, decodeBatchStatus, encodeBatchSpec,
-  retryItemScript, swapClaimScript, TypeBatch,
+  encodeItem, finishItemScript, itemJob, retryItemScript, swapClaimScript, TypeBatch,
 } from './batch.js';
 import { decodeTaskMessage, encodeTaskMessage } from './taskmessage.js';
 import { Completions, QueueEvents, wakeChannel } from './notify.js';
@@ -446,57 +446,130 @@ export class Client {
   }
 
   /**
-   * Cancels a batch: no more of it is planned, and each job of it not run
-   * yet ends as canceled when a worker takes it, without running its guest;
-   * running ones finish. The batch then finishes and its last job writes
-   * the manifest (Go's CancelBatch also deletes the waiting jobs at once).
-   * Resolves with the batch's status; BatchNotFoundError when there is none.
+   * Cancels a batch, as Go's CancelBatch: nothing more of it is planned, its
+   * waiting jobs (pending, scheduled, retrying) are deleted at once and
+   * their items recorded as canceled ("batch canceled"), with the script
+   * Go's FinishBatchItem runs; running jobs finish, and a job of it a worker
+   * takes later ends as canceled without running its guest.
+   *
+   * Resolves with the batch's status as read before the cancel, where
+   * `cancelRequested` is true, `canceled` is the number of jobs this call
+   * canceled and `finished` whether this call finished the batch (Go's two
+   * results; batchStatus has the counts and the finish time). Rejects with
+   * BatchNotFoundError when there is no such batch.
+   *
+   * This client writes no S3: when the cancel finished the batch (no job of
+   * it was running), a worker serving its queue writes the manifest, at the
+   * first pass of its reconciler once the batch has been finished for
+   * Recorder.ManifestGrace (30 s; the pass runs about once a minute). When
+   * jobs were running, the last of them writes it as it ends.
    */
   async cancelBatch(id) {
     const st = await this.batchStatus(id);
+    const queue = st.spec.queue || 'default';
     await this.#call(`cancel batch ${id}`, () => this.#redis.hset(batchKey(id), 'cancel', '1'));
-    return { ...st, cancelRequested: true };
+    // Like asynq's Inspector.DeleteTask, which cancels nothing of a queue
+    // asynq does not know.
+    const known = await this.#call(`read queue ${queue}`, () => this.#redis.sismember(allQueues, queue));
+    const batchKeys = [batchKey(id), batchStatusKey(id), batchItemsKey(id)];
+    let canceled = 0;
+    let finished = false;
+    for await (const items of this.#batchItems(id, 'pending')) {
+      const jobs = items.filter((it) => it.taskId !== '');
+      if (!known || jobs.length === 0) continue;
+      // One pipeline for the queue's slot, then one for the batch's: on
+      // Redis Cluster the two live on different nodes.
+      const { lua } = scripts.deleteTaskCmd;
+      const deleted = await this.#call(`cancel batch ${id} jobs`, () => jobs.reduce((pipe, it) => pipe.eval(lua, 2,
+        taskKey(queue, it.taskId), `asynq:{${queue}}:groups`, it.taskId, `asynq:{${queue}}:`, `asynq:{${queue}}:g:`), this.#redis.pipeline()).exec());
+      // 1: deleted, 0: gone already. -1 (running: it finishes on its own)
+      // and an error leave the item alone, as in Go.
+      const gone = jobs.filter((_, i) => !deleted[i][0] && Number(deleted[i][1]) !== -1);
+      if (gone.length === 0) continue;
+      const now = Date.now();
+      const res = await this.#call(`cancel batch ${id} items`, () => execAll(gone.reduce((pipe, it) => pipe.eval(finishItemScript,
+        batchKeys.length, ...batchKeys, it.key, 'canceled', encodeItem({ key: it.key, status: 'canceled', taskId: it.taskId, error: 'batch canceled' }), now),
+      this.#redis.pipeline())));
+      for (const [i, r] of res.entries()) {
+        const n = Number(r);
+        if (n === -3) throw new BatchNotFoundError(id);
+        if (n < 0) throw new WasmjobsError(`wasmjobs: cancel batch ${id}: task ${gone[i].taskId} is not the job of item ${gone[i].key}`);
+        canceled++;
+        finished ||= n === 2;
+      }
+    }
+    return { ...st, cancelRequested: true, canceled, finished };
   }
 
   /**
    * Runs a batch's failed items again, as Go's RetryFailed: each goes back
-   * to pending and its archived job runs again. Resolves with `{ retried,
-   * missing }`: `missing` lists the keys whose job no longer exists (deleted,
-   * or past asynq's 90 days of archive); they stay failed, and `wasmjobs
-   * batch retry-failed` (or Go's RetryFailed) enqueues them anew.
+   * to pending; an archived job runs again, and an item whose job no longer
+   * exists (deleted, or past asynq's 90 days of archive), or never had one,
+   * gets a new job, the one Go's Spec.ItemJob makes, under the item's task
+   * id. Resolves with `{ retried, missing }`: `missing` lists the keys whose
+   * job could not be enqueued again because a task took its id meanwhile (a
+   * concurrent retry); they stay pending, and that task reports them.
    */
   async retryFailed(id) {
     const st = await this.batchStatus(id);
     const queue = st.spec.queue || 'default';
     const failed = [];
-    await this.#call(`scan batch ${id}`, async () => {
-      let cursor = '0';
-      do {
-        const [next, kv] = await this.#redis.hscan(batchStatusKey(id), cursor, 'COUNT', 500);
-        for (let i = 0; i + 1 < kv.length; i += 2) if (kv[i + 1] === 'failed') failed.push(kv[i]);
-        cursor = next;
-      } while (cursor !== '0');
-    });
+    for await (const items of this.#batchItems(id, 'failed')) failed.push(...items);
+    // asynq's Inspector.RunTask finds no task in a queue it does not know.
+    let known = await this.#call(`read queue ${queue}`, () => this.#redis.sismember(allQueues, queue));
+    const keys = [batchKey(id), batchStatusKey(id), batchItemsKey(id)];
     let retried = 0;
+    let woken = false;
     const missing = [];
-    for (const key of failed) {
-      const item = await this.#call(`batch ${id} item`, () => this.#redis.hget(batchItemsKey(id), key));
-      let taskId = '';
-      try { taskId = JSON.parse(item ?? '{}').task_id ?? ''; } catch { /* a corrupt item: missing */ }
-      const exists = taskId && await this.#call(`read ${queue}/${taskId}`, () => this.#redis.exists(taskKey(queue, taskId)));
-      if (!exists) {
-        missing.push(key);
-        continue;
-      }
-      const keys = [batchKey(id), batchStatusKey(id), batchItemsKey(id)];
+    for (const { key, taskId } of failed) {
       const n = await this.#call(`retry batch ${id} item`, () => this.#redis.eval(retryItemScript, keys.length, ...keys, key, Date.now()));
       if (Number(n) !== 1) continue;
-      const r = await this.#inspect('runTaskCmd', queue, [taskKey(queue, taskId), `asynq:{${queue}}:pending`, `asynq:{${queue}}:groups`],
-        [taskId, `asynq:{${queue}}:`, `asynq:{${queue}}:g:`], `retry ${queue}/${taskId}`);
-      if (r === 1) retried++;
+      let r = 0;
+      if (taskId && known) {
+        r = await this.#inspect('runTaskCmd', queue, [taskKey(queue, taskId), `asynq:{${queue}}:pending`, `asynq:{${queue}}:groups`],
+          [taskId, `asynq:{${queue}}:`, `asynq:{${queue}}:g:`], `retry ${queue}/${taskId}`);
+        woken ||= r === 1;
+      }
+      if (r === 0) {
+        // The job is gone: a new one, as Go's RetryFailed enqueues it.
+        const { type, job, options } = itemJob(st.spec, key);
+        try {
+          await this.#enqueuePlan(this.#plan(type, job, taskId ? { ...options, taskId } : options), `retry batch ${id} item`);
+        } catch (err) {
+          if (!(err instanceof TaskIdConflictError)) throw err;
+          missing.push(key);
+          continue;
+        }
+        known = true;
+      }
+      // r -1 or -2: the job is running or pending already, and reports.
+      retried++;
     }
-    if (retried > 0) this.#wakeQueue(queue);
+    if (woken) this.#wakeQueue(queue);
     return { retried, missing };
+  }
+
+  // #batchItems yields the items of batch id in the given state, a page
+  // (HSCAN) at a time: `{ key, taskId }`, taskId '' for an item without a
+  // readable record.
+  async *#batchItems(id, state) {
+    let cursor = '0';
+    do {
+      const [next, kv] = await this.#call(`scan batch ${id}`, () => this.#redis.hscan(batchStatusKey(id), cursor, 'COUNT', 500));
+      cursor = next;
+      const keys = [];
+      for (let i = 0; i + 1 < kv.length; i += 2) if (kv[i + 1] === state) keys.push(kv[i]);
+      if (keys.length === 0) continue;
+      const recs = await this.#call(`batch ${id} items`, () => this.#redis.hmget(batchItemsKey(id), ...keys));
+      yield keys.map((key, i) => {
+        let taskId = '';
+        try {
+          const t = JSON.parse(recs[i] ?? '{}')?.task_id;
+          if (typeof t === 'string') taskId = t;
+        } catch { /* a corrupt record: no task id, as Go reads it */ }
+        return { key, taskId };
+      });
+    } while (cursor !== '0');
   }
 
   /**
@@ -806,6 +879,14 @@ function outcome(plan, n) {
   if (n === 0) throw new TaskIdConflictError(plan.queue, plan.id);
   if (n === -1) throw new DuplicateTaskError(plan.queue, plan.msg.uniqueKey);
   throw new RedisError(`wasmjobs: unexpected return value from Lua script: ${n}`);
+}
+
+// execAll runs a pipeline and returns its replies, throwing the first
+// error.
+async function execAll(pipe) {
+  const res = await pipe.exec();
+  for (const [err] of res) if (err) throw err;
+  return res.map(([, v]) => v);
 }
 
 function settle(results, { i, plan }, err, n) {

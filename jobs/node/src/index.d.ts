@@ -172,9 +172,16 @@ export class Client {
   batchStatus(id: string): Promise<BatchStatus>;
   /** The ends of a queue's jobs as events ('completed', 'failed'), like BullMQ's QueueEvents. */
   queueEvents(queue: string): QueueEvents;
-  /** Cancels a batch: its jobs not run yet end as canceled when a worker takes them. */
-  cancelBatch(id: string): Promise<BatchStatus>;
-  /** Runs a batch's failed items again; `missing` lists keys whose job no longer exists. */
+  /**
+   * Cancels a batch: its waiting jobs are deleted at once and their items canceled; running ones finish.
+   * The status as read before, with `canceled` the jobs this call canceled and `finished` whether it finished
+   * the batch (whose manifest a worker's reconciler then writes, 30 s on).
+   */
+  cancelBatch(id: string): Promise<Omit<BatchStatus, 'canceled' | 'finished'> & { cancelRequested: true; canceled: number; finished: boolean }>;
+  /**
+   * Runs a batch's failed items again; an item whose job is gone gets a new one under its task id.
+   * `missing` lists keys whose new job found its task id taken (a concurrent retry).
+   */
   retryFailed(id: string): Promise<{ retried: number; missing: string[] }>;
   /** Waits until a batch finishes, reading it every `interval` ms (default 1000); TimeoutError past `timeout`. */
   waitBatch(id: string, opts?: { timeout?: number; interval?: number; signal?: AbortSignal; onProgress?: (s: BatchStatus) => void }): Promise<BatchStatus>;

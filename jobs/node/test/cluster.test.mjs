@@ -1,7 +1,7 @@
 // The Node client on a real three-master Redis Cluster (started by `make
 // test`), given the same redis-cluster:// URL as the wasmjobs command: jobs
 // enqueued one by one and many at a time over several queues, a batch
-// started, and a job run from Node by the Go worker on the cluster, its
+// started, canceled and retried, and a job run from Node by the Go worker on the cluster, its
 // completion seen through the cluster's pub/sub. The cluster is shared by
 // the tests that use it, so everything here runs on queues of its own.
 import assert from 'node:assert/strict';
@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import Redis from 'ioredis';
 import * as Minio from 'minio';
 import { Client, JobNotFoundError, TypeText } from '../src/index.js';
+import { batchFixture } from './batch-fixture.mjs';
 import { env, needs, randomHex } from './helpers.mjs';
 
 const run = promisify(execFile);
@@ -53,6 +54,24 @@ describe('Redis Cluster', { skip: needs('redisCluster', 's3'), timeout: 300_000 
     assert.equal(st.id, id);
     assert.ok(await raw.zscore('wasmjobs:batches', id));
     assert.equal((await client.batchStatus(id)).spec.queue, q('batch'));
+  });
+
+  test('cancelBatch and retryFailed on the cluster: queue and batch keys on their own nodes', async () => {
+    const fx = batchFixture(client, raw, () => q('cb'));
+    const a = await fx.plant(`ncc-${suffix}`, { 'in/p1': 'pending', 'in/s1': 'scheduled', 'in/a1': 'active' });
+    const st = await client.cancelBatch(a.id);
+    assert.deepEqual([st.canceled, st.finished], [2, false]);
+    assert.equal(await raw.exists(`asynq:{${a.queue}}:t:${a.tasks['in/p1']}`), 0);
+    assert.equal(await raw.exists(`asynq:{${a.queue}}:t:${a.tasks['in/s1']}`), 0);
+    assert.equal(await raw.hget(`wasmjobs:batch:{${a.id}}:status`, 'in/s1'), 'canceled');
+    assert.equal(await raw.hget(`asynq:{${a.queue}}:t:${a.tasks['in/a1']}`, 'state'), 'active');
+
+    const b = await fx.plant(`ncr-${suffix}`, { 'in/gone': 'deleted-failed', 'in/arch': 'archived-failed' });
+    assert.deepEqual(await client.retryFailed(b.id), { retried: 2, missing: [] });
+    for (const key of ['in/gone', 'in/arch']) {
+      assert.equal(await raw.hget(`asynq:{${b.queue}}:t:${b.tasks[key]}`, 'state'), 'pending', key);
+      assert.equal(await raw.hget(`wasmjobs:batch:{${b.id}}:status`, key), 'pending', key);
+    }
   });
 
   test('run: a Node job done by the Go worker on the cluster', async () => {
