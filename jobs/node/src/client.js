@@ -73,6 +73,9 @@ function decodeResult(buf, decode, queue, id) {
 }
 
 const taskKey = (queue, id) => `asynq:{${queue}}:t:${id}`;
+// The task hash's field in which a worker keeps a completed job's log
+// (Go: queue.LogField).
+const jobLogField = 'wasmjobs_log';
 
 function checkQueueId(call, queue, id) {
   if (typeof queue !== 'string' || typeof id !== 'string') throw new TypeError(`wasmjobs: ${call}(queue, id) takes two strings`);
@@ -452,11 +455,11 @@ export class Client {
    * Go's FinishBatchItem runs; running jobs finish, and a job of it a worker
    * takes later ends as canceled without running its guest.
    *
-   * Resolves with the batch's status as read before the cancel, where
-   * `cancelRequested` is true, `canceled` is the number of jobs this call
-   * canceled and `finished` whether this call finished the batch (Go's two
-   * results; batchStatus has the counts and the finish time). Rejects with
-   * BatchNotFoundError when there is no such batch.
+   * Resolves with `{ canceled, finished, status }`, as Go's two results:
+   * `canceled` is the number of jobs this call canceled, `finished` whether
+   * this call finished the batch, and `status` the batch's status read
+   * after it (cancelRequested true). Rejects with BatchNotFoundError when
+   * there is no such batch.
    *
    * This client writes no S3: when the cancel finished the batch (no job of
    * it was running), a worker serving its queue writes the manifest, at the
@@ -498,7 +501,7 @@ export class Client {
         finished ||= n === 2;
       }
     }
-    return { ...st, cancelRequested: true, canceled, finished };
+    return { canceled, finished, status: await this.batchStatus(id) };
   }
 
   /**
@@ -627,21 +630,24 @@ export class Client {
   /**
    * A job's state and attempts, as asynq's Inspector reads them (Go:
    * Client.State): `{ id, queue, type, state, retried, maxRetry, lastError,
-   * lastFailedAt, completedAt, resultBytes }`, the times as Dates or null.
+   * lastFailedAt, completedAt, resultBytes, log }`, the times as Dates or
+   * null. `log` is what the guest of a completed job wrote to stderr (its
+   * last 2 KiB), '' when nothing.
    * `state` is asynq's: pending, active, scheduled, retry, archived (failed
    * for good, or canceled), completed or aggregating. Rejects with
    * JobNotFoundError when there is no such job.
    */
   async getState(queue, id) {
     checkQueueId('getState', queue, id);
-    const [msg, state, result] = await this.#call(`read ${queue}/${id}`,
-      () => this.#redis.hmgetBuffer(taskKey(queue, id), 'msg', 'state', 'result'));
+    const [msg, state, result, log] = await this.#call(`read ${queue}/${id}`,
+      () => this.#redis.hmgetBuffer(taskKey(queue, id), 'msg', 'state', 'result', jobLogField));
     if (msg === null) throw new JobNotFoundError(queue, id);
     const m = decodeTaskMessage(msg);
     const time = (secs) => (Number(secs) > 0 ? new Date(Number(secs) * 1000) : null);
     return {
       id, queue, type: m.type, state: state?.toString() ?? '', retried: Number(m.retried ?? 0), maxRetry: Number(m.retry ?? 0),
       lastError: m.errorMsg ?? '', lastFailedAt: time(m.lastFailedAt), completedAt: time(m.completedAt), resultBytes: result?.length ?? 0,
+      log: state?.toString() === 'completed' ? (log?.toString('utf8') ?? '') : '',
     };
   }
 

@@ -117,6 +117,8 @@ export interface JobState {
   lastFailedAt: Date | null;
   completedAt: Date | null;
   resultBytes: number;
+  /** What the guest of a completed job wrote to stderr (its last 2 KiB); '' when nothing. */
+  log: string;
 }
 
 export interface JobCounts {
@@ -177,7 +179,7 @@ export class Client {
    * The status as read before, with `canceled` the jobs this call canceled and `finished` whether it finished
    * the batch (whose manifest a worker's reconciler then writes, 30 s on).
    */
-  cancelBatch(id: string): Promise<Omit<BatchStatus, 'canceled' | 'finished'> & { cancelRequested: true; canceled: number; finished: boolean }>;
+  cancelBatch(id: string): Promise<{ canceled: number; finished: boolean; status: BatchStatus }>;
   /**
    * Runs a batch's failed items again; an item whose job is gone gets a new one under its task id.
    * `missing` lists keys whose new job found its task id taken (a concurrent retry).

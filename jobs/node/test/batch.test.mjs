@@ -61,7 +61,7 @@ describe('cancelBatch and retryFailed', { skip: needs('redis') }, () => {
   test('cancelBatch deletes the waiting jobs at once and leaves a running one', async () => {
     const { id, queue, tasks } = await fx.plant('cancel-a', { 'in/p1': 'pending', 'in/p2': 'pending', 'in/s1': 'scheduled', 'in/r1': 'retry', 'in/a1': 'active' });
     const st = await client.cancelBatch(id);
-    assert.deepEqual([st.cancelRequested, st.canceled, st.finished, st.total], [true, 4, false, 5]);
+    assert.deepEqual([st.status.cancelRequested, st.canceled, st.finished, st.status.total, st.status.canceled], [true, 4, false, 5, 4]);
     for (const key of ['in/p1', 'in/p2', 'in/s1', 'in/r1']) {
       assert.equal(await raw.exists(`asynq:{${queue}}:t:${tasks[key]}`), 0, key);
       assert.equal(await raw.hget(`wasmjobs:batch:{${id}}:status`, key), 'canceled', key);
@@ -81,7 +81,7 @@ describe('cancelBatch and retryFailed', { skip: needs('redis') }, () => {
   test('cancelBatch finishes a batch with nothing running', async () => {
     const { id } = await fx.plant('cancel-b', { 'in/p1': 'pending', 'in/s1': 'scheduled', 'in/d1': 'done' });
     const st = await client.cancelBatch(id);
-    assert.deepEqual([st.canceled, st.finished], [2, true]);
+    assert.deepEqual([st.canceled, st.finished, st.status.finished instanceof Date], [2, true, true]);
     const after = await client.batchStatus(id);
     assert.ok(after.finished instanceof Date && !after.manifestWritten);
     assert.deepEqual([after.done, after.canceled], [1, 2]);

@@ -175,7 +175,7 @@ describe('Node producer, Go worker', { skip: needs('redis', 's3'), timeout: 600_
     assert.deepEqual(await client.retryFailed(started.id).then((r) => r.retried), 4);
     await client.waitBatch(started.id, { timeout: 120_000, interval: 100 });
     // cancelBatch asks the workers to stop it.
-    assert.equal((await client.cancelBatch(started.id)).cancelRequested, true);
+    assert.equal((await client.cancelBatch(started.id)).status.cancelRequested, true);
     assert.equal((await client.batchStatus(started.id)).cancelRequested, true);
     await assert.rejects(client.cancelBatch('no-such-batch'), { code: 'ERR_WASMJOBS_BATCH_NOT_FOUND' });
     // The same spec again resumes: same id, nothing new.
@@ -263,6 +263,22 @@ describe('Node producer, Go worker', { skip: needs('redis', 's3'), timeout: 600_
     assert.equal(st.state, 'archived', JSON.stringify(st));
     assert.equal(await seen(queue, spin.id), 'archived');
     await client.remove(queue, spin.id);
+
+    // A guest that succeeds and writes to stderr keeps its tail as the
+    // job's log; a quiet one keeps none.
+    const warnId = (await client.enqueueText({ guest: 'misbehave', data: 'logged', params: { mode: 'warn' } }, { queue })).id;
+    for (let i = 0; (await client.getState(queue, warnId)).state !== 'completed'; i++) {
+      if (i > 600) throw new Error(`the logging job never completed:\n${workerLog}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    st = await client.getState(queue, warnId);
+    assert.ok(st.log.startsWith('…www') && st.log.endsWith('www\nmisbehave: warn marker') && st.log.length <= 2051, JSON.stringify(st.log.slice(-60)));
+    const quiet = await client.enqueueText({ guest: 'hello', data: 'q' }, { queue });
+    for (let i = 0; (await client.getState(queue, quiet.id)).state !== 'completed'; i++) {
+      if (i > 600) throw new Error(`the quiet job never completed:\n${workerLog}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal((await client.getState(queue, quiet.id)).log, '');
   });
 
     test('queueEvents: completed and failed as the Go worker ends jobs', async () => {
