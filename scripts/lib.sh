@@ -35,6 +35,28 @@ minio_live() {
 		timeout 2 head -n 1 <&3 | grep -q ' 200 ') 2>/dev/null
 }
 
+# http_get PORT PATH: the whole response (status line, headers, body) to a
+# GET of PATH on loopback PORT.
+http_get() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+		printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\n\r\n' "$2" "$1" >&3 &&
+		timeout 2 cat <&3) 2>/dev/null
+}
+
+# prometheus_ready PORT: Prometheus on PORT says it is ready to serve queries.
+prometheus_ready() {
+	local r
+	r=$(http_get "$1" /-/ready) && [[ $r == "HTTP/1."?" 200 "* ]]
+}
+
+# prometheus_scraped PORT JOB: Prometheus on PORT answers the instant query
+# up{job="JOB"} with a sample of 1, so it has scraped that job's target.
+prometheus_scraped() {
+	local r
+	r=$(http_get "$1" "/api/v1/query?query=up%7Bjob%3D%22$2%22%7D") &&
+		[[ $r =~ \"value\":\[[0-9.]+,\"1\"\] ]]
+}
+
 # wait_for PID TRIES PROBE ARGS...: runs the probe every 0.1 s until it
 # succeeds (0), PID exits or TRIES run out (1).
 wait_for() {
