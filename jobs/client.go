@@ -160,6 +160,10 @@ type JobFailedError struct {
 	FailedAt time.Time
 }
 
+// noReason is the reason of a job archived without one: asynq archives a
+// job canceled before it ran (Cancel, asynqmon's archive) with no error.
+const noReason = "archived before it ran (canceled, or archived by hand), with no error"
+
 func (e *JobFailedError) Error() string {
 	return fmt.Sprintf("jobs: %s/%s: %s: %s", e.Queue, e.ID, ErrJobFailed, e.Reason)
 }
@@ -181,7 +185,11 @@ func (c *Client) Result(ctx context.Context, queue, id string) ([]byte, error) {
 	case asynq.TaskStateCompleted:
 		return info.Result, nil
 	case asynq.TaskStateArchived:
-		return nil, &JobFailedError{Queue: queue, ID: id, Reason: info.LastErr, Retried: info.Retried, FailedAt: info.LastFailedAt}
+		reason := info.LastErr
+		if reason == "" {
+			reason = noReason
+		}
+		return nil, &JobFailedError{Queue: queue, ID: id, Reason: reason, Retried: info.Retried, FailedAt: info.LastFailedAt}
 	default:
 		return nil, fmt.Errorf("jobs: %s/%s is %s: %w", queue, id, info.State, ErrNotDone)
 	}

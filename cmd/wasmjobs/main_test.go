@@ -349,8 +349,8 @@ func checkJobCommands(t *testing.T, common []string) {
 	if out, err := run("", "job", "cancel", "idle", waiting.ID); err != nil || !strings.Contains(out, "canceled") {
 		t.Errorf("job cancel = %q, %v", out, err)
 	}
-	if _, err := run("", "job", "result", "idle", waiting.ID); code(err) != exitFailed {
-		t.Errorf("job result of a canceled job: %v (exit %d), want exit %d", err, code(err), exitFailed)
+	if _, err := run("", "job", "result", "idle", waiting.ID); code(err) != exitFailed || !strings.Contains(err.Error(), "archived before it ran (canceled") {
+		t.Errorf("job result of a canceled job: %v (exit %d), want exit %d with the reason", err, code(err), exitFailed)
 	}
 	if out, err := run("", "job", "status", "idle", waiting.ID, "--json"); err != nil || !strings.Contains(out, `"state":"archived"`) {
 		t.Errorf("job status --json = %q, %v", out, err)
@@ -391,6 +391,9 @@ func TestRedisURLs(t *testing.T) {
 		{"redis-cluster://10.0.0.1:7000,10.0.0.2:7000", "asynq.RedisClusterClientOpt"},
 		{"redis-cluster://:secret@10.0.0.1:7000", "asynq.RedisClusterClientOpt"},
 		{"redis-cluster://nohostport", ""},
+		{"redis-cluster://10.0.0.1:7000/0", "asynq.RedisClusterClientOpt"},
+		{"redis-cluster://10.0.0.1:7000/3", ""},
+		{"redis-sentinel://10.0.0.1:26379/2?master=jobs", ""},
 		{"http://x", ""},
 	} {
 		opt, err := (&globalFlags{redisURL: tt.url}).redisOpt()

@@ -109,6 +109,18 @@ func (redisLog) Printf(ctx context.Context, format string, v ...any) {
 }
 
 func (g *globalFlags) redisOpt() (asynq.RedisConnOpt, error) {
+	for _, scheme := range []string{"redis-cluster://", "redis-sentinel://"} {
+		rest, ok := strings.CutPrefix(g.redisURL, scheme)
+		if !ok {
+			continue
+		}
+		rest, _, _ = strings.Cut(rest, "?")
+		// asynq connects these to database 0 and ignores a path: one naming
+		// another database would write elsewhere than asked.
+		if _, db, _ := strings.Cut(rest, "/"); db != "" && db != "0" {
+			return nil, fmt.Errorf("--redis %s…: these URLs name no database (asynq uses database 0 there): drop /%s", scheme, db)
+		}
+	}
 	if rest, ok := strings.CutPrefix(g.redisURL, "redis-cluster://"); ok {
 		return parseClusterURL(rest)
 	}

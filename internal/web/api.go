@@ -312,6 +312,9 @@ func (s *Server) getBatchFailures(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, err.Error())
 		return
 	}
+	if items == nil {
+		items = []batch.Item{}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"failures": items})
 }
 

@@ -260,7 +260,7 @@ func TestBatchesAPI(t *testing.T) {
 	if code, body, _ = e.do(t, "GET", "/api/v1/batches/web-b1", token, ""); code != 200 || !strings.Contains(body, `"guest":"wordcount"`) {
 		t.Fatalf("get: %d %s", code, body)
 	}
-	if code, body, _ = e.do(t, "GET", "/api/v1/batches/web-b1/failures", token, ""); code != 200 || !strings.Contains(body, `"failures"`) {
+	if code, body, _ = e.do(t, "GET", "/api/v1/batches/web-b1/failures", token, ""); code != 200 || !strings.Contains(body, `"failures":[]`) {
 		t.Fatalf("failures: %d %s", code, body)
 	}
 	if code, body, _ = e.do(t, "GET", "/api/v1/batches/none", token, ""); code != 404 || errorCode(t, body) != "not_found" {

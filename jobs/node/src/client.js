@@ -108,7 +108,13 @@ function parseNodesURL(scheme, rest) {
     [username, password] = colon >= 0 ? [auth.slice(0, colon), auth.slice(colon + 1)] : [auth, undefined];
     rest = rest.slice(at + 1);
   }
-  rest = rest.split('/')[0];
+  const [hosts, db] = rest.split('/');
+  // asynq connects these to database 0 and ignores a path: one naming
+  // another database would silently write elsewhere than asked.
+  if (db !== undefined && db !== '' && db !== '0') {
+    throw new TypeError(`wasmjobs: ${scheme} URLs name no database (asynq uses database 0 there): drop /${db}`);
+  }
+  rest = hosts;
   const nodes = rest.split(',').map((addr) => {
     const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(addr);
     if (!m) throw new TypeError(`wasmjobs: ${scheme} node ${JSON.stringify(addr)}: want host:port`);
@@ -622,7 +628,9 @@ export class Client {
     const st = state?.toString() ?? '';
     switch (st) {
       case 'completed': return decodeResult(result ?? Buffer.alloc(0), decode, queue, id);
-      case 'archived': throw new JobFailedError(queue, id, decodeTaskMessage(msg).errorMsg);
+      // asynq archives a job canceled before it ran with no error (Go:
+      // noReason).
+      case 'archived': throw new JobFailedError(queue, id, decodeTaskMessage(msg).errorMsg || 'archived before it ran (canceled, or archived by hand), with no error');
       default: throw new JobNotDoneError(queue, id, st);
     }
   }

@@ -289,6 +289,10 @@ test('redis-sentinel:// and redis-cluster:// URLs', async () => {
   await c.close();
   assert.throws(() => new Client({ redis: 'redis-sentinel://127.0.0.1:26379' }), /without \?master=NAME/);
   assert.throws(() => new Client({ redis: 'redis-sentinel://127.0.0.1?master=x' }), /node "127.0.0.1": want host:port/);
+  // asynq uses database 0 there: another is refused, not ignored.
+  assert.throws(() => new Client({ redis: 'redis-sentinel://127.0.0.1:26379/2?master=x' }), /name no database .*drop \/2/);
+  assert.throws(() => new Client({ redis: 'redis-cluster://127.0.0.1:7000/1' }), /name no database/);
+  await new Client({ redis: 'redis-cluster://127.0.0.1:7000/0' }).close();
   // A node-redis client (its shape: sendCommand, isOpen, evalSha) is refused, not read as options.
   const nodeRedis = { isOpen: false, sendCommand() {}, evalSha() {}, connect() {} };
   assert.throws(() => new Client({ redis: nodeRedis }), /node-redis client; pass an ioredis instance/);
