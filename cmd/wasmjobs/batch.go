@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -35,6 +36,7 @@ func newBatchRunCmd(g *globalFlags) *cobra.Command {
 		chunk     int
 		rateCap   float64
 		retention time.Duration
+		recs      batch.RecordsSpec
 	)
 	cmd := &cobra.Command{
 		Use:   "run s3://bucket/prefix/ --guest NAME --type image|text",
@@ -45,10 +47,21 @@ enqueued twice and nothing is skipped. Workers keep the batch's progress in Redi
 last job ends, <out>/_manifest.jsonl and <out>/_summary.json are written. The batch's
 record stays in Redis for --retention after it finished (batch delete removes it sooner).
 
+With --records the objects are record files: JSON lines (--field names the field that is
+each record's input), CSV (--column, by header name or index), plain lines, or tar shards
+(WebDataset: members sharing a base name are one sample; --member picks its input). Each
+object is read once and cut into shards at record boundaries, one job per shard; the guest
+runs on every record, and each shard writes one JSON line per record, numbered across the
+batch: {"index", "key", "result"} or {"index", "key", "error"}. A record that cannot be read
+gets an error line; its shard goes on. With --merge the shard outputs are joined, in input
+order, into <out>/merged.jsonl when the batch ends.
+
 With --wait it shows progress (a bar on a terminal, plain lines otherwise) and exits
 non-zero if any job failed.`,
 		Example: `  wasmjobs batch run s3://data/books/ --guest wordcount --type text --wait
-  wasmjobs batch run s3://scans/2026/ --guest ocr --type image --include '*.png' --out s3://results/scans/`,
+  wasmjobs batch run s3://scans/2026/ --guest ocr --type image --include '*.png' --out s3://results/scans/
+  wasmjobs batch run s3://data/reviews/ --records jsonl --field text --guest langid --type text --merge --wait
+  wasmjobs batch run s3://data/shards/ --records tar --member jpg --guest ocr --type image`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -64,6 +77,11 @@ non-zero if any job failed.`,
 				return fmt.Errorf("--retention %s: at least 1s", retention)
 			}
 			spec.RetentionSeconds = int64(retention / time.Second)
+			if recs.Format != "" {
+				spec.Records = &recs
+			} else if f := cmd.Flags(); f.Changed("field") || f.Changed("column") || f.Changed("member") || f.Changed("merge") || f.Changed("header") {
+				return errors.New("--field, --column, --header, --member and --merge need --records")
+			}
 			if spec, err = spec.WithDefaults(); err != nil {
 				return err
 			}
@@ -84,8 +102,12 @@ non-zero if any job failed.`,
 				return fmt.Errorf("batch %s: %w (run the same command again to resume)", spec.ID, err)
 			}
 			took := time.Since(start)
-			fmt.Fprintf(out, "listed %d objects in %s: %d enqueued now, %d already enqueued, %d skipped (%.0f objects/s)\n",
-				res.Listed, took.Round(time.Millisecond), res.Enqueued, res.Resumed, res.Skipped, float64(res.Listed)/took.Seconds())
+			what := "objects"
+			if spec.Records != nil {
+				what = "shards"
+			}
+			fmt.Fprintf(out, "listed %d %s in %s: %d enqueued now, %d already enqueued, %d skipped (%.0f %s/s)\n",
+				res.Listed, what, took.Round(time.Millisecond), res.Enqueued, res.Resumed, res.Skipped, float64(res.Listed)/took.Seconds(), what)
 			if res.Finished {
 				if err := batch.EnsureManifest(ctx, c, store, spec.ID, batch.Access{GuestBucket: g.guestBucket}); err != nil {
 					return err
@@ -123,6 +145,14 @@ non-zero if any job failed.`,
 	f.IntVar(&chunk, "chunk", 1000, "objects enqueued per pipelined round trip")
 	f.Float64Var(&rateCap, "rate", 0, "cap enqueueing at this many jobs per second (0: no cap)")
 	f.DurationVar(&retention, "retention", batch.DefaultRetention, "keep the batch's record in Redis this long after it finished (outputs in S3 stay)")
+	f.StringVar(&recs.Format, "records", "", "split each object into records: jsonl, csv, lines or tar (one job per shard of records)")
+	f.StringVar(&recs.Field, "field", "", "JSON lines: the field that is each record's input (default: the whole line)")
+	f.StringVar(&recs.Column, "column", "", "CSV: the column that is each record's input, by header name or index from 0 (default: the whole row)")
+	f.BoolVar(&recs.Header, "header", false, "CSV: the first row names the columns (implied by --column NAME)")
+	f.StringVar(&recs.Member, "member", "", "tar: the extension of each sample's member that is its input (default: its first member)")
+	f.Int64Var(&recs.ShardBytes, "shard-bytes", 0, "most bytes of records per shard (default 8 MiB)")
+	f.Int64Var(&recs.ShardRecords, "shard-records", 0, "most records per shard (default 10000)")
+	f.BoolVar(&recs.Merge, "merge", false, "when the batch ends, join the shard outputs in input order into <out>/merged.jsonl")
 	_ = cmd.MarkFlagRequired("guest")
 	_ = cmd.MarkFlagRequired("type")
 	return cmd
@@ -149,7 +179,11 @@ func waitBatch(ctx context.Context, c *batch.Client, id string, w io.Writer) (*b
 			if rate > 0 && st.Listed {
 				eta = (time.Duration(float64(st.Remaining())/rate) * time.Second).String()
 			}
-			fmt.Fprintf(w, "batch %s: %d/%d done, %d failed, %.1f jobs/s, eta %s\n", id, st.Done, st.Total, st.Failed, rate, eta)
+			recs := ""
+			if st.Records > 0 {
+				recs = fmt.Sprintf(" (%d/%d records)", st.RecordsDone, st.Records)
+			}
+			fmt.Fprintf(w, "batch %s: %d/%d done%s, %d failed, %.1f jobs/s, eta %s\n", id, st.Done, st.Total, recs, st.Failed, rate, eta)
 		})
 	}
 	bar := progressbar.NewOptions64(-1,
@@ -167,7 +201,11 @@ func waitBatch(ctx context.Context, c *batch.Client, id string, w io.Writer) (*b
 		if st.Listed && bar.GetMax64() != st.Total {
 			bar.ChangeMax64(st.Total)
 		}
-		bar.Describe(fmt.Sprintf("batch %s (%d failed)", id, st.Failed))
+		if st.Records > 0 {
+			bar.Describe(fmt.Sprintf("batch %s (%d/%d records, %d failed)", id, st.RecordsDone, st.Records, st.Failed))
+		} else {
+			bar.Describe(fmt.Sprintf("batch %s (%d failed)", id, st.Failed))
+		}
 		_ = bar.Set64(st.Done + st.Failed + st.Canceled + st.Skipped)
 	})
 }
@@ -184,8 +222,15 @@ func printStatus(w io.Writer, st *batch.Status) {
 	}
 	fmt.Fprintf(w, "batch %s: %s\n  guest %s, %s → %s\n  total %d, enqueued %d, done %d, failed %d, canceled %d, skipped %d, %d input bytes\n",
 		st.ID, state, st.Spec.Guest, st.Spec.Input, st.Spec.Output, st.Total, st.Enqueued, st.Done, st.Failed, st.Canceled, st.Skipped, st.Bytes)
+	if st.Spec.Records != nil {
+		fmt.Fprintf(w, "  records %d: in done shards %d (%d with an error line), in failed shards %d, canceled %d\n",
+			st.Records, st.RecordsDone, st.RecordErrors, st.RecordsFailed, st.RecordsCanceled)
+	}
 	if st.ManifestWritten {
 		fmt.Fprintf(w, "  manifest: %s\n", st.Spec.OutputObject(s3url.ManifestName))
+		if st.Spec.Records != nil && st.Spec.Records.Merge {
+			fmt.Fprintf(w, "  merged: %s\n", st.Spec.OutputObject(batch.MergedName))
+		}
 	}
 }
 

@@ -224,6 +224,8 @@ func (c *Client) BatchStatus(ctx context.Context, id string) (*Status, error) {
 	st.Listed, st.Cancel, st.ManifestWritten = h["listed"] == "1", h["cancel"] == "1", h["manifest"] == "1"
 	st.Started = time.UnixMilli(num("started"))
 	st.Error = h["error"]
+	st.Records, st.RecordsDone, st.RecordsFailed = num("records"), num("records_done"), num("records_failed")
+	st.RecordsCanceled, st.RecordErrors = num("records_canceled"), num("record_errors")
 	if f := num("finished"); f > 0 {
 		st.Finished = time.UnixMilli(f)
 	}

@@ -35,6 +35,16 @@ type Item struct {
 	DurationMS int64 `json:"duration_ms,omitempty"`
 	// Bytes is the input object's size.
 	Bytes int64 `json:"bytes,omitempty"`
+	// A record batch's item is a shard of an object (see ShardKey): its
+	// object's key, its byte range [Start, End), the batch's index of its
+	// first record and its number of records; RecordErrors counts the
+	// records of a done shard that got an error line.
+	Object       string `json:"object,omitempty"`
+	Start        int64  `json:"start,omitempty"`
+	End          int64  `json:"end,omitempty"`
+	First        int64  `json:"first,omitempty"`
+	Records      int64  `json:"records,omitempty"`
+	RecordErrors int64  `json:"record_errors,omitempty"`
 }
 
 // retentionFuncs give a batch's keys (KEYS: record, status, items) their
@@ -92,6 +102,8 @@ if ARGV[2] == "skipped" then
 else
 	redis.call("HINCRBY", KEYS[1], "enqueued", 1)
 	redis.call("HINCRBY", KEYS[1], "bytes", ARGV[4])
+	local n = tonumber(ARGV[5]) or 0
+	if n > 0 then redis.call("HINCRBY", KEYS[1], "records", n) end
 end
 sync_expiry()
 return 1
@@ -127,8 +139,17 @@ if cur ~= "pending" then
 end
 redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
 if (n.output == nil or n.output == "") and o.output then n.output = o.output end
+for _, f in ipairs({"object", "start", "end", "first", "records"}) do
+	if n[f] == nil then n[f] = o[f] end
+end
 redis.call("HSET", KEYS[3], ARGV[1], cjson.encode(n))
 redis.call("HINCRBY", KEYS[1], ARGV[2], 1)
+local recs = tonumber(n.records) or 0
+if recs > 0 then
+	redis.call("HINCRBY", KEYS[1], "records_" .. ARGV[2], recs)
+	local bad = tonumber(n.record_errors) or 0
+	if bad > 0 then redis.call("HINCRBY", KEYS[1], "record_errors", bad) end
+end
 if redis.call("HEXISTS", KEYS[1], "finished") == 1 then
 	sync_expiry()
 	return 3
@@ -168,6 +189,11 @@ end
 redis.call("HSET", KEYS[2], ARGV[1], "pending")
 redis.call("HSET", KEYS[1], "retried:" .. ARGV[1], ARGV[2])
 redis.call("HINCRBY", KEYS[1], "failed", -1)
+local it = redis.call("HGET", KEYS[3], ARGV[1])
+local ok, item = pcall(cjson.decode, it or "")
+if ok and type(item) == "table" and (tonumber(item.records) or 0) > 0 then
+	redis.call("HINCRBY", KEYS[1], "records_failed", -item.records)
+end
 redis.call("HDEL", KEYS[1], "finished", "manifest")
 for _, k in ipairs(KEYS) do redis.call("PERSIST", k) end
 return 1
@@ -202,7 +228,7 @@ func (c *Client) MarkBatchItems(ctx context.Context, id string, items []Item) er
 	_, err := queue.EvalPipelined(ctx, c.rdb, markItemScript, func(pipe redis.Pipeliner) {
 		for _, it := range items {
 			js, _ := json.Marshal(it)
-			markItemScript.EvalSha(ctx, pipe, keys, it.Key, it.Status, js, it.Bytes, now)
+			markItemScript.EvalSha(ctx, pipe, keys, it.Key, it.Status, js, it.Bytes, it.Records, now)
 		}
 	})
 	if err != nil {

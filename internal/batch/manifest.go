@@ -3,15 +3,18 @@ package batch
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 )
 
@@ -33,6 +36,8 @@ func WriteManifest(ctx context.Context, c *Client, w ManifestWriter, id string, 
 		return err
 	}
 	pr, pw := io.Pipe()
+	merge := st.Spec.Records != nil && st.Spec.Records.Merge
+	var shards []Item // for the merge, filled before pw closes
 	go func() {
 		bw := bufio.NewWriterSize(pw, 64<<10)
 		enc := json.NewEncoder(bw)
@@ -42,10 +47,14 @@ func WriteManifest(ctx context.Context, c *Client, w ManifestWriter, id string, 
 				return
 			}
 			// A manifest line is an Item without the job's id and the
-			// input's size.
-			line := Item{Key: it.Key, Status: it.Status, Output: it.Output, Error: it.Error, DurationMS: it.DurationMS}
+			// input's size; a shard's line has its object and records.
+			line := Item{Key: it.Key, Status: it.Status, Output: it.Output, Error: it.Error, DurationMS: it.DurationMS,
+				Object: it.Object, Start: it.Start, End: it.End, First: it.First, Records: it.Records, RecordErrors: it.RecordErrors}
 			if it.Status != ItemDone {
 				line.Output = ""
+			}
+			if merge && it.Records > 0 {
+				shards = append(shards, line)
 			}
 			if err := enc.Encode(line); err != nil {
 				pw.CloseWithError(err)
@@ -58,11 +67,98 @@ func WriteManifest(ctx context.Context, c *Client, w ManifestWriter, id string, 
 		pr.CloseWithError(err)
 		return fmt.Errorf("batch %s: manifest: %w", id, err)
 	}
+	if merge {
+		if err := mergeShards(ctx, w, st, shards); err != nil {
+			return fmt.Errorf("batch %s: merge: %w", id, err)
+		}
+	}
 	sum, _ := json.MarshalIndent(st, "", "  ")
 	if err := w.PutStream(ctx, st.Spec.OutputObject(s3url.SummaryName), bytes.NewReader(sum), "application/json"); err != nil {
 		return fmt.Errorf("batch %s: summary: %w", id, err)
 	}
 	return c.SetBatchManifestWritten(ctx, id)
+}
+
+// Composer joins objects on the server; blob.Store is one.
+type Composer interface {
+	Compose(ctx context.Context, dst s3url.ObjectURL, srcs []s3url.ObjectURL) error
+	Stat(ctx context.Context, u s3url.ObjectURL) (blob.ObjectInfo, error)
+	OpenReader(ctx context.Context, u s3url.ObjectURL) (io.ReadCloser, error)
+}
+
+// mergeShards joins the outputs of a record batch's shards, in record
+// order, into MergedName. When every shard is done and S3 allows it (every
+// output but the last at least 5 MiB), the server composes them and
+// nothing is downloaded; otherwise the outputs are streamed through, and
+// a shard that did not finish gets one error line per record, so that
+// every record of the batch has its line.
+func mergeShards(ctx context.Context, w ManifestWriter, st *Status, shards []Item) error {
+	cw, ok := w.(Composer)
+	if !ok {
+		return errors.New("the store cannot read the shard outputs")
+	}
+	slices.SortFunc(shards, func(a, b Item) int { return cmp.Compare(a.First, b.First) })
+	dst := st.Spec.OutputObject(MergedName)
+	var srcs []s3url.ObjectURL
+	var sizes []int64
+	whole := true
+	for _, sh := range shards {
+		if sh.Status != ItemDone {
+			whole = false
+			break
+		}
+		u, err := s3url.ParseObjectURL(sh.Output)
+		if err != nil {
+			return err
+		}
+		info, err := cw.Stat(ctx, u)
+		if err != nil {
+			return err
+		}
+		srcs, sizes = append(srcs, u), append(sizes, info.Size)
+	}
+	if whole && blob.CanCompose(sizes) {
+		return cw.Compose(ctx, dst, srcs)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		bw := bufio.NewWriterSize(pw, 64<<10)
+		for _, sh := range shards {
+			if sh.Status == ItemDone {
+				u, err := s3url.ParseObjectURL(sh.Output)
+				if err != nil {
+					pw.CloseWithError(err)
+					return
+				}
+				rc, err := cw.OpenReader(ctx, u)
+				if err != nil {
+					pw.CloseWithError(err)
+					return
+				}
+				_, err = io.Copy(bw, rc)
+				rc.Close()
+				if err != nil {
+					pw.CloseWithError(err)
+					return
+				}
+				continue
+			}
+			reason := "the shard " + sh.Status
+			if sh.Error != "" {
+				reason += ": " + sh.Error
+			}
+			line, _ := json.Marshal(map[string]any{"key": sh.Object, "error": reason})
+			for i := range sh.Records {
+				fmt.Fprintf(bw, `{"index":%d,%s`+"\n", sh.First+i, line[1:])
+			}
+		}
+		pw.CloseWithError(bw.Flush())
+	}()
+	if err := w.PutStream(ctx, dst, pr, "application/x-ndjson"); err != nil {
+		pr.CloseWithError(err)
+		return err
+	}
+	return nil
 }
 
 // Recorder implements the worker's batch recorder on Redis, writing the manifest

@@ -114,6 +114,9 @@ func Plan(ctx context.Context, c *Client, store Lister, spec Spec, cfg PlanConfi
 			}
 		}
 	}()
+	if spec.Records != nil {
+		return planRecords(ctx, c, store, spec, cfg, chunks, listErr)
+	}
 	res := PlanResult{Listed: listedBefore}
 	for chunk := range chunks {
 		// A canceled batch stops growing: what is listed so far is all
@@ -208,6 +211,14 @@ func enqueueChunk(ctx context.Context, c *Client, spec Spec, objs []blob.ObjectI
 		batch = append(batch, job)
 		items = append(items, Item{Key: o.Key, Status: ItemPending, TaskID: id, Output: job.Payload.Output, Bytes: o.Size})
 	}
+	n, more, moreSkipped, err := enqueueItems(ctx, c, spec.ID, batch, items, marks)
+	return n, resumed + more, skipped + moreSkipped, err
+}
+
+// enqueueItems enqueues batch (the jobs of items, pending) and records the
+// items with marks (skipped ones): an item whose job exists already counts
+// as resumed, one the queue refuses as skipped with the reason.
+func enqueueItems(ctx context.Context, c *Client, id string, batch []queue.Job, items, marks []Item) (enqueued, resumed, skipped int64, err error) {
 	if len(batch) > 0 {
 		results, err := c.q.EnqueueMany(ctx, batch)
 		if err != nil {
@@ -232,7 +243,7 @@ func enqueueChunk(ctx context.Context, c *Client, spec Spec, objs []blob.ObjectI
 			marks = append(marks, items[i])
 		}
 	}
-	return enqueued, resumed, skipped, c.MarkBatchItems(ctx, spec.ID, marks)
+	return enqueued, resumed, skipped, c.MarkBatchItems(ctx, id, marks)
 }
 
 // Wait polls the batch until it finishes or ctx ends, calling report with

@@ -3,6 +3,7 @@ package batch
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -14,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wasmjobs/wasmjobs/internal/queue"
+	"github.com/wasmjobs/wasmjobs/internal/records"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 )
 
@@ -51,11 +53,90 @@ type Spec struct {
 	Params map[string]string `json:"params,omitempty"`
 	// MaxRetry bounds retries of transient failures (default asynq's 25).
 	MaxRetry *int `json:"max_retry,omitempty"`
+	// Records, when set, makes the batch split its objects into records:
+	// one job per shard of each object, the guest running on every record
+	// of it.
+	Records *RecordsSpec `json:"records,omitempty"`
 	// RetentionSeconds is how long the batch's record (its counts and
 	// items) stays in Redis after it finished; 0 means DefaultRetention.
 	// Retrying its failures keeps it again until it finishes anew. Outputs
 	// and the manifest in S3 are not touched.
 	RetentionSeconds int64 `json:"retention_seconds,omitempty"`
+}
+
+// RecordsSpec says how a record batch reads its objects.
+type RecordsSpec struct {
+	// Format is records.JSONL, CSV, Lines or Tar.
+	Format string `json:"format"`
+	// Field is the JSON lines field that is each record's input (empty:
+	// the whole line).
+	Field string `json:"field,omitempty"`
+	// Column is the CSV column that is each record's input: its name in
+	// the header row, or its index from 0; empty means the whole row.
+	Column string `json:"column,omitempty"`
+	// Header says each CSV object's first row names its columns (it is
+	// not a record). A column given by name implies it.
+	Header bool `json:"header,omitempty"`
+	// Member is the extension of the tar member that is each sample's
+	// input; empty means the sample's first member.
+	Member string `json:"member,omitempty"`
+	// ShardBytes and ShardRecords bound a shard; records.DefaultShardBytes
+	// and DefaultShardRecords when 0.
+	ShardBytes   int64 `json:"shard_bytes,omitempty"`
+	ShardRecords int64 `json:"shard_records,omitempty"`
+	// Merge joins the done shards' outputs, in input order, into
+	// MergedName under the output prefix when the batch ends.
+	Merge bool `json:"merge,omitempty"`
+}
+
+// MergedName is the object a record batch with Merge joins its outputs
+// into, under its output prefix.
+const MergedName = "merged.jsonl"
+
+// withDefaults validates r and fills its defaults.
+func (r RecordsSpec) withDefaults() (RecordsSpec, error) {
+	c := records.Config{Format: r.Format, Field: r.Field, Member: r.Member}
+	if err := c.Validate(); err != nil {
+		return r, fmt.Errorf("%w: %w", queue.ErrInvalidPayload, err)
+	}
+	if r.Column != "" {
+		if _, err := strconv.Atoi(r.Column); err != nil {
+			r.Header = true
+		}
+	}
+	switch {
+	case r.ShardBytes == 0:
+		r.ShardBytes = records.DefaultShardBytes
+	case r.ShardBytes < 1 || r.ShardBytes > queue.MaxShardBytes:
+		return r, fmt.Errorf("%w: shard bytes %d: want 1 to %d", queue.ErrInvalidPayload, r.ShardBytes, queue.MaxShardBytes)
+	}
+	switch {
+	case r.ShardRecords == 0:
+		r.ShardRecords = records.DefaultShardRecords
+	case r.ShardRecords < 1 || r.ShardRecords > 10_000_000:
+		return r, fmt.Errorf("%w: shard records %d: want 1 to 10,000,000", queue.ErrInvalidPayload, r.ShardRecords)
+	}
+	if len(r.Field) > 256 || len(r.Column) > 256 || len(r.Member) > 32 {
+		return r, fmt.Errorf("%w: records field, column or member too long", queue.ErrInvalidPayload)
+	}
+	return r, nil
+}
+
+// ShardKey is the item key of the shard of object key starting at byte
+// start.
+func ShardKey(key string, start int64) string { return key + "@" + strconv.FormatInt(start, 10) }
+
+// ShardJob is the job for one shard of object key (version etag), holding
+// records sh of the batch (First is the batch's index), read with c.
+func (s Spec) ShardJob(key, etag string, c records.Config, sh records.Shard) queue.Job {
+	job := s.ItemJob(key)
+	in, _ := s3url.ParsePrefixURL(s.Input)
+	out, _ := s3url.ParsePrefixURL(s.Output)
+	o := s3url.BatchItemOutput(in, out, key, s.Guest)
+	o.Key = strings.TrimSuffix(o.Key, ".json") + fmt.Sprintf(".%012d.jsonl", sh.Start)
+	job.Payload.Output = o.String()
+	job.Payload.Shard = &queue.Shard{Config: c, Start: sh.Start, End: sh.End, First: sh.First, Count: sh.Count, ETag: etag}
+	return job
 }
 
 // DefaultRetention is how long a finished batch's record is kept unless
@@ -96,6 +177,13 @@ func (s Spec) WithDefaults() (Spec, error) {
 	}
 	if err := (&queue.Payload{Guest: s.Guest, Data: []byte{}, Params: s.Params}).Validate(); err != nil {
 		return s, err
+	}
+	if s.Records != nil {
+		r, err := s.Records.withDefaults()
+		if err != nil {
+			return s, err
+		}
+		s.Records = &r
 	}
 	if s.ID == "" {
 		s.ID = s.derivedID()
@@ -152,6 +240,10 @@ func (s Spec) derivedID() string {
 		h.Write([]byte(k + "=" + s.Params[k]))
 		h.Write([]byte{0})
 	}
+	if s.Records != nil {
+		b, _ := json.Marshal(s.Records)
+		h.Write(b)
+	}
 	return "b-" + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
@@ -204,6 +296,14 @@ type Status struct {
 	// Error says why the batch ended without running its items, when the
 	// planner refused it (see FailBatch).
 	Error string `json:"error,omitempty"`
+	// A record batch's records: planned (in enqueued shards), in done
+	// shards, in failed and canceled shards, and those of done shards
+	// that got an error line.
+	Records         int64 `json:"records,omitempty"`
+	RecordsDone     int64 `json:"records_done,omitempty"`
+	RecordsFailed   int64 `json:"records_failed,omitempty"`
+	RecordsCanceled int64 `json:"records_canceled,omitempty"`
+	RecordErrors    int64 `json:"record_errors,omitempty"`
 }
 
 // Remaining is the number of items not yet in a final state.

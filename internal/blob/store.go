@@ -201,6 +201,57 @@ func (s *Store) Get(ctx context.Context, u s3url.ObjectURL, limit int64) ([]byte
 	return buf.Bytes(), toInfo(oi), nil
 }
 
+// Open streams an object from its start; close the reader when done.
+func (s *Store) Open(ctx context.Context, u s3url.ObjectURL) (io.ReadCloser, ObjectInfo, error) {
+	obj, err := s.mc.GetObject(ctx, u.Bucket, u.Key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, ObjectInfo{}, translate("get", u, err)
+	}
+	oi, err := obj.Stat()
+	if err != nil {
+		obj.Close()
+		return nil, ObjectInfo{}, translate("get", u, err)
+	}
+	return obj, toInfo(oi), nil
+}
+
+// ErrChanged means an object is not the version a read asked for.
+var ErrChanged = errors.New("object changed")
+
+// GetRange reads bytes [start, end) of an object. A non-empty etag asks
+// for that version: another one fails with ErrChanged.
+func (s *Store) GetRange(ctx context.Context, u s3url.ObjectURL, start, end int64, etag string) ([]byte, error) {
+	if start < 0 || end <= start {
+		return nil, fmt.Errorf("get %s: empty byte range %d-%d", u, start, end)
+	}
+	opts := minio.GetObjectOptions{}
+	if err := opts.SetRange(start, end-1); err != nil {
+		return nil, fmt.Errorf("get %s: %w", u, err)
+	}
+	if etag != "" {
+		if err := opts.SetMatchETag(etag); err != nil {
+			return nil, fmt.Errorf("get %s: %w", u, err)
+		}
+	}
+	obj, err := s.mc.GetObject(ctx, u.Bucket, u.Key, opts)
+	if err != nil {
+		return nil, translate("get", u, err)
+	}
+	defer obj.Close()
+	buf := make([]byte, end-start)
+	n, err := io.ReadFull(obj, buf)
+	if err != nil {
+		if r := minio.ToErrorResponse(err); r.StatusCode == 412 || r.Code == "PreconditionFailed" {
+			return nil, fmt.Errorf("get %s: %w: its ETag is no longer %s", u, ErrChanged, etag)
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("get %s: %w: %d bytes at %d, want %d", u, ErrChanged, n, start, end-start)
+		}
+		return nil, translate("get", u, err)
+	}
+	return buf, nil
+}
+
 // Put writes an object with a content type and user metadata (keys without
 // the x-amz-meta- prefix).
 func (s *Store) Put(ctx context.Context, u s3url.ObjectURL, data []byte, contentType string, metadata map[string]string) error {
@@ -223,6 +274,42 @@ func (s *Store) Put(ctx context.Context, u s3url.ObjectURL, data []byte, content
 func (s *Store) PutStream(ctx context.Context, u s3url.ObjectURL, r io.Reader, contentType string) error {
 	_, err := s.mc.PutObject(ctx, u.Bucket, u.Key, r, -1, minio.PutObjectOptions{ContentType: contentType, PartSize: 16 << 20})
 	return translate("put", u, err)
+}
+
+// minComposePart is S3's smallest part but the last of a multipart copy.
+const minComposePart = 5 << 20
+
+// CanCompose reports whether objects of these sizes, in order, can be
+// joined by the server (S3's multipart copy: every part but the last at
+// least 5 MiB, at most 10,000 parts).
+func CanCompose(sizes []int64) bool {
+	if len(sizes) == 0 || len(sizes) > 10000 {
+		return false
+	}
+	for _, n := range sizes[:len(sizes)-1] {
+		if n < minComposePart {
+			return false
+		}
+	}
+	return true
+}
+
+// Compose joins srcs, in order, into dst on the server (ComposeObject:
+// nothing is downloaded); see CanCompose for what S3 allows.
+func (s *Store) Compose(ctx context.Context, dst s3url.ObjectURL, srcs []s3url.ObjectURL) error {
+	opts := make([]minio.CopySrcOptions, len(srcs))
+	for i, u := range srcs {
+		opts[i] = minio.CopySrcOptions{Bucket: u.Bucket, Object: u.Key}
+	}
+	_, err := s.mc.ComposeObject(ctx, minio.CopyDestOptions{Bucket: dst.Bucket, Object: dst.Key, ReplaceMetadata: true,
+		UserMetadata: map[string]string{}}, opts...)
+	return translate("compose", dst, err)
+}
+
+// OpenReader streams an object (see Open) without its info.
+func (s *Store) OpenReader(ctx context.Context, u s3url.ObjectURL) (io.ReadCloser, error) {
+	rc, _, err := s.Open(ctx, u)
+	return rc, err
 }
 
 // PresignGet returns a URL that reads the object without credentials until

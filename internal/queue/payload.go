@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/wasmjobs/wasmjobs/internal/records"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 )
 
@@ -41,6 +42,42 @@ type Payload struct {
 	Params map[string]string `json:"params,omitempty"`
 	// Batch is the id of the dataset run this job belongs to, if any.
 	Batch string `json:"batch,omitempty"`
+	// Shard makes the job one shard of a record file: the guest runs on
+	// each record of Input's byte range, and Output gets one JSON line per
+	// record. Record batches' planners write it.
+	Shard *Shard `json:"shard,omitempty"`
+}
+
+// Shard is the part of a record file one job runs: bytes [Start, End) of
+// the input object, version ETag, holding Count records, the first being
+// the batch's record First.
+type Shard struct {
+	records.Config
+	Start int64  `json:"start"`
+	End   int64  `json:"end"`
+	First int64  `json:"first"`
+	Count int64  `json:"count"`
+	ETag  string `json:"etag,omitempty"`
+}
+
+// MaxShardBytes bounds a shard's byte range.
+const MaxShardBytes = 256 << 20
+
+func (s *Shard) validate() error {
+	if err := s.Config.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case s.Start < 0 || s.End <= s.Start:
+		return fmt.Errorf("byte range %d-%d is empty or negative", s.Start, s.End)
+	case s.End-s.Start > MaxShardBytes:
+		return fmt.Errorf("byte range of %d bytes, at most %d allowed", s.End-s.Start, MaxShardBytes)
+	case s.Count <= 0 || s.First < 0:
+		return fmt.Errorf("%d records from %d: want at least one", s.Count, s.First)
+	case len(s.Field) > 256 || len(s.Member) > 32 || len(s.ETag) > 256:
+		return errors.New("field, member or etag too long")
+	}
+	return nil
 }
 
 var (
@@ -93,6 +130,14 @@ func (p *Payload) Validate() error {
 		// JSON would silently replace invalid bytes with U+FFFD.
 		if !utf8.ValidString(v) {
 			return fmt.Errorf("%w: param %q is not valid UTF-8", ErrInvalidPayload, k)
+		}
+	}
+	if p.Shard != nil {
+		if p.Input == "" || p.Output == "" {
+			return fmt.Errorf("%w: a shard needs an S3 input and output", ErrInvalidPayload)
+		}
+		if err := p.Shard.validate(); err != nil {
+			return fmt.Errorf("%w: shard: %w", ErrInvalidPayload, err)
 		}
 	}
 	if len(p.Batch) > 128 {
@@ -165,6 +210,9 @@ func decodePlainPayload(b []byte) (*Payload, bool) {
 			return nil, false
 		}
 		seen |= bit
+		if bit == fieldShard {
+			return nil, false // an object: decodePayloadStrict reads it
+		}
 		if bit == fieldParams {
 			if p.Params, j, ok = plainParams(b, i); !ok {
 				return nil, false
@@ -216,6 +264,7 @@ const (
 	fieldOutput
 	fieldParams
 	fieldBatch
+	fieldShard
 )
 
 // payloadFieldBit is the bit of the payload field named key (its JSON name,
@@ -234,6 +283,8 @@ func payloadFieldBit(key []byte) uint8 {
 		return fieldParams
 	case "batch":
 		return fieldBatch
+	case "shard":
+		return fieldShard
 	}
 	return 0
 }

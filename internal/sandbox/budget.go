@@ -145,17 +145,29 @@ var errBudget = errors.New("over the module budget")
 
 // budget checks wasm against lim and the memory limit, and returns the bytes
 // to compile (wasm itself, or a copy with custom sections dropped and table
-// maxima capped) and the models the module declares (its ModelsSection).
+// maxima capped) and what the module declares in its custom sections.
 // The error is a one-line reason.
-func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, []string, error) {
+func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, declared, error) {
+	var d declared
+	code, err := budgetModule(wasm, lim, memoryLimitPages, &d)
+	return code, d, err
+}
+
+// declared is what a module declares in its custom sections.
+type declared struct {
+	models  []string // ModelsSection
+	records bool     // ABISection names "records"
+}
+
+func budgetModule(wasm []byte, lim ModuleLimits, memoryLimitPages uint32, d *declared) ([]byte, error) {
 	if len(wasm) > lim.MaxModuleBytes {
-		return nil, nil, fmt.Errorf("%w: module is %d bytes, limit %d", errBudget, len(wasm), lim.MaxModuleBytes)
+		return nil, fmt.Errorf("%w: module is %d bytes, limit %d", errBudget, len(wasm), lim.MaxModuleBytes)
 	}
 	if len(wasm) < len(wasmHeader) || !bytes.Equal(wasm[:4], wasmHeader[:4]) {
-		return nil, nil, errors.New("not a wasm binary (no \\0asm magic)")
+		return nil, errors.New("not a wasm binary (no \\0asm magic)")
 	}
 	if !bytes.Equal(wasm[4:8], wasmHeader[4:]) {
-		return nil, nil, fmt.Errorf("unsupported wasm binary version % x", wasm[4:8])
+		return nil, fmt.Errorf("unsupported wasm binary version % x", wasm[4:8])
 	}
 	r := &reader{b: wasm, off: len(wasmHeader)}
 	out := make([]byte, 0, len(wasm))
@@ -164,20 +176,19 @@ func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, []s
 	var funcs uint32
 	haveFuncs, haveCode := false, false
 	customBytes := 0
-	var models []string
 	for r.off < len(r.b) {
 		start := r.off
 		id, err := r.byte()
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		size, err := r.u32()
 		if err != nil {
-			return nil, nil, fmt.Errorf("section %d size: %w", id, err)
+			return nil, fmt.Errorf("section %d size: %w", id, err)
 		}
 		body, err := r.bytes(size)
 		if err != nil {
-			return nil, nil, fmt.Errorf("section %d: %w", id, err)
+			return nil, fmt.Errorf("section %d: %w", id, err)
 		}
 		sr := &reader{b: body, base: r.off - len(body)}
 		keep := true
@@ -185,35 +196,38 @@ func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, []s
 		case secCustom:
 			customBytes += len(body)
 			if customBytes > lim.MaxCustomSectionBytes {
-				return nil, nil, fmt.Errorf("%w: custom sections exceed %d bytes", errBudget, lim.MaxCustomSectionBytes)
+				return nil, fmt.Errorf("%w: custom sections exceed %d bytes", errBudget, lim.MaxCustomSectionBytes)
 			}
 			name, err := sr.name()
 			if err != nil {
-				return nil, nil, fmt.Errorf("custom section name: %w", err)
+				return nil, fmt.Errorf("custom section name: %w", err)
 			}
-			if name == ModelsSection {
-				if models, err = declaredModels(body[sr.off:], models); err != nil {
-					return nil, nil, err
+			switch name {
+			case ModelsSection:
+				if d.models, err = declaredModels(body[sr.off:], d.models); err != nil {
+					return nil, err
 				}
+			case ABISection:
+				d.records = d.records || slices.Contains(strings.Fields(string(body[sr.off:])), "records")
 			}
 			keep = name == "name" && wellFormedNames(&reader{b: body[sr.off:]})
 		case secType:
 			if err := checkTypes(sr, lim); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		case secImport:
 			if _, err := checkImports(sr, lim); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		case secFunction:
 			if funcs, err = sr.count("functions", lim.MaxFunctions); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			haveFuncs = true
 		case secTable:
 			nb, err := capTables(sr, lim)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			if nb != nil {
 				out = appendSection(out, secTable, nb)
@@ -221,36 +235,36 @@ func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, []s
 			}
 		case secMemory:
 			if err := checkMemories(sr, memoryLimitPages); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		case secGlobal:
 			if _, err := sr.count("globals", lim.MaxGlobals); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		case secExport:
 			if err := checkExports(sr, lim); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		case secStart, secDataCnt:
 		case secElement:
 			if err := checkElements(sr, lim); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		case secCode:
 			n, err := checkCode(sr, lim)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			if n != funcs {
-				return nil, nil, fmt.Errorf("code section has %d bodies for %d functions", n, funcs)
+				return nil, fmt.Errorf("code section has %d bodies for %d functions", n, funcs)
 			}
 			haveCode = true
 		case secData:
 			if err := checkData(sr, lim); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		default:
-			return nil, nil, fmt.Errorf("unknown section id %d at offset %d", id, start)
+			return nil, fmt.Errorf("unknown section id %d at offset %d", id, start)
 		}
 		if keep {
 			out = append(out, wasm[start:r.off]...)
@@ -259,12 +273,12 @@ func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, []s
 		}
 	}
 	if haveFuncs && funcs > 0 && !haveCode {
-		return nil, nil, fmt.Errorf("%d functions declared without a code section", funcs)
+		return nil, fmt.Errorf("%d functions declared without a code section", funcs)
 	}
 	if !changed {
-		return wasm, models, nil
+		return wasm, nil
 	}
-	return out, models, nil
+	return out, nil
 }
 
 // ModelsSection is the custom section in which a guest declares the
@@ -272,6 +286,11 @@ func budget(wasm []byte, lim ModuleLimits, memoryLimitPages uint32) ([]byte, []s
 // ocr-rec\n"). Several such sections add up (a linker concatenates those
 // of each object file).
 const ModelsSection = "wasmjobs:models"
+
+// ABISection is the custom section in which a guest declares the ABIs it
+// speaks beyond Guest ABI v1, by name, each ended by a newline: "records"
+// for the records ABI (sandbox.RunOptions.Records).
+const ABISection = "wasmjobs:abi"
 
 // Bounds of a models declaration.
 const (

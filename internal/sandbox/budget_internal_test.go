@@ -171,7 +171,7 @@ func TestDeclaredModels(t *testing.T) {
 			wasm = withCustom(wasm, ModelsSection, b)
 		}
 		wasm = withCustom(wasm, "wasmjobs:other", "ignored\n")
-		code, models, err := budget(wasm, lim, 0)
+		code, d, err := budget(wasm, lim, 0)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), ModelsSection) {
 				t.Errorf("%s: err = %v, want one naming %s and %q", tc.name, err, ModelsSection, tc.err)
@@ -182,7 +182,7 @@ func TestDeclaredModels(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
 		}
-		if !slices.Equal(models, tc.want) {
+		if models := d.models; !slices.Equal(models, tc.want) {
 			t.Errorf("%s: models = %q, want %q", tc.name, models, tc.want)
 		}
 		if string(code) != string(empty) {

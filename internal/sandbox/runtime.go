@@ -130,6 +130,9 @@ type Module struct {
 	// Models are the model names the module declares it loads (its
 	// ModelsSection), in the order declared; nil when it declares none.
 	Models []string
+	// RecordsABI says the module speaks the records ABI (see
+	// RunOptions.Records): its ABISection names "records".
+	RecordsABI bool
 
 	compiled wazero.CompiledModule
 	rt       *Runtime
@@ -345,7 +348,7 @@ func (r *Runtime) releaseLocked(ctx context.Context, m *Module) {
 }
 
 func (r *Runtime) compile(ctx context.Context, wasm []byte, digest string) (*Module, error) {
-	code, models, err := budget(wasm, r.cfg.Limits, r.cfg.MemoryLimitPages)
+	code, decl, err := budget(wasm, r.cfg.Limits, r.cfg.MemoryLimitPages)
 	if err == nil {
 		code, err = meter(code, r.cfg.Limits)
 	}
@@ -360,7 +363,7 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte, digest string) (*Mod
 		_ = cm.Close(ctx)
 		return nil, err
 	}
-	return &Module{Digest: digest, Size: len(wasm), Models: models, compiled: cm, rt: r}, nil
+	return &Module{Digest: digest, Size: len(wasm), Models: decl.models, RecordsABI: decl.records, compiled: cm, rt: r}, nil
 }
 
 // budgetError turns a failed budget check into a GuestError of the kind
@@ -446,6 +449,11 @@ type RunOptions struct {
 	MaxOutput int
 	// StderrTail is how many trailing bytes of stderr to keep. Defaults to 2 KiB.
 	StderrTail int
+	// Records runs the guest in the records ABI (a Module with
+	// RecordsABI): stdin holds one record per line, each a JSON value, and
+	// the guest answers each with one line of JSON on stdout. The guest
+	// sees WASMJOBS_RECORDS=1.
+	Records bool
 }
 
 // Result is what a successful run produced.
@@ -501,6 +509,9 @@ func (r *Runtime) Run(ctx context.Context, m *Module, opts RunOptions) (*Result,
 		WithRandSource(&fakeRandom{}).
 		WithArgs(args...).
 		WithEnv("WASMJOBS_PARAMS", env)
+	if opts.Records {
+		cfg = cfg.WithEnv("WASMJOBS_RECORDS", "1")
+	}
 
 	runCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()

@@ -201,6 +201,10 @@ type Summary struct {
 	// Skipped is true when an earlier attempt of this task already wrote the
 	// output.
 	Skipped bool `json:"skipped,omitempty"`
+	// Records and RecordErrors count a shard job's records and those that
+	// got an error line.
+	Records      int64 `json:"records,omitempty"`
+	RecordErrors int64 `json:"record_errors,omitempty"`
 }
 
 // permanent marks err as a failure of the job itself: asynq archives the
@@ -211,9 +215,10 @@ func permanent(err error) error { return fmt.Errorf("%w (%w)", err, asynq.SkipRe
 func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	start := time.Now()
 	taskID, _ := asynq.GetTaskID(ctx)
-	p, err := h.process(ctx, t, taskID)
+	var stats shardStats
+	p, err := h.process(ctx, t, taskID, &stats)
 	if p != nil && p.Batch != "" && h.cfg.Batches != nil {
-		err = h.recordBatch(ctx, p, taskID, time.Since(start), err)
+		err = h.recordBatch(ctx, p, taskID, time.Since(start), stats, err)
 	}
 	// The attributes are built only for a record that is written: a
 	// successful job logs at debug level, off by default.
@@ -236,7 +241,7 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 // process runs the job; it returns the payload once decoded, with the
 // job's error.
-func (h *handler) process(ctx context.Context, t *asynq.Task, taskID string) (*queue.Payload, error) {
+func (h *handler) process(ctx context.Context, t *asynq.Task, taskID string, stats *shardStats) (*queue.Payload, error) {
 	if t.Type() != queue.TypeImage && t.Type() != queue.TypeText {
 		return nil, permanent(fmt.Errorf("unsupported task type %q", t.Type()))
 	}
@@ -253,17 +258,23 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, taskID string) (*q
 			return p, errBatchCanceled
 		}
 	}
-	return p, h.run(ctx, t, taskID, p)
+	return p, h.run(ctx, t, taskID, p, stats)
 }
 
 var errBatchCanceled = errors.New("batch canceled")
 
 // recordBatch reports a batch job's final outcome; a retryable error with
 // retries left is not final.
-func (h *handler) recordBatch(ctx context.Context, p *queue.Payload, taskID string, d time.Duration, jobErr error) error {
+func (h *handler) recordBatch(ctx context.Context, p *queue.Payload, taskID string, d time.Duration, stats shardStats, jobErr error) error {
 	out := batch.Item{TaskID: taskID, Output: p.Output, DurationMS: d.Milliseconds()}
 	if u, err := s3url.ParseObjectURL(p.Input); err == nil {
 		out.Key = u.Key
+	}
+	if p.Shard != nil {
+		out.Key = batch.ShardKey(out.Key, p.Shard.Start)
+		if jobErr == nil {
+			out.RecordErrors = stats.recordErrors
+		}
 	}
 	switch {
 	case jobErr == nil:
@@ -299,7 +310,7 @@ func lastAttempt(ctx context.Context) bool {
 	return ok1 && ok2 && retried >= maxRetry
 }
 
-func (h *handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queue.Payload) error {
+func (h *handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queue.Payload, stats *shardStats) error {
 	var in s3url.ObjectURL
 	if p.Input != "" {
 		in, _ = s3url.ParseObjectURL(p.Input) // validated by DecodePayload
@@ -340,6 +351,9 @@ func (h *handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queu
 		return classify(err)
 	}
 
+	if p.Shard != nil {
+		return h.runShard(ctx, t, taskID, p, in, out, mod, stats)
+	}
 	input := p.Data
 	if p.Input != "" {
 		input, _, err = h.cfg.Store.Get(ctx, in, h.cfg.MaxInputBytes)

@@ -94,3 +94,27 @@ pub const fn section_bytes<const N: usize>(s: &str) -> [u8; N] {
     }
     out
 }
+
+/// Declares that the guest speaks the records ABI: run on a shard of a
+/// record batch with `WASMJOBS_RECORDS=1` set, it reads one record per line
+/// of stdin, each a JSON value (a string for text records), and writes one
+/// line of JSON per record to stdout, in order: its result, or
+/// `{"error":"reason"}` for a record it cannot handle. Use it once, at the
+/// crate's top level, and check [`records_mode`] in `main`. It writes
+/// `records` into the module's custom section `wasmjobs:abi`.
+#[macro_export]
+macro_rules! records_abi {
+    () => {
+        const _: () = {
+            #[link_section = "wasmjobs:abi"]
+            #[used]
+            static ABI: [u8; 8] = *b"records\n";
+        };
+    };
+}
+
+/// True when the host runs the guest in the records ABI (see
+/// [`records_abi!`]).
+pub fn records_mode() -> bool {
+    std::env::var("WASMJOBS_RECORDS").map(|v| v == "1").unwrap_or(false)
+}

@@ -19,14 +19,21 @@
 //! Text with no letters at all (empty, whitespace, digits, punctuation,
 //! emoji) is not sent to the model, and, like a top-1 probability below
 //! `min_prob`, gives exactly `{"languages":[{"lang":"und","prob":0}]}`.
+//!
+//! Records ABI: on a shard of a record batch (`WASMJOBS_RECORDS=1`) each
+//! line of stdin is one record, a JSON string, and each answer is one line
+//! of stdout, the same JSON as above, or `{"error":"..."}` for a record
+//! that is not a string. The model is loaded once for the whole shard.
 
-use std::io::{self, Write};
+use std::io::{self, BufRead, BufWriter, Write};
 
-use wasmedge_wasi_nn::{ExecutionTarget, GraphBuilder, GraphEncoding, TensorType};
-use wasmjobs_guest::{param, fail, read_input};
+use wasmedge_wasi_nn::{ExecutionTarget, GraphBuilder, GraphEncoding, GraphExecutionContext, TensorType};
+use wasmjobs_guest::{param, fail, read_input, records_mode};
 
 // The models this guest loads, checked by `wasmjobs guest push`.
 wasmjobs_guest::models!("langid");
+// It also runs whole shards of record batches.
+wasmjobs_guest::records_abi!();
 
 const UNDETERMINED: &str = r#"{"languages":[{"lang":"und","prob":0}]}"#;
 const LABEL_PREFIX: &str = "__label__";
@@ -76,10 +83,15 @@ fn render(langs: &[(String, f32)], min_prob: f32) -> String {
     out
 }
 
+/// An execution context of the `langid` model.
+fn context() -> Result<GraphExecutionContext, wasmedge_wasi_nn::Error> {
+    GraphBuilder::new(GraphEncoding::Autodetec, ExecutionTarget::AUTO)
+        .build_from_cache("langid")?
+        .init_execution_context()
+}
+
 /// Runs the `langid` model on one line of text.
-fn classify(line: &str, k: usize) -> Result<Vec<(String, f32)>, wasmedge_wasi_nn::Error> {
-    let graph = GraphBuilder::new(GraphEncoding::Autodetec, ExecutionTarget::AUTO).build_from_cache("langid")?;
-    let mut ctx = graph.init_execution_context()?;
+fn classify(ctx: &mut GraphExecutionContext, line: &str, k: usize) -> Result<Vec<(String, f32)>, wasmedge_wasi_nn::Error> {
     ctx.set_input(0, TensorType::U8, &[line.len()], line.as_bytes())?;
     ctx.set_input(1, TensorType::I32, &[1], [k as i32])?;
     ctx.compute()?;
@@ -109,6 +121,11 @@ fn main() {
         },
     };
 
+    if records_mode() {
+        run_records(k, min_prob);
+        return;
+    }
+
     let input = match read_input() {
         Ok(b) => b,
         Err(e) => fail(1, &format!("langid: reading input: {}\n", e)),
@@ -119,7 +136,7 @@ fn main() {
     };
 
     let out = if has_letters(text) {
-        match classify(&one_line(text), k) {
+        match context().and_then(|mut ctx| classify(&mut ctx, &one_line(text), k)) {
             Ok(langs) => render(&langs, min_prob),
             Err(e) => fail(1, &format!("langid: model \"langid\": {}\n", e)),
         }
@@ -130,6 +147,37 @@ fn main() {
     let stdout = io::stdout();
     let mut w = stdout.lock();
     if let Err(e) = w.write_all(out.as_bytes()).and_then(|_| w.flush()) {
+        fail(1, &format!("langid: writing output: {}\n", e));
+    }
+}
+
+/// The records ABI: one JSON string per line in, one answer per line out.
+fn run_records(k: usize, min_prob: f32) {
+    let mut ctx = match context() {
+        Ok(c) => c,
+        Err(e) => fail(1, &format!("langid: model \"langid\": {}\n", e)),
+    };
+    let stdin = io::stdin();
+    let stdout = io::stdout();
+    let mut w = BufWriter::with_capacity(64 << 10, stdout.lock());
+    for line in stdin.lock().lines() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => fail(1, &format!("langid: reading records: {}\n", e)),
+        };
+        let out = match serde_json::from_str::<String>(&line) {
+            Err(_) => r#"{"error":"langid: a record must be a JSON string"}"#.to_string(),
+            Ok(text) if !has_letters(&text) => UNDETERMINED.to_string(),
+            Ok(text) => match classify(&mut ctx, &one_line(&text), k) {
+                Ok(langs) => render(&langs, min_prob),
+                Err(e) => fail(1, &format!("langid: model \"langid\": {}\n", e)),
+            },
+        };
+        if let Err(e) = w.write_all(out.as_bytes()).and_then(|_| w.write_all(b"\n")) {
+            fail(1, &format!("langid: writing output: {}\n", e));
+        }
+    }
+    if let Err(e) = w.flush() {
         fail(1, &format!("langid: writing output: {}\n", e));
     }
 }

@@ -9,11 +9,16 @@
 //! - `stderr`: write 100 KiB of 'x', then "\nmisbehave: tail marker\n" to stderr, exit 4.
 //! - `warn`: write 100 KiB of 'w', then "\nmisbehave: warn marker\n" to stderr,
 //!   copy stdin to stdout, exit 0 (a job that succeeds with a log).
+//! - In the records ABI (it declares it; `WASMJOBS_RECORDS=1`), `echo`
+//!   answers each record with itself; `drop` leaves out the last answer.
 //! - `big`: write `n=` bytes (default 1048576) of 'a' to stdout, exit 0.
 
 use std::io::{self, Write};
 use std::process;
-use wasmjobs_guest::{param, fail};
+use wasmjobs_guest::{param, fail, records_mode};
+
+// It speaks the records ABI, to test the host's side of it.
+wasmjobs_guest::records_abi!();
 
 static mut SINK: u64 = 0;
 
@@ -56,6 +61,17 @@ fn echo() {
 
 fn main() {
     let mode = param("mode").unwrap_or_else(|| "echo".to_string());
+    if records_mode() && mode == "drop" {
+        let mut input = Vec::new();
+        let _ = io::Read::read_to_end(&mut io::stdin(), &mut input);
+        let text = String::from_utf8_lossy(&input);
+        let lines: Vec<&str> = text.lines().collect();
+        let mut out = io::stdout();
+        for l in &lines[..lines.len().saturating_sub(1)] {
+            let _ = writeln!(out, "{}", l);
+        }
+        return;
+    }
     match mode.as_str() {
         "echo" => echo(),
         "warn" => {

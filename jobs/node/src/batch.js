@@ -56,6 +56,11 @@ end
 redis.call("HSET", KEYS[2], ARGV[1], "pending")
 redis.call("HSET", KEYS[1], "retried:" .. ARGV[1], ARGV[2])
 redis.call("HINCRBY", KEYS[1], "failed", -1)
+local it = redis.call("HGET", KEYS[3], ARGV[1])
+local ok, item = pcall(cjson.decode, it or "")
+if ok and type(item) == "table" and (tonumber(item.records) or 0) > 0 then
+	redis.call("HINCRBY", KEYS[1], "records_failed", -item.records)
+end
 redis.call("HDEL", KEYS[1], "finished", "manifest")
 for _, k in ipairs(KEYS) do redis.call("PERSIST", k) end
 return 1
@@ -119,8 +124,17 @@ if cur ~= "pending" then
 end
 redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
 if (n.output == nil or n.output == "") and o.output then n.output = o.output end
+for _, f in ipairs({"object", "start", "end", "first", "records"}) do
+	if n[f] == nil then n[f] = o[f] end
+end
 redis.call("HSET", KEYS[3], ARGV[1], cjson.encode(n))
 redis.call("HINCRBY", KEYS[1], ARGV[2], 1)
+local recs = tonumber(n.records) or 0
+if recs > 0 then
+	redis.call("HINCRBY", KEYS[1], "records_" .. ARGV[2], recs)
+	local bad = tonumber(n.record_errors) or 0
+	if bad > 0 then redis.call("HINCRBY", KEYS[1], "record_errors", bad) end
+end
 if redis.call("HEXISTS", KEYS[1], "finished") == 1 then
 	sync_expiry()
 	return 3

@@ -1,0 +1,221 @@
+package records
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func scanAll(t *testing.T, data []byte, base int64, c Config) []Record {
+	t.Helper()
+	var out []Record
+	for rec, err := range Scan(bytes.NewReader(data), base, c, true) {
+		if err != nil {
+			t.Fatalf("scan: %v", err)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// inputs returns each record's input, or "ERR:" and its error.
+func inputs(recs []Record) []string {
+	var out []string
+	for _, r := range recs {
+		if r.Err != "" {
+			out = append(out, "ERR:"+r.Err)
+		} else {
+			out = append(out, string(r.Input))
+		}
+	}
+	return out
+}
+
+// checkSplits splits data at every shard size from 1 byte up and checks
+// that reading each shard's bytes on its own gives exactly the records of
+// a whole scan, each once, in order.
+func checkSplits(t *testing.T, name string, data []byte, c Config) {
+	t.Helper()
+	whole := scanAll(t, data, 0, c)
+	for _, maxBytes := range []int64{1, 2, 3, 5, 7, 16, 64, 1 << 20} {
+		for _, maxRecords := range []int64{1, 2, 3, 1000} {
+			var got []Record
+			var count int64
+			for sh, err := range Split(Scan(bytes.NewReader(data), 0, c, false), maxBytes, maxRecords) {
+				if err != nil {
+					t.Fatalf("%s: split: %v", name, err)
+				}
+				if sh.First != count {
+					t.Fatalf("%s: shard %+v starts at record %d, want %d", name, sh, sh.First, count)
+				}
+				part := scanAll(t, data[sh.Start:sh.End], sh.Start, c)
+				if int64(len(part)) != sh.Count {
+					t.Fatalf("%s (%d bytes, %d records): shard %+v reads %d records", name, maxBytes, maxRecords, sh, len(part))
+				}
+				got = append(got, part...)
+				count += sh.Count
+			}
+			if !slices.Equal(inputs(got), inputs(whole)) {
+				t.Fatalf("%s (%d bytes, %d records): shards give %q, the whole scan %q", name, maxBytes, maxRecords, inputs(got), inputs(whole))
+			}
+			for i := range got {
+				if got[i].Offset != whole[i].Offset || got[i].End != whole[i].End || got[i].Sample != whole[i].Sample {
+					t.Fatalf("%s: record %d at %d-%d in its shard, %d-%d in the whole", name, i, got[i].Offset, got[i].End, whole[i].Offset, whole[i].End)
+				}
+			}
+		}
+	}
+}
+
+func TestLines(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, data string
+		want       []string
+	}{
+		{"plain", "a\nbb\nccc\n", []string{"a", "bb", "ccc"}},
+		{"no final newline", "a\nbb\nccc", []string{"a", "bb", "ccc"}},
+		{"CRLF", "a\r\nbb\r\n\r\nc", []string{"a", "bb", "", "c"}},
+		{"empty lines are records", "\n\nx\n", []string{"", "", "x"}},
+		{"a lone CR stays", "a\rb\n", []string{"a\rb"}},
+		{"invalid UTF-8", "ok\n\xff\xfe\nfine\n", []string{"ok", "ERR:not valid UTF-8", "fine"}},
+		{"empty", "", nil},
+	} {
+		c := Config{Format: Lines}
+		if got := inputs(scanAll(t, []byte(tc.data), 0, c)); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+		checkSplits(t, tc.name, []byte(tc.data), c)
+	}
+}
+
+func TestJSONL(t *testing.T) {
+	t.Parallel()
+	data := "{\"text\":\"hello\"}\r\n\n   \n{\"text\":\"two\\nlines\",\"n\":1}\n{\"n\":2}\n[1]\n{bad\n{\"text\":{\"a\": 1}}\n{\"text\":\"last\"}"
+	c := Config{Format: JSONL, Field: "text"}
+	want := []string{"hello", "two\nlines", `ERR:no field "text"`, `ERR:not a JSON object, so it has no field "text"`, "ERR:not valid JSON", `{"a":1}`, "last"}
+	recs := scanAll(t, []byte(data), 0, c)
+	if got := inputs(recs); !slices.Equal(got, want) {
+		t.Fatalf("inputs %q, want %q", got, want)
+	}
+	if string(recs[1].Value) != `"two\nlines"` || string(recs[5].Value) != `{"a":1}` {
+		t.Errorf("values %s, %s", recs[1].Value, recs[5].Value)
+	}
+	checkSplits(t, "jsonl field", []byte(data), c)
+	whole := Config{Format: JSONL}
+	if got := inputs(scanAll(t, []byte("{\"a\": 1}\n\"s\"\n"), 0, whole)); !slices.Equal(got, []string{`{"a":1}`, "s"}) {
+		t.Errorf("whole lines: %q", got)
+	}
+}
+
+func TestCSV(t *testing.T) {
+	t.Parallel()
+	data := "id,text\r\n1,hello\r\n2,\"multi\nline, with comma\"\n3,\"quote \"\"inside\"\"\"\n4,bad\"quote\n5,short\n6\n7,\"last\""
+	c := Config{Format: CSV, Column: 1, Header: true}
+	want := []string{"hello", "multi\nline, with comma", `quote "inside"`, `ERR:CSV: bare " in non-quoted-field`, "short", "ERR:CSV: the row has 1 fields, no column 1", "last"}
+	if got := inputs(scanAll(t, []byte(data), 0, c)); !slices.Equal(got, want) {
+		t.Fatalf("inputs %q, want %q", got, want)
+	}
+	checkSplits(t, "csv", []byte(data), c)
+	if i, err := CSVHeader(strings.NewReader(data), "text", 1<<20); err != nil || i != 1 {
+		t.Errorf("CSVHeader = %d, %v", i, err)
+	}
+	if _, err := CSVHeader(strings.NewReader(data), "nope", 1<<20); err == nil || !strings.Contains(err.Error(), "id, text") {
+		t.Errorf("CSVHeader of a missing column: %v", err)
+	}
+	row := Config{Format: CSV, Column: -1}
+	if got := inputs(scanAll(t, []byte("a,b\nc,\"d\ne\"\n"), 0, row)); !slices.Equal(got, []string{`["a","b"]`, `["c","d\ne"]`}) {
+		t.Errorf("whole rows: %q", got)
+	}
+}
+
+func writeTar(t *testing.T, members ...string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for i, name := range members {
+		if strings.HasSuffix(name, "/") {
+			if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		body := strings.Repeat(fmt.Sprintf("<%s:%d>", name, i), 1+i*37)
+		h := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(body))}
+		if i%3 == 0 {
+			h.PAXRecords = map[string]string{"comment": strings.Repeat("p", 700)} // a pax header before the member
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestTar(t *testing.T) {
+	t.Parallel()
+	data := writeTar(t, "a/000001.jpg", "a/000001.json", "a/000002.json", "a/000002.jpg", "dir/", "a/000003.txt", "b/000001.jpg", "long-name-"+strings.Repeat("x", 120)+".tar.gz.jpg")
+	c := Config{Format: Tar, Member: "jpg"}
+	recs := scanAll(t, data, 0, c)
+	var samples []string
+	for _, r := range recs {
+		samples = append(samples, r.Sample)
+	}
+	if want := []string{"a/000001", "a/000002", "a/000003", "b/000001", "long-name-" + strings.Repeat("x", 120)}; !slices.Equal(samples, want) {
+		t.Fatalf("samples %q, want %q", samples, want)
+	}
+	if !strings.HasPrefix(string(recs[1].Input), "<a/000002.jpg:3>") || recs[2].Err != `the sample has no member with extension "jpg"` {
+		t.Fatalf("inputs: %.30q, %q", recs[1].Input, recs[2].Err)
+	}
+	checkSplits(t, "tar", data, c)
+	checkSplits(t, "tar first member", data, Config{Format: Tar})
+	// A corrupt stream is an error of the scan, not a record.
+	bad := append([]byte{}, data...)
+	copy(bad[100:], "garbage!")
+	var err error
+	for _, e := range Scan(bytes.NewReader(bad), 0, c, true) {
+		if e != nil {
+			err = e
+		}
+	}
+	if err == nil {
+		t.Fatal("a corrupt tar header scanned without an error")
+	}
+}
+
+func TestRecordBound(t *testing.T) {
+	t.Parallel()
+	c := Config{Format: Lines, MaxRecordBytes: 100}
+	long := "short\n" + strings.Repeat("x", 200<<10) + "\nafter\n"
+	var n int
+	var err error
+	for _, e := range Scan(strings.NewReader(long), 0, c, false) {
+		if e != nil {
+			err = e
+			break
+		}
+		n++
+	}
+	if n != 1 || err == nil || !strings.Contains(err.Error(), "over 100 bytes") {
+		t.Fatalf("%d records, %v; want 1 and a too-large error", n, err)
+	}
+	cc := Config{Format: CSV, Column: 0, MaxRecordBytes: 1000}
+	err = nil
+	for _, e := range Scan(strings.NewReader("a\n\""+strings.Repeat("y", 1<<20)+"\"\n"), 0, cc, true) {
+		if e != nil {
+			err = e
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "record too large") {
+		t.Fatalf("a 1 MiB CSV field under a 1000-byte bound: %v", err)
+	}
+}

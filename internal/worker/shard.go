@@ -1,0 +1,216 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/wasmjobs/wasmjobs/internal/blob"
+	"github.com/wasmjobs/wasmjobs/internal/queue"
+	"github.com/wasmjobs/wasmjobs/internal/records"
+	"github.com/wasmjobs/wasmjobs/internal/s3url"
+	"github.com/wasmjobs/wasmjobs/internal/sandbox"
+)
+
+// rangeReader is the part of blob.Store a shard job reads its input with.
+type rangeReader interface {
+	GetRange(ctx context.Context, u s3url.ObjectURL, start, end int64, etag string) ([]byte, error)
+}
+
+var _ rangeReader = (*blob.Store)(nil)
+
+// ShardLine is one line of a shard's output: a record's result or error.
+type ShardLine struct {
+	// Index is the record's number in its batch, from 0.
+	Index int64 `json:"index"`
+	// Key is the input object's key; Sample a tar record's sample.
+	Key    string `json:"key"`
+	Sample string `json:"sample,omitempty"`
+	// Result is the guest's answer as JSON (text that is not JSON becomes
+	// a JSON string).
+	Result json.RawMessage `json:"result,omitempty"`
+	// Error says why the record has no result.
+	Error string `json:"error,omitempty"`
+}
+
+// shardStats is what a shard job tells the batch besides its outcome.
+type shardStats struct {
+	recordErrors int64
+}
+
+// runShard runs the guest on every record of a shard and writes one
+// ShardLine per record, in order, to out. A record that cannot be read or
+// that its guest refuses gets an error line; the shard fails only when its
+// input cannot be read as planned, the guest cannot run, or a guest
+// speaking the records ABI breaks it.
+func (h *handler) runShard(ctx context.Context, t *asynq.Task, taskID string, p *queue.Payload, in, out s3url.ObjectURL, mod *sandbox.Module, stats *shardStats) error {
+	sh := p.Shard
+	rr, ok := h.cfg.Store.(rangeReader)
+	if !ok {
+		return permanent(errors.New("this worker's store cannot read byte ranges, which shards need"))
+	}
+	if sh.End-sh.Start > h.cfg.MaxInputBytes {
+		return permanent(fmt.Errorf("shard of %d bytes, over the worker's input limit of %d", sh.End-sh.Start, h.cfg.MaxInputBytes))
+	}
+	data, err := rr.GetRange(ctx, in, sh.Start, sh.End, sh.ETag)
+	switch {
+	case errors.Is(err, blob.ErrChanged):
+		return permanent(fmt.Errorf("the input changed since the batch was planned (run the batch again to plan its new version): %w", err))
+	case errors.Is(err, blob.ErrNotFound):
+		return permanent(fmt.Errorf("input object missing: %w", err))
+	case err != nil:
+		return storeError("read input", err)
+	}
+	cfg := sh.Config
+	var recs []records.Record
+	for rec, err := range records.Scan(bytes.NewReader(data), sh.Start, cfg, true) {
+		if err != nil {
+			return permanent(fmt.Errorf("read the shard's records: %w", err))
+		}
+		recs = append(recs, rec)
+	}
+	if int64(len(recs)) != sh.Count {
+		return permanent(fmt.Errorf("bytes %d-%d hold %d records, the plan said %d", sh.Start, sh.End, len(recs), sh.Count))
+	}
+	lines := make([]ShardLine, len(recs))
+	for i, rec := range recs {
+		lines[i] = ShardLine{Index: sh.First + int64(i), Key: in.Key, Sample: rec.Sample, Error: rec.Err}
+	}
+	start := time.Now()
+	if mod.RecordsABI && cfg.Text() {
+		err = h.runRecordsABI(ctx, p, mod, recs, lines)
+	} else {
+		err = h.runEachRecord(ctx, p, mod, recs, lines)
+	}
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for i := range lines {
+		if lines[i].Error != "" {
+			stats.recordErrors++
+		}
+		if err := enc.Encode(&lines[i]); err != nil {
+			return permanent(fmt.Errorf("record %d: %w", lines[i].Index, err))
+		}
+	}
+	md := map[string]string{MetaTaskID: taskID, MetaGuest: mod.Digest}
+	if err := h.cfg.Store.Put(ctx, out, buf.Bytes(), "application/x-ndjson", md); err != nil {
+		return storeError("write output", err)
+	}
+	return h.writeSummary(t, Summary{Output: out.String(), Bytes: buf.Len(), Guest: mod.Digest, DurationMS: time.Since(start).Milliseconds(),
+		Records: sh.Count, RecordErrors: stats.recordErrors})
+}
+
+// runRecordsABI runs the guest once on every readable record of the shard.
+func (h *handler) runRecordsABI(ctx context.Context, p *queue.Payload, mod *sandbox.Module, recs []records.Record, lines []ShardLine) error {
+	var stdin bytes.Buffer
+	var todo []int
+	for i, rec := range recs {
+		if rec.Err == "" {
+			stdin.Write(rec.Value)
+			stdin.WriteByte('\n')
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	res, ran, err := h.runGuest(ctx, mod, sandbox.RunOptions{Stdin: stdin.Bytes(), Params: p.Params, Name: p.Guest, MaxOutput: h.cfg.MaxOutputBytes, Records: true})
+	h.cfg.Metrics.run(p.Guest, outcomeOf(err), ran, stdin.Len(), resultBytes(res))
+	if err != nil {
+		return classify(err)
+	}
+	out := bytes.TrimSuffix(res.Stdout, []byte("\n"))
+	answers := bytes.Split(out, []byte("\n"))
+	if len(out) == 0 {
+		answers = nil
+	}
+	if len(answers) != len(todo) {
+		return permanent(fmt.Errorf("the guest answered %d of the shard's %d records (the records ABI wants one line of JSON per record)", len(answers), len(todo)))
+	}
+	for j, i := range todo {
+		setResult(&lines[i], answers[j])
+	}
+	return nil
+}
+
+// runEachRecord runs the guest once per readable record, each on a fresh
+// instance of the compiled module, the record's input on stdin.
+func (h *handler) runEachRecord(ctx context.Context, p *queue.Payload, mod *sandbox.Module, recs []records.Record, lines []ShardLine) error {
+	for i, rec := range recs {
+		if rec.Err != "" {
+			continue
+		}
+		res, ran, err := h.runGuest(ctx, mod, sandbox.RunOptions{Stdin: rec.Input, Params: p.Params, Name: p.Guest, MaxOutput: h.cfg.MaxOutputBytes})
+		h.cfg.Metrics.run(p.Guest, outcomeOf(err), ran, len(rec.Input), resultBytes(res))
+		var ge *sandbox.GuestError
+		switch {
+		case errors.As(err, &ge) && ge.Kind != sandbox.ErrTimeout:
+			// The guest refused the record (exit, trap, memory): the
+			// record's error, not the shard's.
+			lines[i].Error = ge.Error()
+		case err != nil:
+			// Time ran out, or the worker is stopping: the shard runs
+			// again.
+			return classify(err)
+		default:
+			setResult(&lines[i], res.Stdout)
+		}
+	}
+	return nil
+}
+
+// setResult puts a guest's answer into a line: JSON as it is (on one
+// line), other text as a JSON string; an object {"error": "..."} alone is
+// the record's error.
+func setResult(l *ShardLine, answer []byte) {
+	answer = bytes.TrimSpace(answer)
+	if json.Valid(answer) {
+		var e struct {
+			Error *string `json:"error"`
+		}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(answer, &obj) == nil && len(obj) == 1 && json.Unmarshal(answer, &e) == nil && e.Error != nil {
+			l.Error = *e.Error
+			return
+		}
+		var b bytes.Buffer
+		if json.Compact(&b, answer) == nil {
+			l.Result = b.Bytes()
+			return
+		}
+	}
+	if !utf8.Valid(answer) {
+		l.Error = "the guest's output is neither JSON nor UTF-8 text (" + strconv.Itoa(len(answer)) + " bytes)"
+		return
+	}
+	l.Result, _ = json.Marshal(string(answer))
+}
+
+func outcomeOf(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var ge *sandbox.GuestError
+	if errors.As(err, &ge) {
+		return guestOutcome(ge.Kind)
+	}
+	return "error"
+}
+
+func resultBytes(res *sandbox.Result) int {
+	if res == nil {
+		return 0
+	}
+	return len(res.Stdout)
+}
