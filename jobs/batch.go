@@ -30,6 +30,16 @@ type BatchSpec = batch.Spec
 // started and finished.
 type BatchStatus = batch.Status
 
+// RecordsSpec makes a batch split its objects into records (JSON lines,
+// CSV, plain lines or tar shards): one job per shard of records, the guest
+// running on every record, one JSON line per record in the outputs. Set it
+// as BatchSpec.Records.
+type RecordsSpec = batch.RecordsSpec
+
+// MergedName is the object under a record batch's output prefix that
+// RecordsSpec.Merge joins the shard outputs into.
+const MergedName = batch.MergedName
+
 // StartBatch creates the batch record and enqueues its plan: a worker lists
 // the input prefix and enqueues one job per object. Calling it again for the
 // same spec resumes the batch without enqueueing anything twice.

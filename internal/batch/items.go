@@ -45,6 +45,8 @@ type Item struct {
 	First        int64  `json:"first,omitempty"`
 	Records      int64  `json:"records,omitempty"`
 	RecordErrors int64  `json:"record_errors,omitempty"`
+	// Log is what the guest of a done item wrote to stderr (its tail).
+	Log string `json:"log,omitempty"`
 }
 
 // retentionFuncs give a batch's keys (KEYS: record, status, items) their

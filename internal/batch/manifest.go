@@ -49,7 +49,7 @@ func WriteManifest(ctx context.Context, c *Client, w ManifestWriter, id string, 
 			// A manifest line is an Item without the job's id and the
 			// input's size; a shard's line has its object and records.
 			line := Item{Key: it.Key, Status: it.Status, Output: it.Output, Error: it.Error, DurationMS: it.DurationMS,
-				Object: it.Object, Start: it.Start, End: it.End, First: it.First, Records: it.Records, RecordErrors: it.RecordErrors}
+				Object: it.Object, Start: it.Start, End: it.End, First: it.First, Records: it.Records, RecordErrors: it.RecordErrors, Log: it.Log}
 			if it.Status != ItemDone {
 				line.Output = ""
 			}

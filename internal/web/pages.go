@@ -16,7 +16,10 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 )
 
-var pages = template.Must(template.ParseFS(assets, "templates/*.html"))
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	// recordsEnd is the index of a shard's last record.
+	"recordsEnd": func(first, n int64) int64 { return first + n - 1 },
+}).ParseFS(assets, "templates/*.html"))
 
 // presignFor is how long links on batch pages stay valid.
 const presignFor = time.Hour
@@ -130,6 +133,18 @@ func (s *Server) startBatchForm(w http.ResponseWriter, r *http.Request) {
 		Input: r.PostFormValue("input"), Guest: r.PostFormValue("guest"), Type: r.PostFormValue("type"),
 		Output: r.PostFormValue("output"), Include: r.PostFormValue("include"),
 	}
+	if f := r.PostFormValue("records"); f != "" {
+		spec.Records = &batch.RecordsSpec{Format: f, Merge: r.PostFormValue("merge") != ""}
+		// One box: the JSON lines field, the CSV column or the tar member.
+		switch sel := r.PostFormValue("select"); f {
+		case "jsonl":
+			spec.Records.Field = sel
+		case "csv":
+			spec.Records.Column = sel
+		case "tar":
+			spec.Records.Member = sel
+		}
+	}
 	st, err := s.batches.StartBatch(r.Context(), spec)
 	if err != nil {
 		status := http.StatusServiceUnavailable
@@ -209,6 +224,7 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
 		Failures                []batch.Item
 		Outputs                 []outputLink
 		ManifestURL, SummaryURL string
+		MergedURL               string
 		Note                    string
 		Partial                 bool
 		Scanned                 int
@@ -217,6 +233,9 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request) {
 	if st.ManifestWritten {
 		data.ManifestURL, _ = s.cfg.Store.PresignGet(ctx, st.Spec.OutputObject(s3url.ManifestName), presignFor)
 		data.SummaryURL, _ = s.cfg.Store.PresignGet(ctx, st.Spec.OutputObject(s3url.SummaryName), presignFor)
+		if st.Spec.Records != nil && st.Spec.Records.Merge {
+			data.MergedURL, _ = s.cfg.Store.PresignGet(ctx, st.Spec.OutputObject(batch.MergedName), presignFor)
+		}
 	}
 	s.render(w, http.StatusOK, "batch.html", data)
 }

@@ -276,6 +276,9 @@ func (h *handler) recordBatch(ctx context.Context, p *queue.Payload, taskID stri
 			out.RecordErrors = stats.recordErrors
 		}
 	}
+	if jobErr == nil {
+		out.Log = stats.log
+	}
 	switch {
 	case jobErr == nil:
 		out.Status = batch.ItemDone
@@ -395,7 +398,7 @@ func (h *handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queu
 		if err := h.writeResult(t, res.Stdout); err != nil {
 			return err
 		}
-		h.keepLog(ctx, taskID, res.Stderr)
+		h.keepLog(ctx, taskID, res.Stderr, stats)
 		return nil
 	}
 	ct := "application/json"
@@ -412,7 +415,7 @@ func (h *handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queu
 	}); err != nil {
 		return err
 	}
-	h.keepLog(ctx, taskID, res.Stderr)
+	h.keepLog(ctx, taskID, res.Stderr, stats)
 	return nil
 }
 
@@ -420,7 +423,8 @@ func (h *handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queu
 // sandbox.RunOptions.StderrTail) as the job's log, readable with the job's
 // state for its retention. The job is done either way: a log that could
 // not be written is only reported.
-func (h *handler) keepLog(ctx context.Context, taskID, stderr string) {
+func (h *handler) keepLog(ctx context.Context, taskID, stderr string, stats *shardStats) {
+	stats.log = stderr // a batch job's item keeps it too: its task is deleted when it completes
 	q, ok := asynq.GetQueueName(ctx)
 	if stderr == "" || h.logs == nil || taskID == "" || !ok {
 		return

@@ -40,9 +40,12 @@ type ShardLine struct {
 	Error string `json:"error,omitempty"`
 }
 
-// shardStats is what a shard job tells the batch besides its outcome.
+// shardStats is what a job tells its batch besides its outcome: the
+// records of a shard that got an error line, and what the guest wrote to
+// stderr (the tail).
 type shardStats struct {
 	recordErrors int64
+	log          string
 }
 
 // runShard runs the guest on every record of a shard and writes one
@@ -85,9 +88,9 @@ func (h *handler) runShard(ctx context.Context, t *asynq.Task, taskID string, p 
 	}
 	start := time.Now()
 	if mod.RecordsABI && cfg.Text() {
-		err = h.runRecordsABI(ctx, p, mod, recs, lines)
+		err = h.runRecordsABI(ctx, p, mod, recs, lines, stats)
 	} else {
-		err = h.runEachRecord(ctx, p, mod, recs, lines)
+		err = h.runEachRecord(ctx, p, mod, recs, lines, stats)
 	}
 	if err != nil {
 		return err
@@ -112,7 +115,7 @@ func (h *handler) runShard(ctx context.Context, t *asynq.Task, taskID string, p 
 }
 
 // runRecordsABI runs the guest once on every readable record of the shard.
-func (h *handler) runRecordsABI(ctx context.Context, p *queue.Payload, mod *sandbox.Module, recs []records.Record, lines []ShardLine) error {
+func (h *handler) runRecordsABI(ctx context.Context, p *queue.Payload, mod *sandbox.Module, recs []records.Record, lines []ShardLine, stats *shardStats) error {
 	var stdin bytes.Buffer
 	var todo []int
 	for i, rec := range recs {
@@ -130,6 +133,7 @@ func (h *handler) runRecordsABI(ctx context.Context, p *queue.Payload, mod *sand
 	if err != nil {
 		return classify(err)
 	}
+	h.keepLog(ctx, taskIDOf(ctx), res.Stderr, stats)
 	out := bytes.TrimSuffix(res.Stdout, []byte("\n"))
 	answers := bytes.Split(out, []byte("\n"))
 	if len(out) == 0 {
@@ -146,7 +150,7 @@ func (h *handler) runRecordsABI(ctx context.Context, p *queue.Payload, mod *sand
 
 // runEachRecord runs the guest once per readable record, each on a fresh
 // instance of the compiled module, the record's input on stdin.
-func (h *handler) runEachRecord(ctx context.Context, p *queue.Payload, mod *sandbox.Module, recs []records.Record, lines []ShardLine) error {
+func (h *handler) runEachRecord(ctx context.Context, p *queue.Payload, mod *sandbox.Module, recs []records.Record, lines []ShardLine, stats *shardStats) error {
 	for i, rec := range recs {
 		if rec.Err != "" {
 			continue
@@ -165,6 +169,9 @@ func (h *handler) runEachRecord(ctx context.Context, p *queue.Payload, mod *sand
 			return classify(err)
 		default:
 			setResult(&lines[i], res.Stdout)
+			if res.Stderr != "" {
+				stats.log = res.Stderr // the last record's that wrote any
+			}
 		}
 	}
 	return nil
@@ -195,6 +202,11 @@ func setResult(l *ShardLine, answer []byte) {
 		return
 	}
 	l.Result, _ = json.Marshal(string(answer))
+}
+
+func taskIDOf(ctx context.Context) string {
+	id, _ := asynq.GetTaskID(ctx)
+	return id
 }
 
 func outcomeOf(err error) string {

@@ -26,7 +26,52 @@ export function batchOutputKey(output) {
 }
 
 const batchIDRE = /^[A-Za-z0-9_-]{1,64}$/;
-const specFields = new Set(['id', 'guest', 'type', 'input', 'output', 'include', 'maxSize', 'queue', 'params', 'maxRetry', 'retentionSeconds']);
+const specFields = new Set(['id', 'guest', 'type', 'input', 'output', 'include', 'maxSize', 'queue', 'params', 'maxRetry', 'records', 'retentionSeconds']);
+const recordsFields = new Set(['format', 'field', 'column', 'header', 'member', 'shardBytes', 'shardRecords', 'merge']);
+const recordFormats = new Set(['jsonl', 'csv', 'lines', 'tar']);
+const maxShardBytes = 256 << 20;
+
+/**
+ * A record batch's records spec with its defaults, as Go's
+ * RecordsSpec.withDefaults: a CSV column given by name implies a header.
+ */
+function recordsWithDefaults(r) {
+  if (r === null || typeof r !== 'object') throw new InvalidPayloadError('batch records must be an object');
+  for (const k of Object.keys(r)) {
+    if (!recordsFields.has(k)) throw new InvalidPayloadError(`batch records: unknown field ${JSON.stringify(k)}`);
+  }
+  const out = {
+    format: r.format, field: r.field ?? '', column: r.column ?? '', header: Boolean(r.header), member: r.member ?? '',
+    shardBytes: r.shardBytes || 8 << 20, shardRecords: r.shardRecords || 10000, merge: Boolean(r.merge),
+  };
+  if (!recordFormats.has(out.format)) throw new InvalidPayloadError(`records: format ${JSON.stringify(String(r.format))}: want jsonl, csv, lines or tar`);
+  for (const f of ['field', 'column', 'member']) {
+    if (typeof out[f] !== 'string') throw new InvalidPayloadError(`records: ${f} must be a string`);
+  }
+  if (out.column !== '' && !/^[0-9]+$/.test(out.column)) out.header = true;
+  if (!Number.isSafeInteger(out.shardBytes) || out.shardBytes < 1 || out.shardBytes > maxShardBytes) {
+    throw new InvalidPayloadError(`shard bytes ${out.shardBytes}: want 1 to ${maxShardBytes}`);
+  }
+  if (!Number.isSafeInteger(out.shardRecords) || out.shardRecords < 1 || out.shardRecords > 10_000_000) {
+    throw new InvalidPayloadError(`shard records ${out.shardRecords}: want 1 to 10,000,000`);
+  }
+  if (out.field.length > 256 || out.column.length > 256 || out.member.length > 32) {
+    throw new InvalidPayloadError('records field, column or member too long');
+  }
+  return out;
+}
+
+/** Go's JSON of a RecordsSpec (its field order, empty fields left out). */
+function encodeRecords(r) {
+  let j = `{"format":${goString(r.format)}`;
+  if (r.field) j += `,"field":${goString(r.field)}`;
+  if (r.column) j += `,"column":${goString(r.column)}`;
+  if (r.header) j += ',"header":true';
+  if (r.member) j += `,"member":${goString(r.member)}`;
+  j += `,"shard_bytes":${r.shardBytes},"shard_records":${r.shardRecords}`;
+  if (r.merge) j += ',"merge":true';
+  return j + '}';
+}
 
 /**
  * Hands an output claim from ARGV[1] to ARGV[2] if ARGV[1] still holds it
@@ -223,6 +268,7 @@ export function batchSpecWithDefaults(spec) {
     id: spec.id ?? '', guest: spec.guest, type: spec.type, input: spec.input, output: spec.output ?? '',
     include: spec.include ?? '', maxSize: spec.maxSize ?? 0, queue: spec.queue || 'default',
     params: spec.params ?? {}, maxRetry: spec.maxRetry ?? null,
+    records: spec.records == null ? null : recordsWithDefaults(spec.records),
     retentionSeconds: spec.retentionSeconds || defaultBatchRetentionSeconds,
   };
   if (s.type === 'image' || s.type === 'text') s.type = 'wasm:' + s.type;
@@ -246,6 +292,7 @@ export function batchSpecWithDefaults(spec) {
     const h = createHash('sha256');
     for (const f of [s.type, s.guest, s.input, s.output, s.include, String(s.maxSize), s.queue]) h.update(f).update('\0');
     for (const k of Object.keys(s.params).sort()) h.update(`${k}=${s.params[k]}`).update('\0');
+    if (s.records) h.update(encodeRecords(s.records));
     s.id = 'b-' + h.digest('hex').slice(0, 16);
   } else if (!batchIDRE.test(s.id)) {
     throw new InvalidPayloadError(`batch id ${JSON.stringify(s.id)}: use 1-64 letters, digits, '-' or '_'`);
@@ -268,6 +315,7 @@ export function encodeBatchSpec(s) {
   const keys = Object.keys(s.params).sort();
   if (keys.length) j += ',"params":{' + keys.map((k) => goString(k) + ':' + goString(s.params[k])).join(',') + '}';
   if (s.maxRetry !== null) j += `,"max_retry":${s.maxRetry}`;
+  if (s.records) j += `,"records":${encodeRecords(s.records)}`;
   j += `,"retention_seconds":${s.retentionSeconds}`;
   return j + '}';
 }
@@ -277,7 +325,7 @@ export function encodeBatchSpec(s) {
 // retention_seconds → retentionSeconds. Params keep their own keys.
 function camelSpec(raw) {
   const out = {};
-  for (const [k, v] of Object.entries(raw)) out[k.replace(/_([a-z])/g, (_, c) => c.toUpperCase())] = v;
+  for (const [k, v] of Object.entries(raw)) out[k.replace(/_([a-z])/g, (_, c) => c.toUpperCase())] = k === 'records' && v ? camelSpec(v) : v;
   return out;
 }
 
@@ -305,5 +353,9 @@ export function decodeBatchStatus(id, h) {
     started: new Date(num('started')),
     finished: h.finished ? new Date(num('finished')) : null,
     ...(h.error ? { error: h.error } : {}),
+    ...(spec.records ? {
+      records: num('records'), recordsDone: num('records_done'), recordsFailed: num('records_failed'),
+      recordsCanceled: num('records_canceled'), recordErrors: num('record_errors'),
+    } : {}),
   };
 }

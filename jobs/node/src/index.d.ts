@@ -254,6 +254,8 @@ export interface BatchSpec {
   queue?: string;
   params?: Record<string, string>;
   maxRetry?: number;
+  /** Split each object into records: one job per shard of records, one JSON line per record in the outputs. */
+  records?: RecordsSpec;
   /** Seconds the batch's record stays in Redis after it finished (default 7 days); outputs in S3 stay. */
   retentionSeconds?: number;
   /** Default: derived from the other fields (as the Go client derives it), so a rerun resumes. */
@@ -279,6 +281,30 @@ export interface BatchStatus {
   finished: Date | null;
   /** Why the batch ended without running, when the planner refused it. */
   error?: string;
+  /** A record batch's records: planned, in done shards, in failed and canceled shards, and with an error line. */
+  records?: number;
+  recordsDone?: number;
+  recordsFailed?: number;
+  recordsCanceled?: number;
+  recordErrors?: number;
+}
+
+/** How a record batch reads its objects (Go's jobs.RecordsSpec). */
+export interface RecordsSpec {
+  format: 'jsonl' | 'csv' | 'lines' | 'tar';
+  /** jsonl: the field that is each record's input (default: the whole line). */
+  field?: string;
+  /** csv: the column that is each record's input, by header name or index from 0 (default: the whole row). */
+  column?: string;
+  /** csv: the first row names the columns (implied by a column name). */
+  header?: boolean;
+  /** tar: the extension of each sample's member that is its input (default: its first member). */
+  member?: string;
+  /** Most bytes (default 8 MiB) and records (default 10,000) per shard. */
+  shardBytes?: number;
+  shardRecords?: number;
+  /** Join the shard outputs in record order into merged.jsonl when the batch ends. */
+  merge?: boolean;
 }
 
 /** startBatch: the output prefix belongs to another batch (`owner`). */

@@ -17,6 +17,23 @@ test("derived id and JSON equal the Go client's", () => {
     '"output":"s3://data/wasmjobs-results/b-a0cfc075b08fcfbb/","queue":"default","params":{"top":"5"},"retention_seconds":604800}');
 });
 
+test("a record batch's derived id and JSON equal the Go client's", () => {
+  // Computed with Go: jobs.BatchSpec{..., Records: &jobs.RecordsSpec{...}}.WithDefaults() and json.Marshal.
+  const s = batchSpecWithDefaults({ guest: 'langid', type: 'text', input: 's3://data/reviews/', records: { format: 'csv', column: 'text', merge: true } });
+  assert.equal(s.id, 'b-bcd0088f07a6de20');
+  assert.equal(encodeBatchSpec(s),
+    '{"id":"b-bcd0088f07a6de20","guest":"langid","type":"wasm:text","input":"s3://data/reviews/","output":"s3://data/wasmjobs-results/b-bcd0088f07a6de20/",' +
+    '"queue":"default","records":{"format":"csv","column":"text","header":true,"shard_bytes":8388608,"shard_records":10000,"merge":true},"retention_seconds":604800}');
+  for (const [records, msg] of [
+    [{ format: 'xml' }, /format "xml"/],
+    [{ format: 'jsonl', shardBytes: -1 }, /shard bytes/],
+    [{ format: 'jsonl', shardRecords: 1.5 }, /shard records/],
+    [{ format: 'tar', members: 'jpg' }, /unknown field "members"/],
+  ]) {
+    assert.throws(() => batchSpecWithDefaults({ guest: 'langid', type: 'text', input: 's3://data/in/', records }), (err) => err instanceof InvalidPayloadError && msg.test(err.message), JSON.stringify(records));
+  }
+});
+
 test('invalid specs are refused before Redis', () => {
   const ok = { guest: 'wordcount', type: 'text', input: 's3://data/in/' };
   for (const [spec, msg] of [

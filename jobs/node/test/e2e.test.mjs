@@ -185,6 +185,34 @@ describe('Node producer, Go worker', { skip: needs('redis', 's3'), timeout: 600_
     await assert.rejects(client.batchStatus('no-such-batch'), { code: 'ERR_WASMJOBS_BATCH_NOT_FOUND' });
   });
 
+  test('startBatch with records: a JSON lines file split into shards, merged in order', async () => {
+    const n = 500;
+    const lines = [...Array(n).keys()].map((i) => (i % 50 === 7 ? '{"no_text":1}' : JSON.stringify({ text: `record ${i}` })));
+    await s3.putObject(dataBucket, 'records/in/all.jsonl', Buffer.from(lines.join('\r\n')));
+    const st = await client.startBatch({
+      guest: 'misbehave', type: 'text', input: `s3://${dataBucket}/records/in/`, output: `s3://${dataBucket}/records/out/`,
+      records: { format: 'jsonl', field: 'text', shardRecords: 64, merge: true },
+    });
+    assert.deepEqual(st.spec.records, { format: 'jsonl', field: 'text', shardBytes: 8 << 20, shardRecords: 64, merge: true });
+    let fin = await client.waitBatch(st.id, { timeout: 120_000, interval: 100 })
+      .catch((err) => { throw new Error(`${err.message}\nworker log:\n${workerLog}`); });
+    for (let i = 0; !fin.manifestWritten && i < 300; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      fin = await client.batchStatus(st.id);
+    }
+    assert.deepEqual([fin.total, fin.done, fin.records, fin.recordsDone, fin.recordErrors, fin.manifestWritten], [8, 8, n, n, 10, true]);
+    const merged = await s3.getObject(dataBucket, 'records/out/merged.jsonl');
+    const out = [];
+    for await (const chunk of merged) out.push(chunk);
+    const got = Buffer.concat(out).toString().trimEnd().split('\n').map((l) => JSON.parse(l));
+    assert.equal(got.length, n);
+    got.forEach((l, i) => {
+      assert.equal(l.index, i);
+      if (i % 50 === 7) assert.match(l.error, /no field "text"/);
+      else assert.equal(l.result, `record ${i}`);
+    });
+  });
+
   test('run: result, failure, timeout', async () => {
     const res = await client.run({ guest: 'hello', data: 'NodeJS' }, { timeout: 60_000 });
     assert.equal(res.toString(), '{"greeting":"Hello, NodeJS!"}');
