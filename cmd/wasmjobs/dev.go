@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -75,7 +76,7 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	defer s3srv.Close()
 
 	g.redisURL = "redis://" + mr.Addr()
-	g.s3 = blob.Config{Endpoint: ln.Addr().String(), AccessKey: "dev", SecretKey: "devsecret"}
+	g.s3 = blob.Config{Endpoint: ln.Addr().String(), AccessKey: "dev", SecretKey: "devsecret", UnsignedStreams: true}
 	fmt.Fprintf(out, "in-process Redis at %s, in-process S3 at http://%s\n", g.redisURL, g.s3.Endpoint)
 
 	svc, err := g.connect(true)
@@ -131,6 +132,16 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 				return err
 			}
 		}
+	}
+	reviews, shard, err := sampleRecords(hasOCR)
+	if err != nil {
+		return err
+	}
+	if err := store.Put(ctx, s3url.ObjectURL{Bucket: sampleBucket, Key: "records/reviews/reviews.jsonl"}, reviews, "application/x-ndjson", nil); err != nil {
+		return err
+	}
+	if err := store.Put(ctx, s3url.ObjectURL{Bucket: sampleBucket, Key: "records/shards/shard-000000.tar"}, shard, "application/x-tar", nil); err != nil {
+		return err
 	}
 	fmt.Fprintf(out, "seeded the sample dataset in s3://%s/\n", sampleBucket)
 
@@ -243,6 +254,52 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 		}
 		fmt.Fprintf(out, "%s\n  → %s\n", p.label, res)
 	}
+	// 4. Record batches: a JSON lines file and a tar shard, split into
+	// shards of records, their outputs merged in record order.
+	recGuest, imgGuest := "wordcount", "wordcount"
+	if hasLangid {
+		recGuest = "langid"
+	}
+	if hasOCR {
+		imgGuest = "ocr"
+	}
+	for _, rb := range []struct {
+		id, prefix, guest, typ string
+		recs                   batch.RecordsSpec
+	}{
+		{"sample-reviews", "records/reviews/", recGuest, "text", batch.RecordsSpec{Format: "jsonl", Field: "text", ShardRecords: 8, Merge: true}},
+		{"sample-shards", "records/shards/", imgGuest, "image", batch.RecordsSpec{Format: "tar", ShardRecords: 2, Merge: true}},
+	} {
+		recs := rb.recs
+		spec, err := batch.Spec{Guest: rb.guest, Type: rb.typ, Input: "s3://" + sampleBucket + "/" + rb.prefix, ID: rb.id, Records: &recs}.WithDefaults()
+		if err != nil {
+			return err
+		}
+		if _, err := svc.batches.CreateBatch(ctx, spec); err != nil {
+			return err
+		}
+		if _, err := batch.Plan(ctx, svc.batches, store, spec, batch.PlanConfig{Access: batch.Access{GuestBucket: g.guestBucket}}); err != nil {
+			return err
+		}
+		st, err := batch.Wait(waitCtx, svc.batches, spec.ID, 50*time.Millisecond, nil)
+		if err != nil {
+			return err
+		}
+		if err := batch.EnsureManifest(ctx, svc.batches, store, spec.ID, batch.Access{GuestBucket: g.guestBucket}); err != nil {
+			return err
+		}
+		failed += int(st.Failed)
+		merged := spec.OutputObject(batch.MergedName)
+		fmt.Fprintf(out, "\nrecord batch %s (%s, guest %s): %d records in %d shards, %d with an error line\n  merged, in record order: %s\n",
+			spec.ID, recs.Format, rb.guest, st.Records, st.Total, st.RecordErrors, merged)
+		if body, _, err := store.Get(ctx, merged, 1<<20); err == nil {
+			lines := strings.SplitN(string(body), "\n", 4)
+			for _, l := range lines[:min(3, len(lines))] {
+				fmt.Fprintf(out, "    %.160s\n", l)
+			}
+		}
+	}
+
 	if failed > 0 {
 		return fmt.Errorf("%d sample jobs failed", failed)
 	}

@@ -64,6 +64,12 @@ func TestDev(t *testing.T) {
 		"s3://samples/wasmjobs-results/sample-texts/poem.txt.wordcount.json",
 		`{"lines":3,"words":14,`,
 		`{"greeting":"Hello, NodeJS!"}`,
+		"record batch sample-reviews (jsonl, guest ",
+		"21 records in 3 shards, 1 with an error line\n  merged, in record order: s3://samples/wasmjobs-results/sample-reviews/merged.jsonl\n" +
+			`    {"index":0,"key":"records/reviews/reviews.jsonl","result":`,
+		"record batch sample-shards (tar, guest ",
+		"4 records in 2 shards, 0 with an error line\n  merged, in record order: s3://samples/wasmjobs-results/sample-shards/merged.jsonl\n" +
+			`    {"index":0,"key":"records/shards/shard-000000.tar","sample":"000000","result":`,
 		"all sample jobs done",
 	} {
 		if !strings.Contains(out, want) {

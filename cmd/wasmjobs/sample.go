@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"fmt"
 	"image"
@@ -40,6 +41,52 @@ var sampleSentences = []string{
 var sampleImages = map[string][]string{
 	"images/invoice.png": {"Invoice 2026-0417", "Total due: 1,284.50 EUR"},
 	"images/sign.png":    {"Queue scale, sandboxed guests"},
+}
+
+// sampleRecords makes the record datasets of `wasmjobs dev`: a JSON lines
+// file of reviews (the sample sentences, each several times, and one line
+// without the text field) and a WebDataset tar shard of samples, each a
+// rendered line of text (.png, or .txt without OCR) and its metadata
+// (.json).
+func sampleRecords(images bool) (jsonl, shard []byte, err error) {
+	var b bytes.Buffer
+	for i := range 4 {
+		for j, s := range sampleSentences {
+			fmt.Fprintf(&b, "{\"id\":%d,\"text\":%q}\n", i*len(sampleSentences)+j, s)
+		}
+	}
+	b.WriteString("{\"id\":-1,\"note\":\"no text field: this record gets an error line\"}\n")
+	jsonl = b.Bytes()
+
+	var t bytes.Buffer
+	tw := tar.NewWriter(&t)
+	add := func(name string, body []byte) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body))}); err != nil {
+			return err
+		}
+		_, err := tw.Write(body)
+		return err
+	}
+	for i, line := range []string{"Sample one of the shard", "Records, not objects", "Merged in input order", "Four samples, two shards"} {
+		key := fmt.Sprintf("%06d", i)
+		body, ext := []byte(line), ".txt"
+		if images {
+			if body, err = renderLines([]string{line}, 40); err != nil {
+				return nil, nil, err
+			}
+			ext = ".png"
+		}
+		if err := add(key+ext, body); err != nil {
+			return nil, nil, err
+		}
+		if err := add(key+".json", fmt.Appendf(nil, `{"caption":%q}`, line)); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, nil, err
+	}
+	return jsonl, t.Bytes(), nil
 }
 
 // renderLines draws lines of black text on white with the Go font.

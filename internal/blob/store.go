@@ -46,11 +46,17 @@ type Config struct {
 	// UseSSL selects https. Defaults to false (plain http), as for a local
 	// MinIO.
 	UseSSL bool
+	// UnsignedStreams sends the parts of streamed uploads (PutStream)
+	// with an unsigned payload instead of aws-chunked signed streams, for
+	// servers that do not decode those in multipart parts (the in-process
+	// S3 of `wasmjobs dev`).
+	UnsignedStreams bool
 }
 
 // Store reads and writes objects. It is safe for concurrent use.
 type Store struct {
-	mc *minio.Client
+	mc              *minio.Client
+	unsignedStreams bool
 }
 
 // New returns a Store for cfg. It does not contact the server.
@@ -88,7 +94,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob: %w", err)
 	}
-	return &Store{mc: mc}, nil
+	return &Store{mc: mc, unsignedStreams: cfg.UnsignedStreams}, nil
 }
 
 // credentialChain is where a store without static keys finds credentials,
@@ -272,7 +278,8 @@ func (s *Store) Put(ctx context.Context, u s3url.ObjectURL, data []byte, content
 // PutStream writes an object of unknown length from r (multipart upload
 // for large ones).
 func (s *Store) PutStream(ctx context.Context, u s3url.ObjectURL, r io.Reader, contentType string) error {
-	_, err := s.mc.PutObject(ctx, u.Bucket, u.Key, r, -1, minio.PutObjectOptions{ContentType: contentType, PartSize: 16 << 20})
+	_, err := s.mc.PutObject(ctx, u.Bucket, u.Key, r, -1, minio.PutObjectOptions{ContentType: contentType, PartSize: 16 << 20,
+		DisableContentSha256: s.unsignedStreams})
 	return translate("put", u, err)
 }
 
