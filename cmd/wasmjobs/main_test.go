@@ -78,6 +78,17 @@ func TestDev(t *testing.T) {
 	}
 }
 
+func TestRunRecords(t *testing.T) {
+	t.Parallel()
+	out, err := execute(t, "\"a\"\n{\"b\":1}\n", "run", "--records", writeWasm(t, guesttest.Misbehave))
+	if err != nil || out != "\"a\"\n{\"b\":1}\n" {
+		t.Fatalf("run --records of a guest speaking the records ABI = %q, %v", out, err)
+	}
+	if _, err := execute(t, "", "run", "--records", writeWasm(t, guests.Hello)); err == nil || !strings.Contains(err.Error(), "does not declare the records ABI") {
+		t.Fatalf("run --records of a guest without the records ABI: %v", err)
+	}
+}
+
 func TestRun(t *testing.T) {
 	t.Parallel()
 	hello := writeWasm(t, guests.Hello)

@@ -14,8 +14,9 @@ import (
 
 func newRunCmd(g *globalFlags) *cobra.Command {
 	var (
-		rf     runFlags
-		params []string
+		rf      runFlags
+		params  []string
+		records bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run GUEST.wasm [ARG]... [--param k=v]... [--model name=path | --nn-preload name:ONNX:CPU:path]... < input",
@@ -58,7 +59,11 @@ WASI-NN load_by_name finds, as on a worker.`,
 			if err != nil {
 				return err
 			}
+			if records && !mod.RecordsABI {
+				return errors.New("--records: the guest does not declare the records ABI (custom section wasmjobs:abi)")
+			}
 			res, err := rt.Run(ctx, mod, sandbox.RunOptions{
+				Records:    records,
 				Stdin:      input,
 				Params:     ps,
 				Name:       args[0],
@@ -98,5 +103,6 @@ WASI-NN load_by_name finds, as on a worker.`,
 	}
 	rf.register(cmd)
 	cmd.Flags().StringArrayVar(&params, "param", nil, "guest parameter key=value (repeatable)")
+	cmd.Flags().BoolVar(&records, "records", false, "run the guest in the records ABI, as on a shard of a record batch: stdin one JSON value per line, stdout one JSON line per record")
 	return cmd
 }

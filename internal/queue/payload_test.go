@@ -1,7 +1,9 @@
 package queue
 
 import (
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -85,4 +87,42 @@ func BenchmarkDecodePayload(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestShardPayload(t *testing.T) {
+	t.Parallel()
+	const base = `{"guest":"langid","input":"s3://data/a.jsonl","output":"s3://out/a.jsonl","shard":`
+	ok := `{"format":"jsonl","field":"text","column":-1,"start":100,"end":900,"first":7,"count":12,"etag":"abc"}`
+	p, err := DecodePayload([]byte(base + ok + "}"))
+	if err != nil || p.Shard == nil || p.Shard.Field != "text" || p.Shard.Start != 100 || p.Shard.End != 900 || p.Shard.First != 7 || p.Shard.Count != 12 {
+		t.Fatalf("decode = %+v, %v", p, err)
+	}
+	again, err := DecodePayload(mustEncode(t, p))
+	if err != nil || !reflect.DeepEqual(again, p) {
+		t.Fatalf("round trip = %+v, %v", again, err)
+	}
+	for _, bad := range []struct{ shard, want string }{
+		{`{"format":"xml","start":0,"end":10,"count":1}`, `format "xml"`},
+		{`{"format":"jsonl","start":10,"end":10,"count":1}`, "empty"},
+		{`{"format":"jsonl","start":-1,"end":10,"count":1}`, "negative"},
+		{`{"format":"jsonl","start":0,"end":10,"count":0}`, "want at least one"},
+		{`{"format":"jsonl","start":0,"end":300000000,"count":1}`, "at most"},
+		{`{"format":"csv","column":-2,"start":0,"end":10,"count":1}`, "CSV column -2"},
+	} {
+		if _, err := DecodePayload([]byte(base + bad.shard + "}")); err == nil || !errors.Is(err, ErrInvalidPayload) || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("shard %s: %v, want an invalid payload saying %q", bad.shard, err, bad.want)
+		}
+	}
+	if _, err := DecodePayload([]byte(`{"guest":"langid","data":"eA==","shard":` + ok + `}`)); err == nil || !strings.Contains(err.Error(), "a shard needs an S3 input and output") {
+		t.Errorf("an inline shard: %v", err)
+	}
+}
+
+func mustEncode(t *testing.T, p *Payload) []byte {
+	t.Helper()
+	b, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -171,6 +171,9 @@ func TestDeclaredModels(t *testing.T) {
 			wasm = withCustom(wasm, ModelsSection, b)
 		}
 		wasm = withCustom(wasm, "wasmjobs:other", "ignored\n")
+		if tc.name == "one" {
+			wasm = withCustom(wasm, ABISection, "future\nrecords\n")
+		}
 		code, d, err := budget(wasm, lim, 0)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), ModelsSection) {
@@ -181,6 +184,9 @@ func TestDeclaredModels(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
+		}
+		if d.records != (tc.name == "one") {
+			t.Errorf("%s: records ABI = %v", tc.name, d.records)
 		}
 		if models := d.models; !slices.Equal(models, tc.want) {
 			t.Errorf("%s: models = %q, want %q", tc.name, models, tc.want)
