@@ -110,7 +110,29 @@ func planObject(ctx context.Context, c *Client, opener Opener, spec Spec, cfg Pl
 		chunkSize = max(cfg.ChunkSize, 1)
 	)
 	flush := func() error {
-		e, r, s, err := enqueueItems(ctx, c, spec.ID, jobs, items, nil)
+		if len(items) == 0 {
+			return nil
+		}
+		// Shards a stopped pass recorded are not enqueued again: their
+		// jobs may have run and gone already.
+		keys := make([]string, len(items))
+		for i, it := range items {
+			keys[i] = it.Key
+		}
+		missing, err := c.MissingBatchItems(ctx, spec.ID, keys)
+		if err != nil {
+			return err
+		}
+		var todoJobs []queue.Job
+		var todo []Item
+		for i := range items {
+			if missing[i] {
+				todoJobs, todo = append(todoJobs, jobs[i]), append(todo, items[i])
+			} else {
+				res.Resumed++
+			}
+		}
+		e, r, s, err := enqueueItems(ctx, c, spec.ID, todoJobs, todo, nil)
 		res.Enqueued += e
 		res.Resumed += r
 		res.Skipped += s

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/guests/guesttest"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
@@ -294,8 +296,11 @@ func TestRecordShardFailure(t *testing.T) {
 	if k, err := e.client.RetryFailed(ctx, st.ID); err != nil || int64(k) != st.Total {
 		t.Fatalf("retry-failed = %d, %v", k, err)
 	}
-	if st2, _ := e.client.BatchStatus(ctx, st.ID); st2.RecordsFailed != 0 {
-		t.Fatalf("records failed after retry-failed: %d, want 0 until the shards end again", st2.RecordsFailed)
+	// The shards fail again; their records are counted once, not twice.
+	time.Sleep(100 * time.Millisecond)
+	st2, err := batch.Wait(ctx, e.client, st.ID, 50*time.Millisecond, nil)
+	if err != nil || st2.Failed != st.Total || st2.RecordsFailed != n || st2.Records != n {
+		t.Fatalf("after retry-failed: %d of %d shards failed, records failed %d of %d (%v)", st2.Failed, st2.Total, st2.RecordsFailed, n, err)
 	}
 }
 
@@ -304,5 +309,61 @@ func slicesSortByFirst(items []batch.Item) {
 		for j := i; j > 0 && items[j].First < items[j-1].First; j-- {
 			items[j], items[j-1] = items[j-1], items[j]
 		}
+	}
+}
+
+// TestRecordPlanResumes: a pass that stopped part way through an object is
+// planned again without enqueueing the shards it recorded, even those
+// whose jobs are gone already.
+func TestRecordPlanResumes(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Context(t, time.Minute)
+	data, wants := linesData()
+	key := "resume/data.txt"
+	if err := e.store.Put(ctx, s3url.ObjectURL{Bucket: e.bucket, Key: key}, data, "text/plain", nil); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := batch.Spec{ID: "rec-resume", Guest: "misbehave", Type: "text", Input: "s3://" + e.bucket + "/resume/",
+		Records: &batch.RecordsSpec{Format: "lines", ShardRecords: 10}}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.CreateBatch(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	first, err := batch.Plan(ctx, e.client, e.store, spec, batch.PlanConfig{})
+	shards := int64((len(wants) + 9) / 10)
+	if err != nil || first.Enqueued != shards || first.Listed != shards || !first.Finished && first.Listed != shards {
+		t.Fatalf("first plan = %+v, %v; want %d shards", first, err, shards)
+	}
+	// As if the pass had stopped before it marked the object planned, and
+	// one shard's job had run and gone.
+	rdb := e.redis.MakeRedisClient().(redis.UniversalClient)
+	defer rdb.Close()
+	if err := rdb.HDel(ctx, "wasmjobs:batch:{"+spec.ID+"}", "planned:"+key).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var gone string
+	for it, err := range e.client.BatchItems(ctx, spec.ID) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Start == 0 {
+			gone = it.TaskID
+		}
+	}
+	if err := e.insp.DeleteTask(spec.Queue, gone); err != nil {
+		t.Fatal(err)
+	}
+	again, err := batch.Plan(ctx, e.client, e.store, spec, batch.PlanConfig{})
+	if err != nil || again.Enqueued != 0 || again.Resumed != shards || again.Listed != shards {
+		t.Fatalf("second plan = %+v, %v; want all %d shards resumed", again, err, shards)
+	}
+	if _, err := e.insp.GetTaskInfo(spec.Queue, gone); err == nil {
+		t.Fatal("the second pass enqueued a recorded shard's job again")
+	}
+	st, err := e.client.BatchStatus(ctx, spec.ID)
+	if err != nil || st.Records != int64(len(wants)) || st.Enqueued != shards {
+		t.Fatalf("status after two passes: %+v, %v; want %d records in %d shards, each counted once", st, err, len(wants), shards)
 	}
 }
