@@ -196,17 +196,19 @@ func lineInput(rec *Record, text []byte, c Config) {
 	}
 	v := text
 	if c.Field != "" {
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(text, &obj); err != nil {
-			rec.Err = "not a JSON object, so it has no field " + strconv.Quote(c.Field)
-			return
-		}
-		f, ok := obj[c.Field]
-		if !ok {
-			rec.Err = "no field " + strconv.Quote(c.Field)
+		f, err := objectField(text, c.Field)
+		if err != nil {
+			rec.Err = err.Error()
 			return
 		}
 		v = f
+	}
+	if plainString(v) {
+		// A string without escapes: already compact, and its contents
+		// are its bytes between the quotes (valid UTF-8, checked above).
+		rec.Value = bytes.Clone(v)
+		rec.Input = rec.Value[1 : len(rec.Value)-1 : len(rec.Value)-1]
+		return
 	}
 	rec.Value = compact(v)
 	var s string
@@ -215,6 +217,99 @@ func lineInput(rec *Record, text []byte, c Config) {
 	} else {
 		rec.Input = rec.Value
 	}
+}
+
+// plainString reports whether v is a JSON string token without escapes.
+func plainString(v []byte) bool {
+	return len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' && bytes.IndexByte(v[1:len(v)-1], '\\') < 0 && bytes.IndexByte(v[1:len(v)-1], '"') < 0
+}
+
+// objectField returns the value of member name of the JSON object text
+// (valid JSON), the last one when the name repeats, as unmarshalling into
+// a map[string]json.RawMessage finds it, without building the map.
+func objectField(text []byte, name string) ([]byte, error) {
+	i := skipSpace(text, 0)
+	switch {
+	case bytes.HasPrefix(text[i:], []byte("null")):
+		return nil, errors.New("no field " + strconv.Quote(name))
+	case i >= len(text) || text[i] != '{':
+		return nil, errors.New("not a JSON object, so it has no field " + strconv.Quote(name))
+	}
+	var found []byte
+	i++
+	for {
+		i = skipSpace(text, i)
+		if text[i] == '}' {
+			break
+		}
+		keyEnd := skipValue(text, i)
+		key := text[i:keyEnd]
+		i = skipSpace(text, keyEnd) + 1 // past ':'
+		i = skipSpace(text, i)
+		end := skipValue(text, i)
+		if keyIs(key, name) {
+			found = text[i:end]
+		}
+		i = skipSpace(text, end)
+		if text[i] == ',' {
+			i++
+		}
+	}
+	if found == nil {
+		return nil, errors.New("no field " + strconv.Quote(name))
+	}
+	return found, nil
+}
+
+// keyIs reports whether the JSON string token key decodes to name.
+func keyIs(key []byte, name string) bool {
+	body := key[1 : len(key)-1]
+	if bytes.IndexByte(body, '\\') < 0 {
+		return string(body) == name
+	}
+	var s string
+	return json.Unmarshal(key, &s) == nil && s == name
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the JSON value starting at b[i], b valid
+// JSON.
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
 }
 
 func compact(v []byte) []byte {

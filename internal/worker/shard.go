@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -95,22 +97,19 @@ func (h *handler) runShard(ctx context.Context, t *asynq.Task, taskID string, p 
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
+	key := jsonString(in.Key)
+	var buf []byte
 	for i := range lines {
 		if lines[i].Error != "" {
 			stats.recordErrors++
 		}
-		if err := enc.Encode(&lines[i]); err != nil {
-			return permanent(fmt.Errorf("record %d: %w", lines[i].Index, err))
-		}
+		buf = appendShardLine(buf, &lines[i], key)
 	}
 	md := map[string]string{MetaTaskID: taskID, MetaGuest: mod.Digest}
-	if err := h.cfg.Store.Put(ctx, out, buf.Bytes(), "application/x-ndjson", md); err != nil {
+	if err := h.cfg.Store.Put(ctx, out, buf, "application/x-ndjson", md); err != nil {
 		return storeError("write output", err)
 	}
-	return h.writeSummary(t, Summary{Output: out.String(), Bytes: buf.Len(), Guest: mod.Digest, DurationMS: time.Since(start).Milliseconds(),
+	return h.writeSummary(t, Summary{Output: out.String(), Bytes: len(buf), Guest: mod.Digest, DurationMS: time.Since(start).Milliseconds(),
 		Records: sh.Count, RecordErrors: stats.recordErrors})
 }
 
@@ -149,30 +148,68 @@ func (h *handler) runRecordsABI(ctx context.Context, p *queue.Payload, mod *sand
 }
 
 // runEachRecord runs the guest once per readable record, each on a fresh
-// instance of the compiled module, the record's input on stdin.
+// instance of the compiled module, the record's input on stdin. Records
+// run side by side, as many as the worker has guest slots (each run takes
+// one, so a shard uses the cores idle slots leave, as that many one-object
+// jobs would, and never more guests than the worker allows); their lines
+// keep the records' order.
 func (h *handler) runEachRecord(ctx context.Context, p *queue.Payload, mod *sandbox.Module, recs []records.Record, lines []ShardLine, stats *shardStats) error {
-	for i, rec := range recs {
-		if rec.Err != "" {
-			continue
-		}
-		res, ran, err := h.runGuest(ctx, mod, sandbox.RunOptions{Stdin: rec.Input, Params: p.Params, Name: p.Guest, MaxOutput: h.cfg.MaxOutputBytes})
-		h.cfg.Metrics.run(p.Guest, outcomeOf(err), ran, len(rec.Input), resultBytes(res))
-		var ge *sandbox.GuestError
-		switch {
-		case errors.As(err, &ge) && ge.Kind != sandbox.ErrTimeout:
-			// The guest refused the record (exit, trap, memory): the
-			// record's error, not the shard's.
-			lines[i].Error = ge.Error()
-		case err != nil:
-			// Time ran out, or the worker is stopping: the shard runs
-			// again.
-			return classify(err)
-		default:
-			setResult(&lines[i], res.Stdout)
-			if res.Stderr != "" {
-				stats.log = res.Stderr // the last record's that wrote any
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next     atomic.Int64
+		mu       sync.Mutex
+		firstErr error
+		logAt    = -1
+		wg       sync.WaitGroup
+	)
+	for range min(cap(h.slots), len(recs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(recs) {
+					return
+				}
+				rec := recs[i]
+				if rec.Err != "" {
+					continue
+				}
+				res, ran, err := h.runGuest(ctx, mod, sandbox.RunOptions{Stdin: rec.Input, Params: p.Params, Name: p.Guest, MaxOutput: h.cfg.MaxOutputBytes})
+				h.cfg.Metrics.run(p.Guest, outcomeOf(err), ran, len(rec.Input), resultBytes(res))
+				var ge *sandbox.GuestError
+				switch {
+				case errors.As(err, &ge) && ge.Kind != sandbox.ErrTimeout:
+					// The guest refused the record (exit, trap, memory):
+					// the record's error, not the shard's.
+					lines[i].Error = ge.Error()
+				case err != nil:
+					// Time ran out, or the worker is stopping: the shard
+					// runs again.
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					cancel()
+					return
+				default:
+					setResult(&lines[i], res.Stdout)
+					if res.Stderr != "" {
+						mu.Lock()
+						if i > logAt { // the last record's that wrote any
+							logAt, stats.log = i, res.Stderr
+						}
+						mu.Unlock()
+					}
+				}
 			}
-		}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return classify(firstErr)
 	}
 	return nil
 }
@@ -183,12 +220,18 @@ func (h *handler) runEachRecord(ctx context.Context, p *queue.Payload, mod *sand
 func setResult(l *ShardLine, answer []byte) {
 	answer = bytes.TrimSpace(answer)
 	if json.Valid(answer) {
-		var e struct {
-			Error *string `json:"error"`
+		if mayBeError(answer) {
+			var e struct {
+				Error *string `json:"error"`
+			}
+			var obj map[string]json.RawMessage
+			if json.Unmarshal(answer, &obj) == nil && len(obj) == 1 && json.Unmarshal(answer, &e) == nil && e.Error != nil {
+				l.Error = *e.Error
+				return
+			}
 		}
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(answer, &obj) == nil && len(obj) == 1 && json.Unmarshal(answer, &e) == nil && e.Error != nil {
-			l.Error = *e.Error
+		if bytes.IndexAny(answer, " \t\r\n") < 0 {
+			l.Result = answer // valid JSON without white space is compact
 			return
 		}
 		var b bytes.Buffer
@@ -202,6 +245,63 @@ func setResult(l *ShardLine, answer []byte) {
 		return
 	}
 	l.Result, _ = json.Marshal(string(answer))
+}
+
+// mayBeError reports whether the JSON answer could be an object with a
+// member that decodes as "error" (encoding/json matches struct fields
+// without regard to ASCII case): an object holding "error" in any case, or
+// an escape. Most answers are not, and skip the two unmarshals.
+func mayBeError(answer []byte) bool {
+	if len(answer) == 0 || answer[0] != '{' {
+		return false
+	}
+	if bytes.IndexByte(answer, '\\') >= 0 {
+		return true
+	}
+	const word = "error"
+	for i := 0; i+len(word) <= len(answer); i++ {
+		j := 0
+		for j < len(word) && answer[i+j]|0x20 == word[j] {
+			j++
+		}
+		if j == len(word) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendShardLine appends l as one line of JSON, as encoding/json's
+// Encoder without HTML escaping writes a ShardLine; key is l.Key already
+// encoded (jsonString), the same for every line of a shard. l.Result is
+// compact JSON (setResult).
+func appendShardLine(buf []byte, l *ShardLine, key []byte) []byte {
+	buf = append(buf, `{"index":`...)
+	buf = strconv.AppendInt(buf, l.Index, 10)
+	buf = append(buf, `,"key":`...)
+	buf = append(buf, key...)
+	if l.Sample != "" {
+		buf = append(buf, `,"sample":`...)
+		buf = append(buf, jsonString(l.Sample)...)
+	}
+	if len(l.Result) > 0 {
+		buf = append(buf, `,"result":`...)
+		buf = append(buf, l.Result...)
+	}
+	if l.Error != "" {
+		buf = append(buf, `,"error":`...)
+		buf = append(buf, jsonString(l.Error)...)
+	}
+	return append(buf, "}\n"...)
+}
+
+// jsonString is s as a JSON string, without HTML escaping.
+func jsonString(s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 func taskIDOf(ctx context.Context) string {
