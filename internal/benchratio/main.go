@@ -63,6 +63,8 @@ const (
 	small   = "BenchmarkSmallObjects/"
 	lone    = "BenchmarkLoneJob/ocr"
 	model   = "BenchmarkModel/"
+	records = "BenchmarkRecordBatch/"
+	shards  = "BenchmarkOCRShards/"
 	node    = "node"
 )
 
@@ -110,6 +112,18 @@ func targets() []target {
 			func(m metrics) (float64, error) { return m.get(node, "http-say-lone-p50-ms") }},
 		target{"http-say-32-req/s", "http-say example, 32 concurrent clients (req/s)", true, 1500,
 			func(m metrics) (float64, error) { return m.get(node, "http-say-32-req/s") }},
+		target{"records-vs-inline", "langid records/s over a 1M-record JSONL in shards ÷ inline jobs/s (one job per record)", true, 10,
+			func(m metrics) (float64, error) {
+				return m.ratio(records+"langid-shards", "records/s", text+"wasmjobs-langid", "jobs/s")
+			}},
+		target{"records-vs-fasttext", "langid records/s in shards ÷ the fastText backend's own predictions/s (same cores)", true, 0.60,
+			func(m metrics) (float64, error) {
+				return m.ratio(records+"langid-shards", "records/s", records+"fasttext", "records/s")
+			}},
+		target{"ocr-tar-vs-objects", "OCR images/s from tar shards ÷ one object per image (same worker)", true, 1.2,
+			func(m metrics) (float64, error) {
+				return m.ratio(shards+"tar-shards", "images/s", shards+"objects", "images/s")
+			}},
 		target{"ocr-worker-peak-rss-mib", "OCR worker peak RSS at the default concurrency (MiB)", false, 200,
 			func(m metrics) (float64, error) { return m.get(ocrPipe+"wasmjobs", "peak-RSS-MiB") }},
 	)

@@ -64,13 +64,14 @@ const (
 //     default concurrency, running the langid guest on a sentence per job.
 //
 // Both sides enqueue the very same task messages (wasm:text, the sentence
-// inline, retained 24 h): only the handler differs. worker-cpu-ms/job is
+// inline, retained 24 h; the first textJobs of BenchmarkRecordBatch's
+// records): only the handler differs. worker-cpu-ms/job is
 // the benchmark process's CPU time (user + system, Getrusage) over the
 // timed part, per job; Redis runs in its own process and is not counted
 // there but in redis-cpu-ms/job (from its INFO). wasmjobs-langid also
 // reports of-asynq-noop, its jobs/s over asynq-noop's, when both ran.
 func BenchmarkTextJobs(b *testing.B) {
-	sentences := benchSentences(b)
+	sentences := benchRecords(b, textJobs)
 	concurrency := worker.Config{}.WithDefaults().Concurrency
 	var rates [2]float64
 	b.Run("asynq-noop", func(b *testing.B) {
