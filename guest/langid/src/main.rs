@@ -25,7 +25,7 @@
 //! of stdout, the same JSON as above, or `{"error":"..."}` for a record
 //! that is not a string. The model is loaded once for the whole shard.
 
-use std::io::{self, BufRead, BufWriter, Write};
+use std::io::{self, Read, Write};
 
 use wasmedge_wasi_nn::{ExecutionTarget, GraphBuilder, GraphEncoding, GraphExecutionContext, TensorType};
 use wasmjobs_guest::{param, fail, read_input, records_mode};
@@ -152,34 +152,93 @@ fn main() {
 }
 
 /// The records ABI: one JSON string per line in, one answer per line out.
+/// The context, its `k` input and every buffer are set up once for the
+/// shard; a record costs the model's predict and little else.
 fn run_records(k: usize, min_prob: f32) {
     let mut ctx = match context() {
         Ok(c) => c,
         Err(e) => fail(1, &format!("langid: model \"langid\": {}\n", e)),
     };
-    let stdin = io::stdin();
-    let stdout = io::stdout();
-    let mut w = BufWriter::with_capacity(64 << 10, stdout.lock());
-    for line in stdin.lock().lines() {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => fail(1, &format!("langid: reading records: {}\n", e)),
-        };
-        let out = match serde_json::from_str::<String>(&line) {
-            Err(_) => r#"{"error":"langid: a record must be a JSON string"}"#.to_string(),
-            Ok(text) if !has_letters(&text) => UNDETERMINED.to_string(),
-            Ok(text) => match classify(&mut ctx, &one_line(&text), k) {
-                Ok(langs) => render(&langs, min_prob),
-                Err(e) => fail(1, &format!("langid: model \"langid\": {}\n", e)),
-            },
-        };
-        if let Err(e) = w.write_all(out.as_bytes()).and_then(|_| w.write_all(b"\n")) {
-            fail(1, &format!("langid: writing output: {}\n", e));
+    if let Err(e) = ctx.set_input(1, TensorType::I32, &[1], [k as i32]) {
+        fail(1, &format!("langid: model \"langid\": {}\n", e));
+    }
+    let mut input = Vec::new();
+    if let Err(e) = io::stdin().lock().read_to_end(&mut input) {
+        fail(1, &format!("langid: reading records: {}\n", e));
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(input.len() * 2 + 64);
+    let mut probs = vec![0f32; k];
+    let mut labels = vec![0u8; 32 * k + 64];
+    let body = input.strip_suffix(b"\n").unwrap_or(&input);
+    if !input.is_empty() {
+        for line in body.split(|&b| b == b'\n') {
+            match record_text(line) {
+                None => out.extend_from_slice(br#"{"error":"langid: a record must be a JSON string"}"#),
+                Some(text) if !has_letters(&text) => out.extend_from_slice(UNDETERMINED.as_bytes()),
+                Some(text) => {
+                    let text = if text.contains('\n') { std::borrow::Cow::Owned(one_line(&text)) } else { text };
+                    match predict_into(&mut ctx, &text, &mut probs, &mut labels) {
+                        Ok((n, m)) => render_into(&mut out, &labels[..m], &probs[..n], min_prob),
+                        Err(e) => fail(1, &format!("langid: model \"langid\": {}\n", e)),
+                    }
+                }
+            }
+            out.push(b'\n');
         }
     }
-    if let Err(e) = w.flush() {
+    let stdout = io::stdout();
+    let mut w = stdout.lock();
+    if let Err(e) = w.write_all(&out).and_then(|_| w.flush()) {
         fail(1, &format!("langid: writing output: {}\n", e));
     }
+}
+
+/// A record's text: a JSON string without escapes is used as it is, any
+/// other is decoded; None for a record that is not a JSON string.
+fn record_text(line: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    if line.len() >= 2 && line[0] == b'"' && line[line.len() - 1] == b'"' && !line.contains(&b'\\') {
+        let inner = &line[1..line.len() - 1];
+        if !inner.contains(&b'"') && !inner.iter().any(|&b| b < 0x20) {
+            return std::str::from_utf8(inner).ok().map(std::borrow::Cow::Borrowed);
+        }
+    }
+    serde_json::from_slice::<String>(line).ok().map(std::borrow::Cow::Owned)
+}
+
+/// Runs the model on one line, its `k` input already set; returns how
+/// many probabilities and label bytes it wrote.
+fn predict_into(ctx: &mut GraphExecutionContext, line: &str, probs: &mut [f32], labels: &mut [u8]) -> Result<(usize, usize), wasmedge_wasi_nn::Error> {
+    ctx.set_input(0, TensorType::U8, &[line.len()], line.as_bytes())?;
+    ctx.compute()?;
+    let n = ctx.get_output(0, probs)? / 4;
+    let m = ctx.get_output(1, labels)?;
+    Ok((n.min(probs.len()), m.min(labels.len())))
+}
+
+/// Appends the answer `render` gives for these labels and probabilities.
+fn render_into(out: &mut Vec<u8>, labels: &[u8], probs: &[f32], min_prob: f32) {
+    let simple = |l: &[u8]| l.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let langs = labels.split(|&b| b == b'\n').filter(|l| !l.is_empty()).zip(probs.iter());
+    let first = probs.first().map(|p| p.max(0.0).min(1.0));
+    if labels.is_empty() || first.map_or(true, |p| p < min_prob) || !labels.split(|&b| b == b'\n').all(|l| simple(l)) {
+        // The general path (and the undetermined answer).
+        let pairs = pair(&String::from_utf8_lossy(labels), probs);
+        out.extend_from_slice(render(&pairs, min_prob).as_bytes());
+        return;
+    }
+    out.extend_from_slice(b"{\"languages\":[");
+    for (i, (l, p)) in langs.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let lang = l.strip_prefix(LABEL_PREFIX.as_bytes()).unwrap_or(l);
+        out.extend_from_slice(b"{\"lang\":\"");
+        out.extend_from_slice(lang);
+        out.extend_from_slice(b"\",\"prob\":");
+        let _ = write!(out, "{:.4}", p.max(0.0).min(1.0));
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
 }
 
 #[cfg(test)]
