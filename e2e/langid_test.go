@@ -2,6 +2,8 @@ package e2e_test
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"math"
@@ -209,5 +211,49 @@ func TestLangidGuest(t *testing.T) {
 	var ge *sandbox.GuestError
 	if !errors.As(err, &ge) || ge.ExitCode != 2 || !strings.Contains(ge.Stderr, "not valid UTF-8") {
 		t.Errorf("invalid UTF-8: err = %v", err)
+	}
+}
+
+// TestLangidRecords: in the records ABI (a whole shard in one instance)
+// the langid guest answers every record exactly as it answers the record
+// alone, also with params, and refuses what is not a JSON string.
+func TestLangidRecords(t *testing.T) {
+	rt := newRuntime(t, newNN(t))
+	m, err := rt.Compile(context.Background(), guests.Langid, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.RecordsABI {
+		t.Fatal("the langid guest does not declare the records ABI")
+	}
+	texts := []string{"", " 123 !?", "two\nlines, in English", `a "quoted" word \ and a backslash`, "http://example.com/path?query=1&x=y"}
+	for _, s := range loadSentences(t) {
+		texts = append(texts, s.text)
+	}
+	for _, params := range []map[string]string{nil, {"k": "1", "min_prob": "0.5"}} {
+		var in bytes.Buffer
+		for _, s := range texts {
+			b, _ := json.Marshal(s)
+			in.Write(b)
+			in.WriteByte('\n')
+		}
+		in.WriteString("42\n")
+		res, err := rt.Run(context.Background(), m, sandbox.RunOptions{Stdin: in.Bytes(), Params: params, Records: true, Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Split(strings.TrimSuffix(string(res.Stdout), "\n"), "\n")
+		if len(got) != len(texts)+1 || got[len(texts)] != `{"error":"langid: a record must be a JSON string"}` {
+			t.Fatalf("%d answers for %d records, last %q", len(got), len(texts)+1, got[len(got)-1])
+		}
+		for i, s := range texts {
+			one, err := runGuest(t, rt, guests.Langid, []byte(s), params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(one.Stdout) != got[i] {
+				t.Fatalf("%q (params %v): records ABI %s, alone %s", s, params, got[i], one.Stdout)
+			}
+		}
 	}
 }
