@@ -3,15 +3,19 @@ package batch_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wasmjobs/wasmjobs/internal/batch"
+	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests/guesttest"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
@@ -365,5 +369,89 @@ func TestRecordPlanResumes(t *testing.T) {
 	st, err := e.client.BatchStatus(ctx, spec.ID)
 	if err != nil || st.Records != int64(len(wants)) || st.Enqueued != shards {
 		t.Fatalf("status after two passes: %+v, %v; want %d records in %d shards, each counted once", st, err, len(wants), shards)
+	}
+}
+
+// lostAckStore writes each shard output, then answers its first write
+// with an error, as when a worker dies between the output's PUT and the
+// job's ack: the job's next attempt finds the output written by its own
+// task.
+type lostAckStore struct {
+	*blob.Store
+	mu   sync.Mutex
+	puts map[string]int
+}
+
+func (s *lostAckStore) Put(ctx context.Context, u s3url.ObjectURL, data []byte, contentType string, md map[string]string) error {
+	if err := s.Store.Put(ctx, u, data, contentType, md); err != nil || contentType != "application/x-ndjson" {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.puts[u.Key]++
+	if s.puts[u.Key] == 1 {
+		return errors.New("connection reset after the output was written")
+	}
+	return nil
+}
+
+// TestRecordShardOutputWrittenBeforeAck: a shard whose output its own task
+// wrote before the job's ack was lost is not run again, and its records'
+// error lines still count, in the batch and in its manifest line.
+func TestRecordShardOutputWrittenBeforeAck(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Context(t, 2*time.Minute)
+	store := &lostAckStore{Store: e.store, puts: map[string]int{}}
+	cfg := e.workerConfig(true)
+	cfg.Store = store
+	cfg.GuestBucket = testenv.NewBucket(t, e.store)
+	testworker.Start(t, cfg, map[string][]byte{"misbehave": guesttest.Misbehave})
+	data, wants := jsonlData()
+	key := "ack/data.jsonl"
+	if err := e.store.Put(ctx, s3url.ObjectURL{Bucket: e.bucket, Key: key}, data, "application/x-ndjson", nil); err != nil {
+		t.Fatal(err)
+	}
+	spec := batch.Spec{ID: "rec-ack", Guest: "misbehave", Type: "text", Input: "s3://" + e.bucket + "/ack/",
+		Records: &batch.RecordsSpec{Format: "jsonl", Field: "text", ShardRecords: 20}}
+	st, err := e.client.StartBatch(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = batch.Wait(ctx, e.client, st.ID, 50*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	st = e.waitManifest(t, st.ID)
+	var bad int64
+	for _, w := range wants {
+		if w.err != "" {
+			bad++
+		}
+	}
+	if st.Done != st.Total || st.RecordsDone != int64(len(wants)) || st.RecordErrors != bad {
+		t.Fatalf("status: %d of %d shards done, %d records done, %d errors; want all, %d records, %d errors",
+			st.Done, st.Total, st.RecordsDone, st.RecordErrors, len(wants), bad)
+	}
+	var lines int64
+	for _, it := range e.manifest(t, st) {
+		var want int64
+		for _, w := range wants[it.First : it.First+it.Records] {
+			if w.err != "" {
+				want++
+			}
+		}
+		if it.RecordErrors != want {
+			t.Errorf("manifest shard %s: %d record errors, want %d", it.Key, it.RecordErrors, want)
+		}
+		lines++
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if int64(len(store.puts)) != lines {
+		t.Fatalf("%d shard outputs written for %d shards", len(store.puts), lines)
+	}
+	for k, n := range store.puts {
+		if n != 1 {
+			t.Errorf("shard output %s written %d times, want once: the retry should find it", k, n)
+		}
 	}
 }

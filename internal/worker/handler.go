@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -26,6 +27,10 @@ const (
 	MetaTaskID = "wasmjobs-task-id"
 	// MetaGuest holds the digest of the guest that produced it.
 	MetaGuest = "wasmjobs-guest"
+	// MetaRecordErrors holds, on a shard's output, how many of its lines
+	// are records' errors: an attempt that finds the output written by its
+	// own task reports them without running the shard again.
+	MetaRecordErrors = "wasmjobs-record-errors"
 )
 
 // ObjectStore is the part of blob.Store the handler uses: what the guest
@@ -336,6 +341,15 @@ func (h *handler) run(ctx context.Context, t *asynq.Task, taskID string, p *queu
 	if hasOut && taskID != "" {
 		info, err := h.cfg.Store.Stat(ctx, out)
 		switch {
+		case err == nil && info.Metadata[MetaTaskID] == taskID && p.Shard != nil:
+			// A shard's output also says how many of its records got an
+			// error line; without that (written before it did) the shard
+			// runs again.
+			if bad, err := strconv.ParseInt(info.Metadata[MetaRecordErrors], 10, 64); err == nil && bad >= 0 {
+				stats.recordErrors = bad
+				return h.writeSummary(t, Summary{Output: out.String(), Bytes: int(info.Size), Guest: info.Metadata[MetaGuest], Skipped: true,
+					Records: p.Shard.Count, RecordErrors: bad})
+			}
 		case err == nil && info.Metadata[MetaTaskID] == taskID:
 			return h.writeSummary(t, Summary{Output: out.String(), Bytes: int(info.Size), Guest: info.Metadata[MetaGuest], Skipped: true})
 		case err != nil && !errors.Is(err, blob.ErrNotFound):

@@ -105,7 +105,7 @@ func (h *handler) runShard(ctx context.Context, t *asynq.Task, taskID string, p 
 		}
 		buf = appendShardLine(buf, &lines[i], key)
 	}
-	md := map[string]string{MetaTaskID: taskID, MetaGuest: mod.Digest}
+	md := map[string]string{MetaTaskID: taskID, MetaGuest: mod.Digest, MetaRecordErrors: strconv.FormatInt(stats.recordErrors, 10)}
 	if err := h.cfg.Store.Put(ctx, out, buf, "application/x-ndjson", md); err != nil {
 		return storeError("write output", err)
 	}
