@@ -284,7 +284,20 @@ var jobDoneRE = regexp.MustCompile(`msg="job done" task=(\S+)`)
 // ids reported more than once across all workers.
 func (e *relEnv) jobsDone() (perWorker []int, twice int) {
 	e.t.Helper()
-	seen := map[string]int{}
+	perWorker, seen := e.tasksDone()
+	for _, k := range seen {
+		if k > 1 {
+			twice += k - 1
+		}
+	}
+	return perWorker, twice
+}
+
+// tasksDone counts, per worker, the jobs its log reports done, and per
+// task id how often any worker reported it done.
+func (e *relEnv) tasksDone() (perWorker []int, seen map[string]int) {
+	e.t.Helper()
+	seen = map[string]int{}
 	for _, w := range e.workers {
 		b, err := os.ReadFile(w.log)
 		if err != nil {
@@ -301,12 +314,7 @@ func (e *relEnv) jobsDone() (perWorker []int, twice int) {
 		}
 		perWorker = append(perWorker, n)
 	}
-	for _, k := range seen {
-		if k > 1 {
-			twice += k - 1
-		}
-	}
-	return perWorker, twice
+	return perWorker, seen
 }
 
 // seed puts n small text objects under ds/.
@@ -516,6 +524,7 @@ func TestReliability(t *testing.T) {
 	}
 	t.Run("kill-9", relKill)
 	t.Run("kill-9-chosen", relChosenKills)
+	t.Run("kill-9-mid-shard", relShardKills)
 	t.Run("three-workers", relThreeWorkers)
 	t.Run("redis-restart", relRedisRestart)
 	t.Run("minio-stopped", relMinioStopped)
@@ -578,35 +587,8 @@ func relChosenKills(t *testing.T) {
 	e := newRelEnv(t)
 	fault := e.startS3Fault(t)
 	e.seed(n)
-	w := e.startWorker("--concurrency", "4")
-	killed := make(chan struct{}, 1)
-	// killAt arms the trap: the first request match takes kills the worker
-	// and gets no answer; restart waits for that and starts a new worker.
-	killAt := func(match func(r *http.Request, answered bool) bool) {
-		victim := w
-		var once sync.Once
-		trap := func(r *http.Request, answered bool) bool {
-			hit := false
-			if match(r, answered) {
-				once.Do(func() {
-					victim.kill()
-					hit = true
-					killed <- struct{}{}
-				})
-			}
-			return hit
-		}
-		fault.trap.Store(&trap)
-	}
-	restart := func(what string, limit time.Duration) {
-		select {
-		case <-killed:
-		case <-time.After(limit):
-			t.Fatalf("the worker was not killed %s within %s", what, limit)
-		}
-		fault.trap.Store(nil)
-		w = e.startWorker("--concurrency", "4")
-	}
+	k := e.newRelKiller(fault, "--concurrency", "4")
+	killAt, restart := k.killAt, k.restart
 	isManifest := func(r *http.Request) bool {
 		return r.Method != http.MethodGet && r.Method != http.MethodHead && strings.HasSuffix(r.URL.Path, "/"+s3url.ManifestName)
 	}
@@ -641,6 +623,60 @@ func relChosenKills(t *testing.T) {
 		"during the reconciler's manifest write, and during the last job's manifest write after retry-failed (%d items failed by the kills, then retried)", failed),
 		"a job killed on its final attempt is archived by asynq's recoverer once its lease expires (as after any kill); the workers' reconciler, every 15 s, "+
 			"then fails its item with the reason and finishes the batch; a manifest whose writer died is written by the reconciler 30 s after the batch finished")
+}
+
+// relKiller is the only worker of a scenario, killed at a request the S3
+// proxy in front of MinIO chooses and then replaced.
+type relKiller struct {
+	e      *relEnv
+	fault  *s3Fault
+	args   []string
+	w      *relWorker
+	killed chan struct{}
+}
+
+// newRelKiller starts the worker (with args) that killAt kills.
+func (e *relEnv) newRelKiller(fault *s3Fault, args ...string) *relKiller {
+	e.t.Helper()
+	return &relKiller{e: e, fault: fault, args: args, w: e.startWorker(args...), killed: make(chan struct{}, 1)}
+}
+
+// killAt arms the trap: the first request match takes kills the worker
+// and gets no answer; restart waits for that and starts a new worker.
+func (k *relKiller) killAt(match func(r *http.Request, answered bool) bool) {
+	victim := k.w
+	var once sync.Once
+	trap := func(r *http.Request, answered bool) bool {
+		hit := false
+		if match(r, answered) {
+			once.Do(func() {
+				victim.kill()
+				hit = true
+				k.killed <- struct{}{}
+			})
+		}
+		return hit
+	}
+	k.fault.trap.Store(&trap)
+}
+
+// restart waits up to limit for the trap to kill the worker, disarms it
+// and starts the worker's replacement.
+func (k *relKiller) restart(what string, limit time.Duration) {
+	k.e.t.Helper()
+	select {
+	case <-k.killed:
+	case <-time.After(limit):
+		k.e.t.Fatalf("the worker was not killed %s within %s", what, limit)
+	}
+	k.fault.trap.Store(nil)
+	k.w = k.e.startWorker(k.args...)
+}
+
+// killNow kills the worker at once and starts its replacement.
+func (k *relKiller) killNow() {
+	k.w.kill()
+	k.w = k.e.startWorker(k.args...)
 }
 
 // relThreeWorkers: three workers share 3,000 jobs; one gets SIGTERM mid-run
@@ -1116,7 +1152,9 @@ func writeReliability(t *testing.T, path string) {
 	b.WriteString("that some worker reported done more than once (from the workers' own logs, the killed ones' included),\n")
 	b.WriteString("each of which may have written its output again (an attempt that finds its own task's output in S3, by the\n")
 	b.WriteString("task id in the object's metadata, skips the guest instead, as after the kill between an output PUT and its ack).\n")
-	b.WriteString("*Longest stall* is the longest time no job ended.\n\n")
+	b.WriteString("*Longest stall* is the longest time no job ended. The record batch's row counts records instead: *lost* is a record\n")
+	b.WriteString("without its line (index, key, the guest's result or the record's error) in merged.jsonl or in its shard's output,\n")
+	b.WriteString("*done twice* a record with two lines in either, or in a shard some worker reported done twice.\n\n")
 	b.WriteString("| scenario | jobs in | done | lost | done twice | took | longest stall | what bounds the recovery |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range relTable.rows {
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %.1f s | %.1f s | %s |\n", r.scenario, r.in, r.ok, r.lost, r.twice, r.took.Seconds(), r.stall.Seconds(), r.bound)
