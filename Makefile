@@ -53,7 +53,7 @@ node-deps: ## install the Node client's dependencies (npm ci in jobs/node) unles
 
 .PHONY: test
 test: tools models guests-check node-deps ## install what is missing, start Redis and MinIO, run all tests
-	scripts/with-services.sh bash -c '$(GO) test -race -count=1 -timeout 20m $(PKGS) && cd jobs/node && npm test'
+	scripts/with-services.sh bash -c '$(GO) test -race -count=1 -timeout 25m $(PKGS) && cd jobs/node && npm test'
 
 .PHONY: reliability
 reliability: tools models node-deps ## kill, stop and restart workers, Redis and MinIO under batches; write RELIABILITY.md (make test runs the same checks)
