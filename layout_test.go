@@ -18,7 +18,7 @@ var layers = []struct {
 	rank int
 	pkgs []string
 }{
-	{0, []string{"internal/s3url", "internal/flight", "internal/httpguard", "internal/hostcall"}},
+	{0, []string{"internal/s3url", "internal/flight", "internal/httpguard", "internal/hostcall", "internal/records"}},
 	{1, []string{"internal/blob", "internal/queue", "internal/sandbox", "internal/nn", "internal/nn/onnx", "internal/nn/fasttext"}},
 	{2, []string{"internal/batch", "internal/guests"}},
 	{3, []string{"internal/worker", "internal/web"}},
