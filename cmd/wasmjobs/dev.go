@@ -166,22 +166,30 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 	defer cancel()
 	failed := 0
 
+	// runBatch plans a sample batch here, as `batch run` does, and waits
+	// for it and its manifest.
+	runBatch := func(spec batch.Spec) (batch.Spec, *batch.Status, error) {
+		spec, err := spec.WithDefaults()
+		if err != nil {
+			return spec, nil, err
+		}
+		if _, err := svc.batches.CreateBatch(ctx, spec); err != nil {
+			return spec, nil, err
+		}
+		access := batch.Access{GuestBucket: g.guestBucket}
+		if _, err := batch.Plan(ctx, svc.batches, store, spec, batch.PlanConfig{Access: access}); err != nil {
+			return spec, nil, err
+		}
+		st, err := batch.Wait(waitCtx, svc.batches, spec.ID, 50*time.Millisecond, nil)
+		if err != nil {
+			return spec, nil, err
+		}
+		return spec, st, batch.EnsureManifest(ctx, svc.batches, store, spec.ID, access)
+	}
+
 	// 1. The main job: a batch over the text dataset.
-	spec, err := batch.Spec{Guest: "wordcount", Type: "text", Input: "s3://" + sampleBucket + "/texts/", ID: "sample-texts"}.WithDefaults()
+	spec, bst, err := runBatch(batch.Spec{Guest: "wordcount", Type: "text", Input: "s3://" + sampleBucket + "/texts/", ID: "sample-texts"})
 	if err != nil {
-		return err
-	}
-	if _, err := svc.batches.CreateBatch(ctx, spec); err != nil {
-		return err
-	}
-	if _, err := batch.Plan(ctx, svc.batches, store, spec, batch.PlanConfig{Access: batch.Access{GuestBucket: g.guestBucket}}); err != nil {
-		return err
-	}
-	bst, err := batch.Wait(waitCtx, svc.batches, spec.ID, 50*time.Millisecond, nil)
-	if err != nil {
-		return err
-	}
-	if err := batch.EnsureManifest(ctx, svc.batches, store, spec.ID, batch.Access{GuestBucket: g.guestBucket}); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nbatch %s: %d objects, %d done, %d failed; manifest %s\n", spec.ID, bst.Total, bst.Done, bst.Failed, spec.OutputObject(s3url.ManifestName))
@@ -271,21 +279,8 @@ func runDev(ctx context.Context, out io.Writer, g *globalFlags, rf *runFlags, se
 		{"sample-shards", "records/shards/", imgGuest, "image", batch.RecordsSpec{Format: "tar", ShardRecords: 2, Merge: true}},
 	} {
 		recs := rb.recs
-		spec, err := batch.Spec{Guest: rb.guest, Type: rb.typ, Input: "s3://" + sampleBucket + "/" + rb.prefix, ID: rb.id, Records: &recs}.WithDefaults()
+		spec, st, err := runBatch(batch.Spec{Guest: rb.guest, Type: rb.typ, Input: "s3://" + sampleBucket + "/" + rb.prefix, ID: rb.id, Records: &recs})
 		if err != nil {
-			return err
-		}
-		if _, err := svc.batches.CreateBatch(ctx, spec); err != nil {
-			return err
-		}
-		if _, err := batch.Plan(ctx, svc.batches, store, spec, batch.PlanConfig{Access: batch.Access{GuestBucket: g.guestBucket}}); err != nil {
-			return err
-		}
-		st, err := batch.Wait(waitCtx, svc.batches, spec.ID, 50*time.Millisecond, nil)
-		if err != nil {
-			return err
-		}
-		if err := batch.EnsureManifest(ctx, svc.batches, store, spec.ID, batch.Access{GuestBucket: g.guestBucket}); err != nil {
 			return err
 		}
 		failed += int(st.Failed)

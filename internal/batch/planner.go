@@ -147,20 +147,28 @@ func Plan(ctx context.Context, c *Client, store Lister, spec Spec, cfg PlanConfi
 			cfg.Progress(res.Listed, res.Enqueued)
 		}
 	}
-	select {
-	case err := <-listErr:
-		return res, err
-	default:
-	}
-	if err := ctx.Err(); err != nil {
-		return res, err
-	}
-	if res.Finished, err = c.SetBatchListed(ctx, spec.ID, res.Listed); err != nil {
+	if err := finishListing(ctx, c, spec.ID, &res, listErr); err != nil {
 		return res, err
 	}
 	// The listing is whole: a later pass (a rerun picking up new objects)
 	// lists from the start again.
 	return res, c.setPlanCheckpoint(ctx, spec.ID, "", 0)
+}
+
+// finishListing records the batch's total once its listing ended without
+// an error, and whether that finished it.
+func finishListing(ctx context.Context, c *Client, id string, res *PlanResult, listErr <-chan error) error {
+	select {
+	case err := <-listErr:
+		return err
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var err error
+	res.Finished, err = c.SetBatchListed(ctx, id, res.Listed)
+	return err
 }
 
 // included applies the batch's glob to the key relative to the prefix;

@@ -61,17 +61,7 @@ func planRecords(ctx context.Context, c *Client, store Lister, spec Spec, cfg Pl
 			}
 		}
 	}
-	select {
-	case err := <-listErr:
-		return res, err
-	default:
-	}
-	if err := ctx.Err(); err != nil {
-		return res, err
-	}
-	var err error
-	res.Finished, err = c.SetBatchListed(ctx, spec.ID, res.Listed)
-	return res, err
+	return res, finishListing(ctx, c, spec.ID, &res, listErr)
 }
 
 // planObject enqueues the shards of one object whose first record is the
