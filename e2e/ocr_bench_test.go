@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/jobs"
@@ -155,10 +157,11 @@ func benchmarkNative(b *testing.B, set ocrSet) {
 	b.ReportMetric(acc, "char-accuracy")
 }
 
-func benchmarkWasmjobs(b *testing.B, set ocrSet) {
-	redis := testenv.Redis(b)
-	store, bucket := testenv.Store(b)
-	ctx := testenv.Context(b, 30*time.Minute)
+// startOCRWorker builds the CLI, registers the shipped guests and starts a
+// `wasmjobs worker` with the shipped models and the extra flags: the OCR
+// benchmarks' worker, stopped when the benchmark ends.
+func startOCRWorker(b *testing.B, ctx context.Context, redis asynq.RedisClientOpt, store *blob.Store, extra ...string) *exec.Cmd {
+	b.Helper()
 	testenv.ModelsDir(b)
 	models := modelsArgs(b)
 	if models == nil {
@@ -166,9 +169,16 @@ func benchmarkWasmjobs(b *testing.B, set ocrSet) {
 	}
 	cli := buildCLI(b, ctx, redis, testenv.NewBucket(b, store))
 	cli.run(b, ctx, pushBuiltin(b)...)
+	return cli.startWorker(b, ctx, append(extra, models...)...)
+}
+
+func benchmarkWasmjobs(b *testing.B, set ocrSet) {
+	redis := testenv.Redis(b)
+	store, bucket := testenv.Store(b)
+	ctx := testenv.Context(b, 30*time.Minute)
 	metricsAddr := freeLoopbackAddr(b)
 	// No --concurrency: the default is what is measured.
-	worker := cli.startWorker(b, ctx, append([]string{"--metrics-addr", metricsAddr}, models...)...)
+	worker := startOCRWorker(b, ctx, redis, store, "--metrics-addr", metricsAddr)
 	pid := worker.Process.Pid
 
 	client, err := jobs.NewClient(redis)

@@ -14,6 +14,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/jobs"
 )
 
@@ -37,14 +38,7 @@ func BenchmarkOCRShards(b *testing.B) {
 	redis := testenv.Redis(b)
 	store, bucket := testenv.Store(b)
 	ctx := testenv.Context(b, 30*time.Minute)
-	testenv.ModelsDir(b)
-	models := modelsArgs(b)
-	if models == nil {
-		b.Fatal("no models/models.json: run `make models`")
-	}
-	cli := buildCLI(b, ctx, redis, testenv.NewBucket(b, store))
-	cli.run(b, ctx, pushBuiltin(b)...)
-	cli.startWorker(b, ctx, models...)
+	startOCRWorker(b, ctx, redis, store)
 	c, err := batch.NewClient(redis)
 	if err != nil {
 		b.Fatal(err)
@@ -85,7 +79,7 @@ func BenchmarkOCRShards(b *testing.B) {
 			spec.ID = fmt.Sprintf("ocr-%d-%d", side, i)
 			spec.Output = fmt.Sprintf("s3://%s/out-%s/", bucket, spec.ID)
 			began := time.Now()
-			st := waitOCRBatch(b, ctx, c, spec)
+			st := testworker.RunBatch(b, ctx, c, spec)
 			total += time.Since(began)
 			if side == 0 && st.Done != int64(n) || side == 1 && (st.RecordsDone != int64(n) || st.RecordErrors != 0 || st.Done != st.Total) {
 				b.Fatalf("batch %s: %d of %d items done, %d failed; records %d done, %d errors (%s)",
@@ -125,32 +119,6 @@ func warmUpOCR(b *testing.B, ctx context.Context, redis asynq.RedisClientOpt, st
 		}
 		if _, err := client.Run(ctx, jobs.TypeImage, jobs.Payload{Guest: "ocr", Input: in.String(), Output: in.String() + ".json"}); err != nil {
 			b.Fatal(err)
-		}
-	}
-}
-
-// waitOCRBatch starts spec's batch and waits until it has ended and its
-// manifest is written.
-func waitOCRBatch(b *testing.B, ctx context.Context, c *batch.Client, spec batch.Spec) *batch.Status {
-	b.Helper()
-	st, err := c.StartBatch(ctx, spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := batch.Wait(ctx, c, st.ID, 20*time.Millisecond, nil); err != nil {
-		b.Fatal(err)
-	}
-	for {
-		if st, err = c.BatchStatus(ctx, spec.ID); err != nil {
-			b.Fatal(err)
-		}
-		if st.ManifestWritten {
-			return st
-		}
-		select {
-		case <-ctx.Done():
-			b.Fatal("no manifest:", ctx.Err())
-		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

@@ -99,18 +99,7 @@ func (e *env) upload(t testing.TB, prefix string, n int) map[string]bool {
 // manifest.
 func (e *env) waitManifest(t testing.TB, id string) *batch.Status {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		st, err := e.client.BatchStatus(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.ManifestWritten {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no manifest 30 s after the batch finished: %+v", st)
-		}
-	}
+	return testworker.WaitManifest(t, e.client, id, 30*time.Second)
 }
 
 func (e *env) manifest(t testing.TB, st *batch.Status) []batch.Item {

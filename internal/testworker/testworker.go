@@ -4,11 +4,13 @@
 package testworker
 
 import (
+	"context"
 	"maps"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
@@ -53,4 +55,36 @@ func Start(tb testing.TB, cfg worker.Config, guests map[string][]byte) *worker.W
 		tb.Fatal(err)
 	}
 	return w
+}
+
+// RunBatch starts spec's batch (a worker plans it) and waits until it has
+// ended and the worker that ended it has written its manifest.
+func RunBatch(tb testing.TB, ctx context.Context, c *batch.Client, spec batch.Spec) *batch.Status {
+	tb.Helper()
+	st, err := c.StartBatch(ctx, spec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := batch.Wait(ctx, c, st.ID, 20*time.Millisecond, nil); err != nil {
+		tb.Fatal(err)
+	}
+	return WaitManifest(tb, c, st.ID, time.Minute)
+}
+
+// WaitManifest waits up to limit for the manifest of batch id to be
+// written, and returns the batch's status then.
+func WaitManifest(tb testing.TB, c *batch.Client, id string, limit time.Duration) *batch.Status {
+	tb.Helper()
+	for deadline := time.Now().Add(limit); ; time.Sleep(20 * time.Millisecond) {
+		st, err := c.BatchStatus(context.Background(), id)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if st.ManifestWritten {
+			return st
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("no manifest %s after the batch finished: %+v", limit, st)
+		}
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/nn/fasttext"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
+	"github.com/wasmjobs/wasmjobs/internal/testworker"
 	"github.com/wasmjobs/wasmjobs/internal/worker"
 )
 
@@ -92,7 +93,7 @@ func BenchmarkRecordBatch(b *testing.B) {
 			}
 			b.StartTimer()
 			began, cpu0 := time.Now(), processCPU(b)
-			st := runRecordBatch(b, ctx, c, spec)
+			st := testworker.RunBatch(b, ctx, c, spec)
 			total += time.Since(began)
 			cpu += processCPU(b) - cpu0
 			b.StopTimer()
@@ -109,32 +110,6 @@ func BenchmarkRecordBatch(b *testing.B) {
 		b.ReportMetric(float64(shards)/float64(b.N), "shards")
 		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*len(texts)), "worker-cpu-µs/record")
 	})
-}
-
-// runRecordBatch starts spec's batch and waits until it has ended and its
-// manifest (and merged output) is written.
-func runRecordBatch(b *testing.B, ctx context.Context, c *batch.Client, spec batch.Spec) *batch.Status {
-	b.Helper()
-	st, err := c.StartBatch(ctx, spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := batch.Wait(ctx, c, st.ID, 20*time.Millisecond, nil); err != nil {
-		b.Fatal(err)
-	}
-	for {
-		if st, err = c.BatchStatus(ctx, spec.ID); err != nil {
-			b.Fatal(err)
-		}
-		if st.ManifestWritten {
-			return st
-		}
-		select {
-		case <-ctx.Done():
-			b.Fatal("no manifest:", ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // predictAll runs the fastText graph on every text from n goroutines, each
