@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -78,7 +79,7 @@ func planObject(ctx context.Context, c *Client, opener Opener, spec Spec, cfg Pl
 	rc := spec.recordsConfig()
 	if spec.Records.Column != "" {
 		col, err := csvColumn(ctx, opener, u, spec.Records.Column, rc.MaxRecordBytes)
-		if err != nil && !strings.HasPrefix(err.Error(), "CSV header") {
+		if err != nil && !errors.Is(err, records.ErrMalformed) {
 			return 0, 0, fmt.Errorf("read %s: %w", u, err)
 		}
 		if err != nil {
@@ -173,10 +174,10 @@ func planObject(ctx context.Context, c *Client, opener Opener, spec Spec, cfg Pl
 }
 
 // isRecordsError tells a problem of the object's bytes (a record over the
-// bound, a corrupt tar) from a failure to read them.
+// bound, a corrupt tar) from a failure to read them, which the plan's next
+// attempt tries again.
 func isRecordsError(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, records.ErrRecordTooLarge.Error()) || strings.HasPrefix(s, "tar at offset")
+	return errors.Is(err, records.ErrRecordTooLarge) || errors.Is(err, records.ErrMalformed)
 }
 
 func (c *Client) markSkipped(ctx context.Context, id string, it Item, res *PlanResult) error {

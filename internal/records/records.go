@@ -112,6 +112,11 @@ type Record struct {
 // ErrRecordTooLarge means a record is over Config.MaxRecordBytes.
 var ErrRecordTooLarge = errors.New("record too large")
 
+// ErrMalformed means the bytes are not the format asked for where no
+// record can stand for the problem: a corrupt tar header, a CSV without
+// the header or column named. A failure to read the bytes is not one.
+var ErrMalformed = errors.New("malformed record file")
+
 // Scan reads the records in r, whose first byte is at offset base of the
 // object. With inputs it fills each record's Input and Value (and checks
 // them); without, only the offsets, which is all planning needs. The
@@ -323,11 +328,14 @@ func compact(v []byte) []byte {
 // countingReader counts the bytes read through it and refuses to read
 // more than max past mark (one record's bound, for readers that buffer a
 // whole record).
+// It keeps the first error of the reader under it other than io.EOF, so
+// that a failure to read can be told from bytes that do not parse.
 type countingReader struct {
-	r    io.Reader
-	n    int64
-	mark int64
-	max  int64
+	r       io.Reader
+	n       int64
+	mark    int64
+	max     int64
+	readErr error
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
@@ -336,7 +344,20 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err != nil && err != io.EOF && c.readErr == nil {
+		c.readErr = err
+	}
 	return n, err
+}
+
+// malformed wraps err, an error of a parser reading through c, in
+// ErrMalformed unless the reader under it failed (or a record was over
+// the bound), which err then is.
+func (c *countingReader) malformed(err error) error {
+	if c.readErr != nil || errors.Is(err, ErrRecordTooLarge) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrMalformed, err)
 }
 
 func scanCSV(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record, error] {
@@ -408,18 +429,19 @@ func CSVHeader(r io.Reader, name string, max int) (int, error) {
 	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
 		return n, nil
 	}
-	rd := csv.NewReader(&countingReader{r: r, max: int64(max)})
+	cr := &countingReader{r: r, max: int64(max)}
+	rd := csv.NewReader(cr)
 	rd.FieldsPerRecord = -1
 	row, err := rd.Read()
 	if err != nil {
-		return 0, fmt.Errorf("CSV header: %w", err)
+		return 0, cr.malformed(fmt.Errorf("CSV header: %w", err))
 	}
 	for i, h := range row {
 		if strings.TrimSpace(h) == name {
 			return i, nil
 		}
 	}
-	return 0, fmt.Errorf("CSV header has no column %q (it has %s)", name, strings.Join(row, ", "))
+	return 0, fmt.Errorf("%w: CSV header has no column %q (it has %s)", ErrMalformed, name, strings.Join(row, ", "))
 }
 
 // SampleKey is a tar member's sample: its name up to the first dot of its
@@ -460,7 +482,7 @@ func scanTar(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record, e
 				return
 			}
 			if err != nil {
-				yield(Record{}, fmt.Errorf("tar at offset %d: %w", base+hdrStart, err))
+				yield(Record{}, cr.malformed(fmt.Errorf("tar at offset %d: %w", base+hdrStart, err)))
 				return
 			}
 			dataStart := cr.n
@@ -497,7 +519,7 @@ func scanTar(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record, e
 			}
 			b, err := io.ReadAll(tr)
 			if err != nil {
-				yield(Record{}, fmt.Errorf("tar member %s: %w", h.Name, err))
+				yield(Record{}, cr.malformed(fmt.Errorf("tar member %s: %w", h.Name, err)))
 				return
 			}
 			cur.Input = b

@@ -3,7 +3,9 @@ package records
 import (
 	"archive/tar"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -217,5 +219,59 @@ func TestRecordBound(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "record too large") {
 		t.Fatalf("a 1 MiB CSV field under a 1000-byte bound: %v", err)
+	}
+}
+
+// failingReader gives n bytes of r, then err.
+type failingReader struct {
+	r   io.Reader
+	n   int
+	err error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, f.err
+	}
+	if len(p) > f.n {
+		p = p[:f.n]
+	}
+	k, err := f.r.Read(p)
+	f.n -= k
+	return k, err
+}
+
+// TestReadFailuresAreNotMalformed: a reader that fails part way is a
+// failure to read, which the planner retries; only bytes that do not parse
+// are ErrMalformed.
+func TestReadFailuresAreNotMalformed(t *testing.T) {
+	t.Parallel()
+	data := writeTar(t, "a/000001.jpg", "a/000002.jpg", "a/000003.jpg")
+	lost := errors.New("connection reset")
+	scanErr := func(r io.Reader, c Config) error {
+		for _, err := range Scan(r, 0, c, true) {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err := scanErr(&failingReader{r: bytes.NewReader(data), n: 1500, err: lost}, Config{Format: Tar})
+	if !errors.Is(err, lost) || errors.Is(err, ErrMalformed) {
+		t.Errorf("tar read failing part way: %v, want the read error, not ErrMalformed", err)
+	}
+	bad := append([]byte{}, data...)
+	copy(bad[100:], "garbage!")
+	if err := scanErr(bytes.NewReader(bad), Config{Format: Tar}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("corrupt tar header: %v, want ErrMalformed", err)
+	}
+	if _, err := CSVHeader(&failingReader{r: strings.NewReader("id,text\n"), n: 3, err: lost}, "text", 1<<20); !errors.Is(err, lost) || errors.Is(err, ErrMalformed) {
+		t.Errorf("CSV header read failing: %v, want the read error, not ErrMalformed", err)
+	}
+	if _, err := CSVHeader(strings.NewReader("id,text\n"), "nope", 1<<20); !errors.Is(err, ErrMalformed) {
+		t.Errorf("CSV header without the column: %v, want ErrMalformed", err)
+	}
+	if _, err := CSVHeader(strings.NewReader(""), "text", 1<<20); !errors.Is(err, ErrMalformed) {
+		t.Errorf("empty CSV: %v, want ErrMalformed", err)
 	}
 }
