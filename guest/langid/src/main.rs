@@ -77,7 +77,9 @@ fn render(langs: &[(String, f32)], min_prob: f32) -> String {
             out.push(',');
         }
         let escaped = serde_json::to_string(lang).expect("string serialization cannot fail");
-        out.push_str(&format!("{{\"lang\":{},\"prob\":{:.4}}}", escaped, prob));
+        let mut p = Vec::with_capacity(6);
+        push_prob(&mut p, *prob);
+        out.push_str(&format!("{{\"lang\":{},\"prob\":{}}}", escaped, String::from_utf8_lossy(&p)));
     }
     out.push_str("]}");
     out
@@ -235,10 +237,28 @@ fn render_into(out: &mut Vec<u8>, labels: &[u8], probs: &[f32], min_prob: f32) {
         out.extend_from_slice(b"{\"lang\":\"");
         out.extend_from_slice(lang);
         out.extend_from_slice(b"\",\"prob\":");
-        let _ = write!(out, "{:.4}", p.max(0.0).min(1.0));
+        push_prob(out, p.max(0.0).min(1.0));
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
+}
+
+/// Appends `p` (from 0 to 1) with four decimals, exactly as `{:.4}` writes
+/// it (the f32's exact value rounded, ties to even), without the general
+/// float formatter, which took a third of a record's time in the guest.
+fn push_prob(out: &mut Vec<u8>, p: f32) {
+    // p × 10⁴ is exact in f64 (24 + 14 bits of mantissa), and so is its
+    // fraction.
+    let x = f64::from(p) * 10000.0;
+    let mut n = x.floor();
+    let frac = x - n;
+    if frac > 0.5 || (frac == 0.5 && n % 2.0 == 1.0) {
+        n += 1.0;
+    }
+    let n = n as u32;
+    let d = n % 10000;
+    out.push(b'0' + (n / 10000) as u8);
+    out.extend_from_slice(&[b'.', b'0' + (d / 1000) as u8, b'0' + (d / 100 % 10) as u8, b'0' + (d / 10 % 10) as u8, b'0' + (d % 10) as u8]);
 }
 
 #[cfg(test)]
@@ -259,6 +279,23 @@ mod tests {
         assert!(has_letters("x"));
         assert!(has_letters("日本語"));
         assert!(has_letters("Привет"));
+    }
+
+    #[test]
+    fn probs_as_format_writes_them() {
+        // Every f32 from 0 to 1 was checked once against `{:.4}`; this
+        // keeps a stride of them, the ties and the ends.
+        let one = 1.0f32.to_bits();
+        let mut bits: Vec<u32> = (0..=one).step_by(9973).collect();
+        bits.extend([0, 1, one - 1, one]);
+        bits.extend((0..16u32).map(|k| ((2 * k + 1) as f32 / 32.0).to_bits()));
+        bits.extend([0.00005f32, 0.00015, 0.99995, 0.5, 0.25].iter().map(|p| p.to_bits()));
+        for b in bits {
+            let p = f32::from_bits(b);
+            let mut got = Vec::new();
+            push_prob(&mut got, p);
+            assert_eq!(String::from_utf8(got).unwrap(), format!("{:.4}", p), "{:e}", p);
+        }
     }
 
     #[test]
