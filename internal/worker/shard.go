@@ -74,7 +74,9 @@ func (h *handler) runShard(ctx context.Context, t *asynq.Task, taskID string, p 
 		return storeError("read input", err)
 	}
 	cfg := sh.Config
-	var recs []records.Record
+	// The plan's count sizes the slice (a record takes at least a byte, so
+	// no more than the shard's bytes are ever reserved).
+	recs := make([]records.Record, 0, max(0, min(sh.Count, int64(len(data))+1)))
 	for rec, err := range records.Scan(bytes.NewReader(data), sh.Start, cfg, true) {
 		if err != nil {
 			return permanent(fmt.Errorf("read the shard's records: %w", err))
@@ -98,7 +100,7 @@ func (h *handler) runShard(ctx context.Context, t *asynq.Task, taskID string, p 
 		return err
 	}
 	key := jsonString(in.Key)
-	var buf []byte
+	buf := make([]byte, 0, shardOutputSize(lines, len(key)))
 	for i := range lines {
 		if lines[i].Error != "" {
 			stats.recordErrors++
@@ -115,20 +117,26 @@ func (h *handler) runShard(ctx context.Context, t *asynq.Task, taskID string, p 
 
 // runRecordsABI runs the guest once on every readable record of the shard.
 func (h *handler) runRecordsABI(ctx context.Context, p *queue.Payload, mod *sandbox.Module, recs []records.Record, lines []ShardLine, stats *shardStats) error {
-	var stdin bytes.Buffer
-	var todo []int
+	size, n := 0, 0
+	for _, rec := range recs {
+		if rec.Err == "" {
+			size += len(rec.Value) + 1
+			n++
+		}
+	}
+	stdin := make([]byte, 0, size)
+	todo := make([]int, 0, n)
 	for i, rec := range recs {
 		if rec.Err == "" {
-			stdin.Write(rec.Value)
-			stdin.WriteByte('\n')
+			stdin = append(append(stdin, rec.Value...), '\n')
 			todo = append(todo, i)
 		}
 	}
 	if len(todo) == 0 {
 		return nil
 	}
-	res, ran, err := h.runGuest(ctx, mod, sandbox.RunOptions{Stdin: stdin.Bytes(), Params: p.Params, Name: p.Guest, MaxOutput: h.cfg.MaxOutputBytes, Records: true})
-	h.cfg.Metrics.run(p.Guest, outcomeOf(err), ran, stdin.Len(), resultBytes(res))
+	res, ran, err := h.runGuest(ctx, mod, sandbox.RunOptions{Stdin: stdin, Params: p.Params, Name: p.Guest, MaxOutput: h.cfg.MaxOutputBytes, Records: true})
+	h.cfg.Metrics.run(p.Guest, outcomeOf(err), ran, len(stdin), resultBytes(res))
 	if err != nil {
 		return classify(err)
 	}
@@ -293,6 +301,21 @@ func appendShardLine(buf []byte, l *ShardLine, key []byte) []byte {
 		buf = append(buf, jsonString(l.Error)...)
 	}
 	return append(buf, "}\n"...)
+}
+
+// shardOutputSize is an upper bound of the bytes appendShardLine writes
+// for lines, the key encoded in keyLen bytes: the output is built in one
+// allocation.
+func shardOutputSize(lines []ShardLine, keyLen int) int {
+	const fixed = len(`{"index":,"key":,"sample":,"result":,"error":}`) + 1 + 20 // names, the newline, the widest index
+	n := 0
+	for i := range lines {
+		l := &lines[i]
+		// A JSON string is at most six bytes per input byte (\u00XX) and
+		// its quotes.
+		n += fixed + keyLen + len(l.Result) + 6*(len(l.Sample)+len(l.Error)) + 4
+	}
+	return n
 }
 
 // jsonString is s as a JSON string, without HTML escaping.
