@@ -44,6 +44,10 @@ guests-check: guests ## rebuild the guests and fail unless they equal the commit
 		echo "hostile guests built but not committed:" >&2; \
 		git ls-files --others --exclude-standard -- guest/testdata/hostile >&2; exit 1; }
 
+.PHONY: guest-tests
+guest-tests: tools ## run the Rust guests' unit tests natively (Debian's toolchain, offline)
+	cd guest && RUSTC=/usr/bin/rustc /usr/bin/cargo test --offline --workspace --lib --bins --target "$$(/usr/bin/rustc -vV | sed -n 's/^host: //p')"
+
 .PHONY: node-deps
 node-deps: ## install the Node client's dependencies (npm ci in jobs/node) unless up to date
 	@command -v npm >/dev/null || { echo "node-deps: npm not found: install Node.js 20+" >&2; exit 1; }
@@ -52,7 +56,7 @@ node-deps: ## install the Node client's dependencies (npm ci in jobs/node) unles
 		cd jobs/node && npm ci --no-audit --no-fund; fi
 
 .PHONY: test
-test: tools models guests-check node-deps ## install what is missing, start Redis and MinIO, run all tests
+test: tools models guests-check guest-tests node-deps ## install what is missing, start Redis and MinIO, run all tests
 	scripts/with-services.sh bash -c '$(GO) test -race -count=1 -timeout 25m $(PKGS) && cd jobs/node && npm test'
 
 .PHONY: reliability
