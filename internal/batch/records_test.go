@@ -102,7 +102,8 @@ func linesData() ([]byte, []want) {
 func csvData() ([]byte, []want) {
 	var b bytes.Buffer
 	var w []want
-	b.WriteString("id,text,extra\r\n")
+	// As spreadsheets export it: a byte-order mark, CRLF and LF rows.
+	b.WriteString("\xEF\xBB\xBFid,text,extra\r\n")
 	for i := range 80 {
 		switch i % 6 {
 		case 0:

@@ -138,6 +138,7 @@ func scanLines(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record,
 	return func(yield func(Record, error) bool) {
 		br := bufio.NewReaderSize(r, 64<<10)
 		off := base
+		bom := base == 0 // a byte-order mark can only open the object
 		var long []byte
 		for {
 			chunk, err := br.ReadSlice('\n')
@@ -163,7 +164,12 @@ func scanLines(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record,
 				rec := Record{Offset: off, End: off + int64(len(line))}
 				off = rec.End
 				text := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-				skip := c.Format == JSONL && len(bytes.TrimSpace(text)) == 0
+				markOnly := false
+				if bom {
+					text, bom = bytes.TrimPrefix(text, utf8BOM), false
+					markOnly = bytes.Equal(line, utf8BOM) // an empty text file
+				}
+				skip := markOnly || c.Format == JSONL && len(bytes.TrimSpace(text)) == 0
 				if !skip {
 					if inputs {
 						lineInput(&rec, text, c)
@@ -362,18 +368,22 @@ func (c *countingReader) malformed(err error) error {
 
 func scanCSV(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
+		var skip int64
+		if base == 0 {
+			r, skip = skipBOM(r)
+		}
 		cr := &countingReader{r: r, max: int64(c.maxRecord())}
 		rd := csv.NewReader(cr)
 		rd.FieldsPerRecord = -1
 		rd.ReuseRecord = true
-		// A row's start, as the reader's input offset after the previous
-		// row.
+		// A row's start in the bytes read, after the previous row; the
+		// first row's bytes include the byte-order mark skipped.
 		start := int64(0)
 		first := base == 0
 		for {
-			cr.mark = start
+			cr.mark = max(start-skip, 0)
 			row, err := rd.Read()
-			end := rd.InputOffset()
+			end := rd.InputOffset() + skip
 			if err == io.EOF {
 				return
 			}
@@ -429,6 +439,7 @@ func CSVHeader(r io.Reader, name string, max int) (int, error) {
 	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
 		return n, nil
 	}
+	r, _ = skipBOM(r)
 	cr := &countingReader{r: r, max: int64(max)}
 	rd := csv.NewReader(cr)
 	rd.FieldsPerRecord = -1
@@ -442,6 +453,22 @@ func CSVHeader(r io.Reader, name string, max int) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("%w: CSV header has no column %q (it has %s)", ErrMalformed, name, strings.Join(row, ", "))
+}
+
+// utf8BOM is the byte-order mark some tools (spreadsheet exports, .NET,
+// PowerShell) write at the start of UTF-8 text: it is not part of the first
+// record, as Python's utf-8-sig, pandas and encoding/csv users expect.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// skipBOM returns r past a leading byte-order mark, and how many bytes it
+// skipped (0 or 3).
+func skipBOM(r io.Reader) (io.Reader, int64) {
+	br := bufio.NewReader(r)
+	if b, _ := br.Peek(len(utf8BOM)); bytes.Equal(b, utf8BOM) {
+		_, _ = br.Discard(len(utf8BOM))
+		return br, int64(len(utf8BOM))
+	}
+	return br, 0
 }
 
 // SampleKey is a tar member's sample: its name up to the first dot of its

@@ -85,6 +85,10 @@ func TestLines(t *testing.T) {
 		{"a lone CR stays", "a\rb\n", []string{"a\rb"}},
 		{"invalid UTF-8", "ok\n\xff\xfe\nfine\n", []string{"ok", "ERR:not valid UTF-8", "fine"}},
 		{"empty", "", nil},
+		{"byte-order mark", "\xEF\xBB\xBFa\nb\n", []string{"a", "b"}},
+		{"a mark past the start stays", "a\n\xEF\xBB\xBFb\n", []string{"a", "\uFEFFb"}},
+		{"only a mark", "\xEF\xBB\xBF", nil},
+		{"a mark and an empty line", "\xEF\xBB\xBF\n", []string{""}},
 	} {
 		c := Config{Format: Lines}
 		if got := inputs(scanAll(t, []byte(tc.data), 0, c)); !slices.Equal(got, tc.want) {
@@ -107,6 +111,11 @@ func TestJSONL(t *testing.T) {
 		t.Errorf("values %s, %s", recs[1].Value, recs[5].Value)
 	}
 	checkSplits(t, "jsonl field", []byte(data), c)
+	bom := "\xEF\xBB\xBF" + data
+	if got := inputs(scanAll(t, []byte(bom), 0, c)); !slices.Equal(got, want) {
+		t.Errorf("after a byte-order mark: inputs %q, want %q", got, want)
+	}
+	checkSplits(t, "jsonl after a byte-order mark", []byte(bom), c)
 	whole := Config{Format: JSONL}
 	if got := inputs(scanAll(t, []byte("{\"a\": 1}\n\"s\"\n"), 0, whole)); !slices.Equal(got, []string{`{"a":1}`, "s"}) {
 		t.Errorf("whole lines: %q", got)
@@ -128,6 +137,21 @@ func TestCSV(t *testing.T) {
 	if _, err := CSVHeader(strings.NewReader(data), "nope", 1<<20); err == nil || !strings.Contains(err.Error(), "id, text") {
 		t.Errorf("CSVHeader of a missing column: %v", err)
 	}
+	// A byte-order mark (spreadsheet exports) is not part of the header,
+	// nor of the first row of a CSV without one.
+	bom := "\xEF\xBB\xBF" + data
+	if got := inputs(scanAll(t, []byte(bom), 0, c)); !slices.Equal(got, want) {
+		t.Errorf("after a byte-order mark: inputs %q, want %q", got, want)
+	}
+	checkSplits(t, "csv after a byte-order mark", []byte(bom), c)
+	if i, err := CSVHeader(strings.NewReader(bom), "id", 1<<20); err != nil || i != 0 {
+		t.Errorf("CSVHeader after a byte-order mark = %d, %v", i, err)
+	}
+	noHeader := Config{Format: CSV, Column: 0}
+	if got := inputs(scanAll(t, []byte("\xEF\xBB\xBFa,b\nc,d\n"), 0, noHeader)); !slices.Equal(got, []string{"a", "c"}) {
+		t.Errorf("no header, after a byte-order mark: %q", got)
+	}
+	checkSplits(t, "csv without header after a byte-order mark", []byte("\xEF\xBB\xBFa,b\nc,\"d\ne\"\nf,g"), noHeader)
 	row := Config{Format: CSV, Column: -1}
 	if got := inputs(scanAll(t, []byte("a,b\nc,\"d\ne\"\n"), 0, row)); !slices.Equal(got, []string{`["a","b"]`, `["c","d\ne"]`}) {
 		t.Errorf("whole rows: %q", got)
