@@ -3,6 +3,7 @@ package batch_test
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"github.com/wasmjobs/wasmjobs/internal/batch"
 	"github.com/wasmjobs/wasmjobs/internal/blob"
 	"github.com/wasmjobs/wasmjobs/internal/guests/guesttest"
+	"github.com/wasmjobs/wasmjobs/internal/records"
 	"github.com/wasmjobs/wasmjobs/internal/s3url"
 	"github.com/wasmjobs/wasmjobs/internal/testenv"
 	"github.com/wasmjobs/wasmjobs/internal/testworker"
@@ -255,6 +257,83 @@ func TestRecordBatches(t *testing.T) {
 				t.Fatalf("the manifest's shards hold %d records, want %d", next, n)
 			}
 		})
+	}
+}
+
+// TestRecordObjectsNotRead: an object that is not the format asked for as
+// a whole (compressed, a corrupt tar, a line over the record bound) gets a
+// skipped item saying from which byte and why, its readable records before
+// that still run, and the rest of the batch goes on.
+func TestRecordObjectsNotRead(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Context(t, 3*time.Minute)
+	testworker.Start(t, e.workerConfig(true), map[string][]byte{"misbehave": guesttest.Misbehave})
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte("{\"text\":\"zipped\"}\n"))
+	_ = zw.Close()
+	tarb, wTar := tarData(t)
+	cut := tarb[:len(tarb)-2048+100] // the last member's header cut short, then garbage
+	cut = append(cut, bytes.Repeat([]byte{0xAB}, 1024)...)
+	const longFirst = "{\"text\":\"three\"}\n"
+	objects := map[string][]byte{
+		"a-good.jsonl": []byte("{\"text\":\"one\"}\n{\"text\":\"two\"}\n"),
+		"b-gzip.jsonl": gz.Bytes(),
+		"c-long.jsonl": []byte(longFirst + "{\"text\":\"" + strings.Repeat("x", records.DefaultMaxRecordBytes) + "\"}\n"),
+		"d-good.jsonl": []byte("{\"text\":\"four\"}"),
+	}
+	for name, data := range objects {
+		if err := e.store.Put(ctx, s3url.ObjectURL{Bucket: e.bucket, Key: "notread/" + name}, data, "application/octet-stream", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.store.Put(ctx, s3url.ObjectURL{Bucket: e.bucket, Key: "notread-tar/cut.tar"}, cut, "application/x-tar", nil); err != nil {
+		t.Fatal(err)
+	}
+	run := func(id, prefix string, recs batch.RecordsSpec) *batch.Status {
+		t.Helper()
+		st, err := e.client.StartBatch(ctx, batch.Spec{ID: id, Guest: "misbehave", Type: "text", Input: "s3://" + e.bucket + "/" + prefix + "/", Records: &recs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err = batch.Wait(ctx, e.client, st.ID, 50*time.Millisecond, nil); err != nil {
+			t.Fatal(err)
+		}
+		return e.waitManifest(t, st.ID)
+	}
+	st := run("notread-jsonl", "notread", batch.RecordsSpec{Format: "jsonl", Field: "text"})
+	skipped := map[string]string{}
+	var done int64
+	for _, it := range e.manifest(t, st) {
+		switch it.Status {
+		case batch.ItemSkipped:
+			skipped[it.Object] = it.Error
+		case batch.ItemDone:
+			done += it.Records
+		default:
+			t.Errorf("item %+v", it)
+		}
+	}
+	if done != 4 || st.RecordsDone != 4 || st.Failed != 0 || len(skipped) != 2 ||
+		!strings.Contains(skipped["notread/b-gzip.jsonl"], "from byte 0") || !strings.Contains(skipped["notread/b-gzip.jsonl"], "gzip-compressed") ||
+		!strings.Contains(skipped["notread/c-long.jsonl"], fmt.Sprintf("from byte %d on", len(longFirst))) ||
+		!strings.Contains(skipped["notread/c-long.jsonl"], fmt.Sprintf("over %d bytes", records.DefaultMaxRecordBytes)) {
+		t.Fatalf("records done %d (status %d), failed %d, skipped %q; want the 4 readable records done and the two objects skipped with their reasons",
+			done, st.RecordsDone, st.Failed, skipped)
+	}
+	st = run("notread-tar", "notread-tar", batch.RecordsSpec{Format: "tar", Member: "txt"})
+	var tarDone int64
+	var reason string
+	for _, it := range e.manifest(t, st) {
+		if it.Status == batch.ItemSkipped {
+			reason = it.Error
+		} else {
+			tarDone += it.Records
+		}
+	}
+	if reason == "" || !strings.Contains(reason, "malformed") || tarDone == 0 || tarDone >= int64(len(wTar)) || st.RecordsDone != tarDone {
+		t.Fatalf("cut tar: %d samples done (status %d) of %d, skipped item %q; want the samples before the cut done and the rest skipped as malformed",
+			tarDone, st.RecordsDone, len(wTar), reason)
 	}
 }
 

@@ -136,7 +136,11 @@ func Scan(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record, erro
 
 func scanLines(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
-		br := bufio.NewReaderSize(r, 64<<10)
+		br, err := openObject(r, base)
+		if err != nil {
+			yield(Record{}, err)
+			return
+		}
 		off := base
 		bom := base == 0 // a byte-order mark can only open the object
 		var long []byte
@@ -368,11 +372,16 @@ func (c *countingReader) malformed(err error) error {
 
 func scanCSV(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
+		br, err := openObject(r, base)
+		if err != nil {
+			yield(Record{}, err)
+			return
+		}
 		var skip int64
 		if base == 0 {
-			r, skip = skipBOM(r)
+			skip = skipBOM(br)
 		}
-		cr := &countingReader{r: r, max: int64(c.maxRecord())}
+		cr := &countingReader{r: br, max: int64(c.maxRecord())}
 		rd := csv.NewReader(cr)
 		rd.FieldsPerRecord = -1
 		rd.ReuseRecord = true
@@ -439,8 +448,12 @@ func CSVHeader(r io.Reader, name string, max int) (int, error) {
 	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
 		return n, nil
 	}
-	r, _ = skipBOM(r)
-	cr := &countingReader{r: r, max: int64(max)}
+	br, err := openObject(r, 0)
+	if err != nil {
+		return 0, err
+	}
+	skipBOM(br)
+	cr := &countingReader{r: br, max: int64(max)}
 	rd := csv.NewReader(cr)
 	rd.FieldsPerRecord = -1
 	row, err := rd.Read()
@@ -460,15 +473,55 @@ func CSVHeader(r io.Reader, name string, max int) (int, error) {
 // record, as Python's utf-8-sig, pandas and encoding/csv users expect.
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// skipBOM returns r past a leading byte-order mark, and how many bytes it
-// skipped (0 or 3).
-func skipBOM(r io.Reader) (io.Reader, int64) {
-	br := bufio.NewReader(r)
+// skipBOM reads past a byte-order mark at br's start and returns how many
+// bytes it skipped (0 or 3).
+func skipBOM(br *bufio.Reader) int64 {
 	if b, _ := br.Peek(len(utf8BOM)); bytes.Equal(b, utf8BOM) {
 		_, _ = br.Discard(len(utf8BOM))
-		return br, int64(len(utf8BOM))
+		return int64(len(utf8BOM))
 	}
-	return br, 0
+	return 0
+}
+
+// openObject buffers r, bytes of an object from offset base. An object
+// that starts as a compressed file does is refused with ErrMalformed (its
+// bytes would be one garbled record after another): records are read from
+// uncompressed objects, which is what byte ranges can split.
+func openObject(r io.Reader, base int64) (*bufio.Reader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if base != 0 {
+		return br, nil
+	}
+	head, _ := br.Peek(10) // a short object or a read error: the scan tells
+	if name := compression(head); name != "" {
+		return nil, fmt.Errorf("%w: the object is %s-compressed; record batches read uncompressed JSON lines, CSV, text and tar files: decompress it first", ErrMalformed, name)
+	}
+	return br, nil
+}
+
+// compression names the compressed format whose file starts with head, or
+// is "". None of these starts can open UTF-8 text or a tar archive (whose
+// first bytes are a member's name).
+func compression(head []byte) string {
+	for _, m := range []struct {
+		name  string
+		magic string
+	}{
+		{"gzip", "\x1f\x8b"},
+		{"zstd", "\x28\xb5\x2f\xfd"},
+		{"xz", "\xfd7zXZ\x00"},
+		{"zip", "PK\x03\x04"},
+	} {
+		if bytes.HasPrefix(head, []byte(m.magic)) {
+			return m.name
+		}
+	}
+	// bzip2: "BZh", the block size, then a block's or the stream end's magic.
+	if len(head) >= 10 && string(head[:3]) == "BZh" && head[3] >= '1' && head[3] <= '9' &&
+		(string(head[4:10]) == "1AY&SY" || string(head[4:10]) == "\x17\x72\x45\x38\x50\x90") {
+		return "bzip2"
+	}
+	return ""
 }
 
 // SampleKey is a tar member's sample: its name up to the first dot of its
@@ -483,7 +536,12 @@ func SampleKey(name string) string {
 
 func scanTar(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
-		cr := &countingReader{r: r}
+		br, err := openObject(r, base)
+		if err != nil {
+			yield(Record{}, err)
+			return
+		}
+		cr := &countingReader{r: br}
 		tr := tar.NewReader(cr)
 		var cur *Record
 		var members int
@@ -572,7 +630,8 @@ const (
 // Split groups records into shards of at most maxBytes bytes and
 // maxRecords records (a record larger than maxBytes is a shard of its
 // own). Bytes between records (a JSON lines file's blank lines, a CSV
-// header) belong to no shard.
+// header) belong to no shard. An error ends the split, after the shard of
+// the records read before it.
 func Split(recs iter.Seq2[Record, error], maxBytes, maxRecords int64) iter.Seq2[Shard, error] {
 	return func(yield func(Shard, error) bool) {
 		var cur Shard
@@ -580,6 +639,11 @@ func Split(recs iter.Seq2[Record, error], maxBytes, maxRecords int64) iter.Seq2[
 		have := false
 		for rec, err := range recs {
 			if err != nil {
+				// The records read before the error are whole: they keep
+				// their shard, and the error ends the object after it.
+				if have && !yield(cur, nil) {
+					return
+				}
 				yield(Shard{}, err)
 				return
 			}

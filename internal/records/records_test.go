@@ -3,6 +3,7 @@ package records
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -297,5 +298,65 @@ func TestReadFailuresAreNotMalformed(t *testing.T) {
 	}
 	if _, err := CSVHeader(strings.NewReader(""), "text", 1<<20); !errors.Is(err, ErrMalformed) {
 		t.Errorf("empty CSV: %v, want ErrMalformed", err)
+	}
+}
+
+func TestCompressedObjectsAreRefused(t *testing.T) {
+	t.Parallel()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte("{\"text\":\"a\"}\n{\"text\":\"b\"}\n"))
+	_ = zw.Close()
+	for _, tc := range []struct {
+		name, data string
+	}{
+		{"gzip", gz.String()},
+		{"zstd", "\x28\xb5\x2f\xfd\x04\x58rest"},
+		{"xz", "\xfd7zXZ\x00\x00\x04"},
+		{"zip", "PK\x03\x04\x14\x00"},
+		{"bzip2", "BZh91AY&SY\x00\x01"},
+	} {
+		for _, c := range []Config{{Format: JSONL}, {Format: Lines}, {Format: CSV, Column: 0}, {Format: Tar}} {
+			var err error
+			for _, e := range Scan(strings.NewReader(tc.data), 0, c, true) {
+				if e != nil {
+					err = e
+				}
+			}
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.name+"-compressed") {
+				t.Errorf("%s as %s: %v, want a malformed-file error naming %s", tc.name, c.Format, err, tc.name)
+			}
+		}
+		if _, err := CSVHeader(strings.NewReader(tc.data), "text", 1<<20); !errors.Is(err, ErrMalformed) {
+			t.Errorf("CSVHeader of %s: %v", tc.name, err)
+		}
+	}
+	// Text that merely starts like one is text; a shard past the start is
+	// not sniffed.
+	for _, data := range []string{"BZh is a word\n", "BZh91AY&SY\n"[:9] + "\n", "PK\n"} {
+		if got := inputs(scanAll(t, []byte(data), 0, Config{Format: Lines})); len(got) != 1 || strings.HasPrefix(got[0], "ERR:") {
+			t.Errorf("%q: %q", data, got)
+		}
+	}
+	if got := inputs(scanAll(t, []byte("\x1f\x8b\n"), 5, Config{Format: Lines})); len(got) != 1 {
+		t.Errorf("at offset 5: %q", got)
+	}
+}
+
+func TestSplitKeepsTheRecordsBeforeAnError(t *testing.T) {
+	t.Parallel()
+	data := "a\nb\nc\n" + strings.Repeat("x", 100) + "\nd\n"
+	c := Config{Format: Lines, MaxRecordBytes: 50}
+	var shards []Shard
+	var err error
+	for sh, e := range Split(Scan(strings.NewReader(data), 0, c, false), 1<<20, 1000) {
+		if e != nil {
+			err = e
+			continue
+		}
+		shards = append(shards, sh)
+	}
+	if len(shards) != 1 || shards[0] != (Shard{Start: 0, End: 6, First: 0, Count: 3}) || !errors.Is(err, ErrRecordTooLarge) {
+		t.Fatalf("shards %+v, error %v; want the three lines before the long one, then ErrRecordTooLarge", shards, err)
 	}
 }
