@@ -630,8 +630,9 @@ const (
 // Split groups records into shards of at most maxBytes bytes and
 // maxRecords records (a record larger than maxBytes is a shard of its
 // own). Bytes between records (a JSON lines file's blank lines, a CSV
-// header) belong to no shard. An error ends the split, after the shard of
-// the records read before it.
+// header) belong to no shard. An error ends the split; when it is where
+// the object's records end (ErrRecordTooLarge, ErrMalformed), after the
+// shard of the records read before it.
 func Split(recs iter.Seq2[Record, error], maxBytes, maxRecords int64) iter.Seq2[Shard, error] {
 	return func(yield func(Shard, error) bool) {
 		var cur Shard
@@ -639,9 +640,12 @@ func Split(recs iter.Seq2[Record, error], maxBytes, maxRecords int64) iter.Seq2[
 		have := false
 		for rec, err := range recs {
 			if err != nil {
-				// The records read before the error are whole: they keep
-				// their shard, and the error ends the object after it.
-				if have && !yield(cur, nil) {
+				// Where the object's records end (a record over the bound,
+				// bytes that are not the format), the records read before
+				// are whole and keep their shard. A failure to read ends
+				// the split without it: the same bytes read again may go
+				// on past where this read stopped.
+				if have && (errors.Is(err, ErrRecordTooLarge) || errors.Is(err, ErrMalformed)) && !yield(cur, nil) {
 					return
 				}
 				yield(Shard{}, err)

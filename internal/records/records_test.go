@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func scanAll(t *testing.T, data []byte, base int64, c Config) []Record {
@@ -358,5 +359,24 @@ func TestSplitKeepsTheRecordsBeforeAnError(t *testing.T) {
 	}
 	if len(shards) != 1 || shards[0] != (Shard{Start: 0, End: 6, First: 0, Count: 3}) || !errors.Is(err, ErrRecordTooLarge) {
 		t.Fatalf("shards %+v, error %v; want the three lines before the long one, then ErrRecordTooLarge", shards, err)
+	}
+}
+
+func TestSplitDropsThePartialShardOfAReadFailure(t *testing.T) {
+	t.Parallel()
+	// A read that fails part way: the shard in progress is not yielded, so
+	// a plan read again from the start cuts it where the whole bytes end.
+	r := io.MultiReader(strings.NewReader("a\nb\n"), iotest.ErrReader(errors.New("connection reset")))
+	var shards []Shard
+	var err error
+	for sh, e := range Split(Scan(r, 0, Config{Format: Lines}, false), 1<<20, 1000) {
+		if e != nil {
+			err = e
+			continue
+		}
+		shards = append(shards, sh)
+	}
+	if len(shards) != 0 || err == nil || errors.Is(err, ErrMalformed) {
+		t.Fatalf("shards %+v, error %v; want no shard and the read error", shards, err)
 	}
 }
