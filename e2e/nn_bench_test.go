@@ -58,7 +58,8 @@ func benchInput(typ nn.TensorType, dims []uint32) ([]byte, []uint32) {
 //   - direct: set the input, compute and read the output on one context;
 //   - call: the same from inside one guest instance (the nnrun guest with
 //     repeat=callsPerRun), per call: what a model call costs a guest, less
-//     the instance (a run of one call is subtracted);
+//     the instance (a run of one call is subtracted); of-direct is its time
+//     over that of as many direct calls made between its runs;
 //   - guest: one call in a fresh sandbox instance, as a one-call job pays.
 func BenchmarkModel(b *testing.B) {
 	dir := testenv.ModelsDir(b)
@@ -87,22 +88,24 @@ func BenchmarkModel(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(m.name+"/direct", func(b *testing.B) {
-			ec, err := g.NewContext()
-			if err != nil {
+		ec, err := g.NewContext()
+		if err != nil {
+			b.Fatal(err)
+		}
+		direct := func(b *testing.B) {
+			if err := ec.SetInput(0, nn.Tensor{Type: m.typ, Dims: dims, Data: data}); err != nil {
 				b.Fatal(err)
 			}
-			defer ec.Close()
+			if err := ec.Compute(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := ec.Output(0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(m.name+"/direct", func(b *testing.B) {
 			for b.Loop() {
-				if err := ec.SetInput(0, nn.Tensor{Type: m.typ, Dims: dims, Data: data}); err != nil {
-					b.Fatal(err)
-				}
-				if err := ec.Compute(ctx); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := ec.Output(0); err != nil {
-					b.Fatal(err)
-				}
+				direct(b)
 			}
 		})
 		strDims := make([]string, len(dims))
@@ -125,15 +128,26 @@ func BenchmarkModel(b *testing.B) {
 			// The marginal cost of a call: a run of callsPerRun calls less
 			// a run of one, per extra call. The instance's own cost is
 			// …/guest's; it is not a model call's.
-			var extra time.Duration
+			// Each round also makes as many direct calls, so that of-direct
+			// compares the two over the same stretch of time (the machine
+			// is shared: sub-benchmarks run one after the other can see
+			// different loads).
+			var extra, directTime time.Duration
 			calls := 0
 			for calls < b.N {
 				extra += run(callsPerRun) - run(1)
+				start := time.Now()
+				for range callsPerRun - 1 {
+					direct(b)
+				}
+				directTime += time.Since(start)
 				calls += callsPerRun - 1
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(extra.Nanoseconds())/float64(calls), "ns/call")
+			b.ReportMetric(float64(extra)/float64(directTime), "of-direct")
 		})
+		ec.Close()
 		b.Run(m.name+"/guest", func(b *testing.B) {
 			for b.Loop() {
 				if _, err := rt.Run(ctx, guestMod, sandbox.RunOptions{Stdin: data, Params: params, Timeout: time.Minute, MaxOutput: 64 << 20}); err != nil {

@@ -85,7 +85,7 @@ func targets() []target {
 	for _, name := range []string{"ocr-det", "ocr-cls", "ocr-rec", "langid"} {
 		t = append(t, target{"model-call-" + name, "a " + name + " call from a guest ÷ the same call made directly", false, 1.10,
 			func(m metrics) (float64, error) {
-				return m.ratio(model+name+"/call", "ns/call", model+name+"/direct", "ns/op")
+				return m.get(model+name+"/call", "of-direct")
 			}})
 	}
 	return append(t,
