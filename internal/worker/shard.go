@@ -303,17 +303,15 @@ func appendShardLine(buf []byte, l *ShardLine, key []byte) []byte {
 	return append(buf, "}\n"...)
 }
 
-// shardOutputSize is an upper bound of the bytes appendShardLine writes
-// for lines, the key encoded in keyLen bytes: the output is built in one
-// allocation.
+// shardOutputSize is about the bytes appendShardLine writes for lines, the
+// key encoded in keyLen bytes, so that the output is built in one
+// allocation: exact but for escapes in samples and errors, which grow it.
 func shardOutputSize(lines []ShardLine, keyLen int) int {
-	const fixed = len(`{"index":,"key":,"sample":,"result":,"error":}`) + 1 + 20 // names, the newline, the widest index
+	const fixed = len(`{"index":,"key":,"sample":"","result":,"error":""}`) + 1 + 20 // names, the newline, the widest index
 	n := 0
 	for i := range lines {
 		l := &lines[i]
-		// A JSON string is at most six bytes per input byte (\u00XX) and
-		// its quotes.
-		n += fixed + keyLen + len(l.Result) + 6*(len(l.Sample)+len(l.Error)) + 4
+		n += fixed + keyLen + len(l.Result) + len(l.Sample) + len(l.Error)
 	}
 	return n
 }
