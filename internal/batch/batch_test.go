@@ -97,6 +97,20 @@ func (e *env) upload(t testing.TB, prefix string, n int) map[string]bool {
 
 // waitManifest waits for the worker that finished the batch to write its
 // manifest.
+// runBatch starts spec, waits for the batch to finish and for its manifest,
+// and returns its status then.
+func (e *env) runBatch(t testing.TB, ctx context.Context, spec batch.Spec) *batch.Status {
+	t.Helper()
+	st, err := e.client.StartBatch(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = batch.Wait(ctx, e.client, st.ID, 50*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	return e.waitManifest(t, st.ID)
+}
+
 func (e *env) waitManifest(t testing.TB, id string) *batch.Status {
 	t.Helper()
 	return testworker.WaitManifest(t, e.client, id, 30*time.Second)

@@ -198,14 +198,7 @@ func TestRecordBatches(t *testing.T) {
 			}
 			tc.recs.Merge = true
 			spec := batch.Spec{ID: "rec-" + tc.name, Guest: "misbehave", Type: "text", Input: "s3://" + e.bucket + "/rec/" + tc.name + "/", Records: &tc.recs}
-			st, err := e.client.StartBatch(ctx, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st, err = batch.Wait(ctx, e.client, st.ID, 50*time.Millisecond, nil); err != nil {
-				t.Fatal(err)
-			}
-			st = e.waitManifest(t, st.ID)
+			st := e.runBatch(t, ctx, spec)
 			n := int64(len(tc.wants))
 			var bad int64
 			for _, w := range tc.wants {
@@ -292,14 +285,7 @@ func TestRecordObjectsNotRead(t *testing.T) {
 	}
 	run := func(id, prefix string, recs batch.RecordsSpec) *batch.Status {
 		t.Helper()
-		st, err := e.client.StartBatch(ctx, batch.Spec{ID: id, Guest: "misbehave", Type: "text", Input: "s3://" + e.bucket + "/" + prefix + "/", Records: &recs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st, err = batch.Wait(ctx, e.client, st.ID, 50*time.Millisecond, nil); err != nil {
-			t.Fatal(err)
-		}
-		return e.waitManifest(t, st.ID)
+		return e.runBatch(t, ctx, batch.Spec{ID: id, Guest: "misbehave", Type: "text", Input: "s3://" + e.bucket + "/" + prefix + "/", Records: &recs})
 	}
 	st := run("notread-jsonl", "notread", batch.RecordsSpec{Format: "jsonl", Field: "text"})
 	skipped := map[string]string{}
@@ -351,14 +337,7 @@ func TestRecordShardFailure(t *testing.T) {
 	}
 	spec := batch.Spec{ID: "rec-drop", Guest: "misbehave", Type: "text", Input: "s3://" + e.bucket + "/fail/", Params: map[string]string{"mode": "drop"},
 		Records: &batch.RecordsSpec{Format: "lines", ShardRecords: 30, Merge: true}}
-	st, err := e.client.StartBatch(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, err = batch.Wait(ctx, e.client, st.ID, 50*time.Millisecond, nil); err != nil {
-		t.Fatal(err)
-	}
-	st = e.waitManifest(t, st.ID)
+	st := e.runBatch(t, ctx, spec)
 	n := int64(len(wants))
 	if st.Failed != st.Total || st.RecordsFailed != n || st.RecordsDone != 0 {
 		t.Fatalf("status: %d of %d shards failed, records failed %d of %d", st.Failed, st.Total, st.RecordsFailed, n)
@@ -493,14 +472,7 @@ func TestRecordShardOutputWrittenBeforeAck(t *testing.T) {
 	}
 	spec := batch.Spec{ID: "rec-ack", Guest: "misbehave", Type: "text", Input: "s3://" + e.bucket + "/ack/",
 		Records: &batch.RecordsSpec{Format: "jsonl", Field: "text", ShardRecords: 20}}
-	st, err := e.client.StartBatch(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err = batch.Wait(ctx, e.client, st.ID, 50*time.Millisecond, nil); err != nil {
-		t.Fatal(err)
-	}
-	st = e.waitManifest(t, st.ID)
+	st := e.runBatch(t, ctx, spec)
 	var bad int64
 	for _, w := range wants {
 		if w.err != "" {
