@@ -136,13 +136,12 @@ func Scan(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record, erro
 
 func scanLines(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
-		br, err := openObject(r, base)
+		br, skip, err := openObject(r, base, true)
 		if err != nil {
 			yield(Record{}, err)
 			return
 		}
-		off := base
-		bom := base == 0 // a byte-order mark can only open the object
+		off := base + skip
 		var long []byte
 		for {
 			chunk, err := br.ReadSlice('\n')
@@ -168,12 +167,7 @@ func scanLines(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record,
 				rec := Record{Offset: off, End: off + int64(len(line))}
 				off = rec.End
 				text := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-				markOnly := false
-				if bom {
-					text, bom = bytes.TrimPrefix(text, utf8BOM), false
-					markOnly = bytes.Equal(line, utf8BOM) // an empty text file
-				}
-				skip := markOnly || c.Format == JSONL && len(bytes.TrimSpace(text)) == 0
+				skip := c.Format == JSONL && len(bytes.TrimSpace(text)) == 0
 				if !skip {
 					if inputs {
 						lineInput(&rec, text, c)
@@ -372,25 +366,20 @@ func (c *countingReader) malformed(err error) error {
 
 func scanCSV(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
-		br, err := openObject(r, base)
+		br, skip, err := openObject(r, base, true)
 		if err != nil {
 			yield(Record{}, err)
 			return
-		}
-		var skip int64
-		if base == 0 {
-			skip = skipBOM(br)
 		}
 		cr := &countingReader{r: br, max: int64(c.maxRecord())}
 		rd := csv.NewReader(cr)
 		rd.FieldsPerRecord = -1
 		rd.ReuseRecord = true
-		// A row's start in the bytes read, after the previous row; the
-		// first row's bytes include the byte-order mark skipped.
-		start := int64(0)
+		// A row's start, after the previous row (or the byte-order mark).
+		start := skip
 		first := base == 0
 		for {
-			cr.mark = max(start-skip, 0)
+			cr.mark = start - skip
 			row, err := rd.Read()
 			end := rd.InputOffset() + skip
 			if err == io.EOF {
@@ -448,11 +437,10 @@ func CSVHeader(r io.Reader, name string, max int) (int, error) {
 	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
 		return n, nil
 	}
-	br, err := openObject(r, 0)
+	br, _, err := openObject(r, 0, true)
 	if err != nil {
 		return 0, err
 	}
-	skipBOM(br)
 	cr := &countingReader{r: br, max: int64(max)}
 	rd := csv.NewReader(cr)
 	rd.FieldsPerRecord = -1
@@ -473,30 +461,26 @@ func CSVHeader(r io.Reader, name string, max int) (int, error) {
 // record, as Python's utf-8-sig, pandas and encoding/csv users expect.
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// skipBOM reads past a byte-order mark at br's start and returns how many
-// bytes it skipped (0 or 3).
-func skipBOM(br *bufio.Reader) int64 {
-	if b, _ := br.Peek(len(utf8BOM)); bytes.Equal(b, utf8BOM) {
-		_, _ = br.Discard(len(utf8BOM))
-		return int64(len(utf8BOM))
-	}
-	return 0
-}
-
-// openObject buffers r, bytes of an object from offset base. An object
-// that starts as a compressed file does is refused with ErrMalformed (its
-// bytes would be one garbled record after another): records are read from
-// uncompressed objects, which is what byte ranges can split.
-func openObject(r io.Reader, base int64) (*bufio.Reader, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+// openObject buffers r, bytes of an object from offset base. At the
+// object's start, a compressed file is refused with ErrMalformed (its
+// bytes would be one garbled record after another: records are read from
+// uncompressed objects, which is what byte ranges can split), and for text
+// a byte-order mark is read past: it belongs to no record, and skip says
+// how many bytes it took (0 or 3).
+func openObject(r io.Reader, base int64, text bool) (br *bufio.Reader, skip int64, err error) {
+	br = bufio.NewReaderSize(r, 64<<10)
 	if base != 0 {
-		return br, nil
+		return br, 0, nil
 	}
 	head, _ := br.Peek(10) // a short object or a read error: the scan tells
 	if name := compression(head); name != "" {
-		return nil, fmt.Errorf("%w: the object is %s-compressed; record batches read uncompressed JSON lines, CSV, text and tar files: decompress it first", ErrMalformed, name)
+		return nil, 0, fmt.Errorf("%w: the object is %s-compressed; record batches read uncompressed JSON lines, CSV, text and tar files: decompress it first", ErrMalformed, name)
 	}
-	return br, nil
+	if text && bytes.HasPrefix(head, utf8BOM) {
+		_, _ = br.Discard(len(utf8BOM))
+		skip = int64(len(utf8BOM))
+	}
+	return br, skip, nil
 }
 
 // compression names the compressed format whose file starts with head, or
@@ -536,7 +520,7 @@ func SampleKey(name string) string {
 
 func scanTar(r io.Reader, base int64, c Config, inputs bool) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
-		br, err := openObject(r, base)
+		br, _, err := openObject(r, base, false)
 		if err != nil {
 			yield(Record{}, err)
 			return
